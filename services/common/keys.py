@@ -1,0 +1,79 @@
+"""The Redis key layout, written down once. Bump LAYOUT_VERSION when it changes.
+
+    {prefix}:v1:{u:<id>}:profile    hash    age_bucket, gender, region (ints as strings)
+    {prefix}:v1:{u:<id>}:seq        list    engaged item ids, most recent first, capped at SEQ_CAP
+    {prefix}:v1:{u:<id>}:seen       set     item ids shown/viewed, expires SEEN_TTL_S after last write
+    {prefix}:v1:{u:<id>}:follows    set     followed author ids
+    {prefix}:v1:hot:<scope>:<hour>  zset    item id -> engagement score in that UTC hour bucket;
+                                            scope "g" (global) or "r<region>"; expires after
+                                            HOT_WINDOW_H + 1 hours
+    {prefix}:v1:evt:<event_id>      string  idempotency marker of a stored event, TTL DEDUP_TTL_S
+    {prefix}:v1:events              stream  every stored event (capped ~EVENTS_STREAM_CAP), read by training
+    {prefix}:v1:meta                hash    world_offset_ms (world time -> wall time), loaded_at_ms
+
+A user's keys share the hash tag `{u:<id>}`, so in Redis Cluster they live in one slot and the
+per-request read stays one pipelined round trip.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LAYOUT_VERSION = "v1"
+SEQ_CAP = 50
+SEEN_TTL_S = 30 * 24 * 3600
+HOT_WINDOW_H = 24
+HOT_BUCKET_MS = 3600 * 1000
+DEDUP_TTL_S = 7 * 24 * 3600
+EVENTS_STREAM_CAP = 1_000_000
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    @property
+    def _root(self) -> str:
+        return f"{self.prefix}:{LAYOUT_VERSION}"
+
+    def _user(self, user_id: int, what: str) -> str:
+        return f"{self._root}:{{u:{int(user_id)}}}:{what}"
+
+    def profile(self, user_id: int) -> str:
+        return self._user(user_id, "profile")
+
+    def seq(self, user_id: int) -> str:
+        return self._user(user_id, "seq")
+
+    def seen(self, user_id: int) -> str:
+        return self._user(user_id, "seen")
+
+    def follows(self, user_id: int) -> str:
+        return self._user(user_id, "follows")
+
+    def hot(self, scope: str, bucket: int) -> str:
+        return f"{self._root}:hot:{scope}:{int(bucket)}"
+
+    def event_marker(self, event_id: str) -> str:
+        return f"{self._root}:evt:{event_id}"
+
+    def events_stream(self) -> str:
+        return f"{self._root}:events"
+
+    def meta(self) -> str:
+        return f"{self._root}:meta"
+
+    def pattern(self) -> str:
+        """Glob matching every key of this prefix (for clean-up in tests and reloads)."""
+        return f"{self.prefix}:*"
+
+
+def hot_bucket(ts_ms: int) -> int:
+    """The hour bucket a timestamp (ms) falls in."""
+    return int(ts_ms) // HOT_BUCKET_MS
+
+
+def region_scope(region: int) -> str:
+    return f"r{int(region)}"
+
+
+GLOBAL_SCOPE = "g"

@@ -1,0 +1,31 @@
+"""The metrics every service exports (Prometheus). One module, so names stay consistent."""
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+_MS_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 200, 500, 1000, 5000)
+
+RPC_TOTAL = Counter("recsys_rpc_total", "RPCs served, by final status code.",
+                    ["service", "method", "code"])
+RPC_LATENCY_MS = Histogram("recsys_rpc_latency_ms", "Server-side RPC latency in milliseconds.",
+                           ["service", "method"], buckets=_MS_BUCKETS)
+STAGE_LATENCY_MS = Histogram("recsys_stage_latency_ms", "Latency of a pipeline stage (ms).",
+                             ["stage"], buckets=_MS_BUCKETS)
+CHANNEL_LATENCY_MS = Histogram("recsys_recall_channel_latency_ms",
+                               "Latency of one recall channel (ms).", ["channel"],
+                               buckets=_MS_BUCKETS)
+CHANNEL_FAILURES = Counter("recsys_recall_channel_failures_total",
+                           "Recall channels skipped, by reason.", ["channel", "reason"])
+CHANNEL_CANDIDATES = Counter("recsys_recall_channel_candidates_total",
+                             "Candidates returned by a recall channel.", ["channel"])
+DEGRADED = Counter("recsys_degraded_total", "Responses served degraded, by what degraded.",
+                   ["what"])
+EVENTS = Counter("recsys_events_total", "Reported events, by outcome.", ["outcome"])
+MISSING_FEATURES = Counter("recsys_rank_unknown_items_total",
+                           "Candidates the ranker scored with default item features.")
+
+
+def serve_metrics(port: int) -> None:
+    """Expose /metrics on `port` (0 = don't)."""
+    if port:
+        start_http_server(port)

@@ -1,0 +1,120 @@
+"""Reading the model registry, and moving its aliases.
+
+Layout (see README "Model registry"):
+
+    <root>/<name>/<version>/manifest.json   inputs, outputs, feature order, metrics, sha256 per file
+    <root>/<name>/<version>/<files>         model.onnx, index.faiss, items.npz, ...
+    <root>/<name>/aliases.json              {"live": "v0002", "previous": "v0001"}
+
+Versions are immutable directories. Services open a version only after every file's sha256
+matches its manifest; nothing here unpickles anything. Writing new versions is the training
+side's job (training/publish.py); this module only reads them and moves aliases.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.common.errors import FailedPrecondition, NotFound
+
+VERSION_RE = re.compile(r"^v\d{4,}$")
+ALIASES = "aliases.json"
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """An opened, checksum-verified registry version."""
+
+    name: str
+    version: str
+    root: Path
+    manifest: dict[str, Any]
+
+    def file(self, name: str) -> Path:
+        if name not in self.manifest["files"]:
+            raise FailedPrecondition(f"{self.name}/{self.version}: manifest lists no file {name!r}")
+        return self.root / name
+
+
+def write_json_atomic(path: Path, doc: dict) -> None:
+    """Write JSON so readers see either the old or the new file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Registry:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def versions(self, name: str) -> list[str]:
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir()
+                      if p.is_dir() and VERSION_RE.match(p.name) and (p / MANIFEST).exists())
+
+    def aliases(self, name: str) -> dict[str, Any]:
+        path = self.root / name / ALIASES
+        if not path.exists():
+            return {}
+        return json.loads(path.read_text())
+
+    def live_version(self, name: str) -> str:
+        live = self.aliases(name).get("live")
+        if not live:
+            raise NotFound(f"model {name!r} has no live version in {self.root}")
+        return live
+
+    def open(self, name: str, version: str | None = None, verify: bool = True) -> ModelVersion:
+        """Open `version` (default: live) after checking every file's sha256."""
+        version = version or self.live_version(name)
+        if not VERSION_RE.match(version):
+            raise NotFound(f"model {name!r} has no version {version!r}")
+        folder = self.root / name / version
+        manifest_path = folder / MANIFEST
+        if not manifest_path.exists():
+            raise NotFound(f"model {name!r} has no version {version!r}")
+        manifest = json.loads(manifest_path.read_text())
+        if verify:
+            for fname, expected in manifest.get("files", {}).items():
+                path = folder / fname
+                if not path.exists():
+                    raise FailedPrecondition(f"{name}/{version}: file {fname} is missing")
+                actual = sha256_file(path)
+                if actual != expected:
+                    raise FailedPrecondition(
+                        f"{name}/{version}: checksum mismatch for {fname} "
+                        f"(manifest {expected[:12]}, file {actual[:12]})")
+        return ModelVersion(name, version, folder, manifest)
+
+    def set_live(self, name: str, version: str) -> str:
+        """Point `live` at `version`; returns the version that was live before ("" if none)."""
+        if version not in self.versions(name):
+            raise NotFound(f"model {name!r} has no version {version!r}")
+        doc = self.aliases(name)
+        previous = doc.get("live", "")
+        if previous != version:
+            doc["previous"] = previous
+        doc["live"] = version
+        write_json_atomic(self.root / name / ALIASES, doc)
+        return previous

@@ -1,0 +1,136 @@
+"""Server bootstrap shared by every service.
+
+`run_server` builds a grpc.aio server with health checking, reflection, bounded concurrency,
+message-size limits and the error/metrics interceptor, then blocks until SIGTERM/SIGINT.
+On the signal, health turns NOT_SERVING (so load balancers stop sending) and in-flight
+RPCs get `grace_s` seconds to finish.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common import metrics
+from services.common.errors import RecsysError
+from services.common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One gRPC service to mount: the generated `add_..._to_server`, the servicer, its full name."""
+
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    full_name: str  # e.g. "recsys.v1.RecallService"
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Maps domain errors to status codes and records RPC counts and latency."""
+
+    def __init__(self, service: str):
+        self.service = service
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        inner = handler.unary_unary
+        service = self.service
+
+        async def wrapped(request, context: grpc.aio.ServicerContext):
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return await inner(request, context)
+            except RecsysError as err:
+                code = err.code
+                await context.abort(err.code, str(err))
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception:
+                if context.code() is not None:  # an explicit context.abort: keep its code
+                    code = context.code()
+                    raise
+                code = grpc.StatusCode.INTERNAL
+                log.exception("unhandled error", extra={"method": method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                metrics.RPC_TOTAL.labels(service, method, code.name).inc()
+                metrics.RPC_LATENCY_MS.labels(service, method).observe(
+                    (time.perf_counter() - start) * 1000)
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        # Clients re-resolve and rebalance across replicas when connections age out.
+        ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+        ("grpc.max_connection_age_grace_ms", 30 * 1000),
+        ("grpc.keepalive_time_ms", 60 * 1000),
+        ("grpc.so_reuseport", 1),
+    ]
+
+
+async def run_server(
+    name: str,
+    settings: ServiceSettings,
+    registrations: Iterable[Registration],
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain. `name` labels logs and metrics."""
+    registrations = list(registrations)
+    server = grpc.aio.server(
+        interceptors=[ErrorInterceptor(name)],
+        options=server_options(settings),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for reg in registrations:
+        reg.add_to_server(reg.servicer, server)
+    names = [reg.full_name for reg in registrations]
+    reflection.enable_server_reflection(
+        names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME], server)
+
+    port = server.add_insecure_port(settings.address)
+    if port == 0:
+        raise RuntimeError(f"{name}: cannot bind {settings.address}")
+    metrics.serve_metrics(settings.metrics_port)
+    await server.start()
+    for full_name in names + [""]:
+        await health_servicer.set(full_name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"address": f"{settings.host}:{port}", "services": names})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("draining", extra={"grace_s": settings.grace_s})
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.grace_s)
+    if on_stop is not None:
+        await on_stop()
+    log.info("stopped")

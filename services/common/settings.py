@@ -1,0 +1,41 @@
+"""Typed settings shared by every service.
+
+Each service subclasses `ServiceSettings` with its own env prefix; settings are read from the
+environment once, in the service's entry point, and passed down through constructors.
+Variables every service shares (REDIS_URL, REGISTRY_DIR, ...) keep one unprefixed name.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _shared(name: str, default, **kw):
+    """A field read from one unprefixed environment variable, whatever the service prefix."""
+    return Field(default, validation_alias=AliasChoices(name, name.lower()), **kw)
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+    # Seconds in-flight requests get to finish after SIGTERM.
+    grace_s: float = Field(5.0, ge=0)
+    # Concurrent RPCs this process serves before answering RESOURCE_EXHAUSTED.
+    max_concurrent_rpcs: int = Field(256, ge=1)
+    # Largest request or response message in bytes.
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # Prometheus /metrics port; 0 = not exposed.
+    metrics_port: int = Field(0, ge=0, le=65535)
+
+    redis_url: str = _shared("REDIS_URL", "redis://127.0.0.1:6379/0")
+    redis_prefix: str = _shared("REDIS_PREFIX", "recsys", min_length=1, max_length=64)
+    registry_dir: Path = _shared("REGISTRY_DIR", Path("models"))
+    log_level: str = _shared("LOG_LEVEL", "INFO")
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
