@@ -59,6 +59,7 @@ def write_json_atomic(path: Path, doc: dict) -> None:
         json.dump(doc, f, indent=2, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

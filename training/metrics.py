@@ -1,0 +1,40 @@
+"""Offline metrics, plain numpy."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    labels = np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = np.asarray(scores)[order]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    # average ranks over ties
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def gauc(groups: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
+    """Per-group AUC averaged with weights = group size, over groups with both classes."""
+    total, weight = 0.0, 0
+    order = np.argsort(groups, kind="stable")
+    g, lab, sc = groups[order], labels[order], scores[order]
+    bounds = np.flatnonzero(np.diff(g)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, g.size]):
+        a = auc(lab[lo:hi], sc[lo:hi])
+        if not np.isnan(a):
+            total += a * (hi - lo)
+            weight += hi - lo
+    return total / weight if weight else float("nan")
+
+
+def recall_at_k(top: np.ndarray, truth: list[np.ndarray]) -> float:
+    """Mean over users of |top-k ∩ truth| / |truth| (users with empty truth skipped)."""
+    values = [np.isin(t, row).mean() for row, t in zip(top, truth) if t.size]
+    return float(np.mean(values)) if values else float("nan")

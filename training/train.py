@@ -1,0 +1,284 @@
+"""Train the models of the default pipeline and publish them to the registry.
+
+    python -m training.train --world data/world --registry models
+
+Two-tower (user tower + item tower + faiss index of item vectors) and the ranker, each
+evaluated on a time split and published as a new live version with its manifest.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from services.common.items import ItemTable
+from services.rank.features import (CAT_FEATURES, DURATION_EDGES, NUM_FEATURES, SEQ_LEN,
+                                    assemble, vocab_sizes)
+from training import data as data_mod
+from training.data import HEADS, Dataset
+from training.metrics import auc, gauc, recall_at_k
+from training.models.ranker import Ranker
+from training.models.two_tower import ItemTower, UserTower, sampled_softmax_loss
+from training.publish import publish
+from training.world import World
+
+FUSION_WEIGHTS = {"like": 1.0, "complete": 1.0, "share": 2.0, "follow": 2.0}
+USER_TOWER_INPUTS = ("seq_items", "profile")
+ITEM_META_COLUMNS = ("item", "author", "category", "region", "duration_bucket")
+EMBED_DIM = 32
+
+
+def item_meta(items: ItemTable, with_ids: bool = True) -> np.ndarray:
+    """Item tower input [N, 5]; ids off gives the metadata-only vector of a new item."""
+    ids = np.arange(1, len(items) + 1) if with_ids else np.zeros(len(items), dtype=np.int64)
+    dur = np.searchsorted(DURATION_EDGES, items.duration_s) + 1
+    return np.stack([ids, items.author_id, items.category, items.region, dur], 1).astype(np.int64)
+
+
+def _batches(n: int, size: int, rng: np.random.Generator, desc: str):
+    order = rng.permutation(n)
+    for lo in tqdm(range(0, n, size), desc=desc, unit="batch", leave=False):
+        yield torch.from_numpy(order[lo:lo + size])
+
+
+def _export(module: torch.nn.Module, args: tuple, names: list[str], outputs: list[str],
+            path: Path) -> None:
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        torch.onnx.export(module.eval(), args, str(path), input_names=names, output_names=outputs,
+                          dynamic_shapes={n: {0: batch} for n in names}, dynamo=True,
+                          external_data=False, verbose=False)
+
+
+# ---- two-tower ---------------------------------------------------------------------------
+def train_two_tower(ds: Dataset, world: World, epochs: int, seed: int):
+    c = world.config
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    pos = ds.train.take(ds.train.engaged)
+    seq = torch.from_numpy(np.where(pos.users.seq_idx >= 0, pos.users.seq_idx + 1, 0))
+    profile = torch.from_numpy(np.stack([pos.users.region, pos.users.age_bucket,
+                                         pos.users.gender], 1).astype(np.int64))
+    meta_all = torch.from_numpy(item_meta(ds.items))
+    target = torch.from_numpy(pos.item_idx)
+    freq = np.bincount(pos.item_idx, minlength=len(ds.items)) + 1.0
+    log_q = torch.from_numpy(np.log(freq / freq.sum()).astype(np.float32))
+
+    user_tower = UserTower(len(ds.items), c.n_regions, dim=EMBED_DIM)
+    item_tower = ItemTower(len(ds.items), c.n_authors, c.n_categories, c.n_regions,
+                           DURATION_EDGES.size + 2, dim=EMBED_DIM)
+    params = list(user_tower.parameters()) + list(item_tower.parameters())
+    opt = torch.optim.Adam(params, lr=3e-3)
+    losses = []
+    for epoch in range(epochs):
+        user_tower.train(), item_tower.train()
+        total, n = 0.0, 0
+        for b in _batches(len(pos), 512, rng, f"two-tower epoch {epoch + 1}/{epochs}"):
+            items_b = target[b]
+            # Item-id dropout: teaches the item tower to place items by metadata alone.
+            meta = meta_all[items_b].clone()
+            meta[torch.rand(len(b)) < 0.1, 0] = 0
+            loss = sampled_softmax_loss(user_tower(seq[b], profile[b]), item_tower(meta),
+                                        items_b, log_q[items_b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * len(b), n + len(b)
+        losses.append(total / max(n, 1))
+    return user_tower.eval(), item_tower.eval(), losses
+
+
+def _user_state_at(ds: Dataset, world: World, until_ms: int):
+    """Each user's last SEQ_LEN engaged items (dense) before `until_ms`, most recent first."""
+    tr = ds.train
+    out = np.full((world.config.n_users, SEQ_LEN), -1, dtype=np.int64)
+    eng = tr.engaged & (tr.ts_ms < until_ms)
+    u, i, t = tr.user_idx[eng], tr.item_idx[eng], tr.ts_ms[eng]
+    order = np.lexsort((-t, u))
+    u, i = u[order], i[order]
+    first = np.searchsorted(u, np.arange(world.config.n_users))
+    rank = np.arange(u.size) - first[u]
+    keep = rank < SEQ_LEN
+    out[u[keep], rank[keep]] = i[keep]
+    return out
+
+
+def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndarray,
+                       ks=(50, 100, 500), max_users: int = 1000) -> dict[str, float]:
+    te = ds.test.take(ds.test.engaged)
+    users = np.unique(te.user_idx)[:max_users]
+    truth = [np.unique(te.item_idx[te.user_idx == u]) for u in users]
+    seqs = _user_state_at(ds, world, ds.cutoff_ms)[users]
+    prof = np.stack([world.users["region"][users], world.users["age_bucket"][users],
+                     world.users["gender"][users]], 1).astype(np.int64)
+    with torch.no_grad():
+        uvec = user_tower(torch.from_numpy(np.where(seqs >= 0, seqs + 1, 0)),
+                          torch.from_numpy(prof)).numpy()
+    seen = np.zeros((users.size, len(ds.items)), dtype=bool)
+    pos = {u: k for k, u in enumerate(users)}
+    tr = ds.train
+    sel = np.isin(tr.user_idx, users)
+    seen[[pos[u] for u in tr.user_idx[sel]], tr.item_idx[sel]] = True
+    scores = {"two_tower": uvec @ item_vecs.T,
+              "popularity": np.broadcast_to(ds.items.log_pop, seen.shape).copy()}
+    out = {}
+    for name, s in scores.items():
+        s = np.where(seen, -np.inf, s)
+        top = np.argsort(-s, axis=1)[:, :max(ks)]
+        for k in ks:
+            out[f"{name}_recall@{k}"] = round(recall_at_k(top[:, :k], truth), 4)
+    return out
+
+
+# ---- ranker ------------------------------------------------------------------------------
+def _ranker_tensors(ds: Dataset, rows) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v))
+            for k, v in assemble(ds.items, rows.item_idx, rows.users).items()}
+
+
+def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence: bool = True):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    c = world.config
+    vocab = vocab_sizes(ds.items, c.n_regions, c.n_authors, c.n_categories)
+    model = Ranker([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS),
+                   use_sequence=use_sequence)
+    x = _ranker_tensors(ds, ds.train)
+    y = torch.from_numpy(ds.train.labels)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for epoch in range(epochs):
+        model.train()
+        total, n = 0.0, 0
+        for b in _batches(len(ds.train), 1024, rng, f"ranker epoch {epoch + 1}/{epochs}"):
+            p = model(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
+            loss = F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * len(b), n + len(b)
+        losses.append(total / max(n, 1))
+    return model.eval(), vocab, losses
+
+
+def evaluate_ranker(ds: Dataset, model: Ranker) -> tuple[dict[str, float], np.ndarray]:
+    x = _ranker_tensors(ds, ds.test)
+    with torch.no_grad():
+        p = model(x["cat"], x["num"], x["seq_items"], x["seq_cats"]).numpy()
+    out = {}
+    for h, name in enumerate(HEADS):
+        out[f"auc_{name}"] = round(auc(ds.test.labels[:, h], p[:, h]), 4)
+    out["gauc_like"] = round(gauc(ds.test.user_idx, ds.test.labels[:, 0], p[:, 0]), 4)
+    return out, p
+
+
+def schema_hash(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict[str, str]:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    world = World.load(world_dir)
+    ds = data_mod.build(world)
+    print(f"data: {len(ds.train)} train rows, {len(ds.test)} test rows, "
+          f"cutoff {ds.cutoff_ms}", file=sys.stderr)
+    data_range = {"start_ms": ds.start_ms, "cutoff_ms": ds.cutoff_ms, "end_ms": ds.end_ms}
+    versions = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        ds.items.save(tmp / "items.npz")
+
+        # two-tower
+        user_tower, item_tower, tt_losses = train_two_tower(ds, world, epochs + 1, seed)
+        with torch.no_grad():
+            vecs = item_tower(torch.from_numpy(item_meta(ds.items))).numpy().astype(np.float32)
+        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs)
+        print(f"two-tower: {tt_metrics}", file=sys.stderr)
+        index = faiss.IndexFlatIP(EMBED_DIM)
+        index.add(vecs)
+        faiss.write_index(index, str(tmp / "index.faiss"))
+        np.save(tmp / "item_vectors.npy", vecs)
+        n = 2
+        _export(user_tower, (torch.zeros(n, SEQ_LEN, dtype=torch.int64),
+                             torch.ones(n, 3, dtype=torch.int64)),
+                list(USER_TOWER_INPUTS), ["user_vec"], tmp / "user_tower.onnx")
+        _export(item_tower, (torch.ones(n, 5, dtype=torch.int64),), ["meta"], ["item_vec"],
+                tmp / "item_tower.onnx")
+        tt_schema = {"user_tower": {"seq_items": SEQ_LEN, "profile": ["region", "age_bucket",
+                                                                      "gender"]},
+                     "item_tower": list(ITEM_META_COLUMNS)}
+        versions["two_tower"] = publish(registry, "two_tower", {
+            "user_tower.onnx": tmp / "user_tower.onnx", "item_tower.onnx": tmp / "item_tower.onnx",
+            "index.faiss": tmp / "index.faiss", "item_vectors.npy": tmp / "item_vectors.npy",
+            "items.npz": tmp / "items.npz"}, {
+            "kind": "two_tower",
+            "inputs": [{"name": "seq_items", "dtype": "int64", "shape": ["batch", SEQ_LEN]},
+                       {"name": "profile", "dtype": "int64", "shape": ["batch", 3]}],
+            "outputs": [{"name": "user_vec", "dtype": "float32", "shape": ["batch", EMBED_DIM]}],
+            "feature_order": tt_schema, "feature_schema_hash": schema_hash(tt_schema),
+            "index": {"type": "flat_ip", "dim": EMBED_DIM, "n_items": len(ds.items)},
+            "data_range": data_range, "metrics": tt_metrics,
+            "train_loss": [round(v, 4) for v in tt_losses]})
+
+        # ranker
+        ranker, vocab, rk_losses = train_ranker(ds, world, epochs, seed)
+        rk_metrics, _ = evaluate_ranker(ds, ranker)
+        print(f"ranker: {rk_metrics}", file=sys.stderr)
+        golden_rows = ds.test.take(np.arange(len(ds.test)) < 64)
+        golden = {k: v.numpy() for k, v in _ranker_tensors(ds, golden_rows).items()}
+        with torch.no_grad():
+            golden["expected"] = ranker(*(torch.from_numpy(golden[k]) for k in
+                                          ("cat", "num", "seq_items", "seq_cats"))).numpy()
+        np.savez(tmp / "golden.npz", **golden)
+        _export(ranker, tuple(torch.from_numpy(golden[k][:2]) for k in
+                              ("cat", "num", "seq_items", "seq_cats")),
+                ["cat", "num", "seq_items", "seq_cats"], ["heads"], tmp / "model.onnx")
+        rk_schema = {"cat": list(CAT_FEATURES), "num": list(NUM_FEATURES), "seq_len": SEQ_LEN,
+                     "vocab": vocab}
+        versions["ranker"] = publish(registry, "ranker", {
+            "model.onnx": tmp / "model.onnx", "items.npz": tmp / "items.npz",
+            "golden.npz": tmp / "golden.npz"}, {
+            "kind": "ranker",
+            "inputs": [{"name": "cat", "dtype": "int64", "shape": ["batch", len(CAT_FEATURES)]},
+                       {"name": "num", "dtype": "float32", "shape": ["batch", len(NUM_FEATURES)]},
+                       {"name": "seq_items", "dtype": "int64", "shape": ["batch", SEQ_LEN]},
+                       {"name": "seq_cats", "dtype": "int64", "shape": ["batch", SEQ_LEN]}],
+            "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(HEADS)]}],
+            "heads": list(HEADS), "fusion_weights": FUSION_WEIGHTS,
+            "feature_order": rk_schema, "feature_schema_hash": schema_hash(rk_schema),
+            "data_range": data_range, "metrics": rk_metrics,
+            "train_loss": [round(v, 4) for v in rk_losses]})
+    return versions
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    p.add_argument("--world", type=Path, default=Path("data/world"), help="world folder")
+    p.add_argument("--registry", type=Path, default=Path("models"), help="model registry root")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args(argv)
+    if not (args.world / "world.json").exists():
+        p.error(f"--world {args.world}: no world here (run `python -m training.world`)")
+    if args.epochs < 1:
+        p.error("--epochs must be >= 1")
+    versions = run(args.world, args.registry, args.epochs, args.seed)
+    print(f"published: {versions}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
