@@ -10,13 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from services.common.feedback import ENGAGED_FRACTION
 from services.common.items import ItemTable
 from services.rank.features import SEQ_LEN, UserRows
 from training.world import DAY_MS, World
 
 HEADS = ("like", "complete", "share", "follow")
-# A view counts as engagement (enters the behaviour sequence) from this watched fraction on.
-ENGAGED_FRACTION = 0.5
 COMPLETE_FRACTION = 0.9
 
 

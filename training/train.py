@@ -25,7 +25,9 @@ from tqdm import tqdm
 from services.common.items import ItemTable
 from services.rank.features import (CAT_FEATURES, DURATION_EDGES, NUM_FEATURES, SEQ_LEN,
                                     assemble, vocab_sizes)
+from services.recall.channels.item_cf import ItemCFChannel
 from training import data as data_mod
+from training import item_cf
 from training.data import HEADS, Dataset
 from training.metrics import auc, gauc, recall_at_k
 from training.models.ranker import Ranker
@@ -37,6 +39,7 @@ FUSION_WEIGHTS = {"like": 1.0, "complete": 1.0, "share": 2.0, "follow": 2.0}
 USER_TOWER_INPUTS = ("seq_items", "profile")
 ITEM_META_COLUMNS = ("item", "author", "category", "region", "duration_bucket")
 EMBED_DIM = 32
+MODEL_NAMES = ("two_tower", "item_cf", "ranker")
 
 
 def item_meta(items: ItemTable, with_ids: bool = True) -> np.ndarray:
@@ -64,7 +67,8 @@ def _export(module: torch.nn.Module, args: tuple, names: list[str], outputs: lis
 
 
 # ---- two-tower ---------------------------------------------------------------------------
-def train_two_tower(ds: Dataset, world: World, epochs: int, seed: int):
+def train_two_tower(ds: Dataset, world: World, epochs: int, seed: int,
+                    temperature: float = 0.2, lr: float = 1e-2):
     c = world.config
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -77,11 +81,12 @@ def train_two_tower(ds: Dataset, world: World, epochs: int, seed: int):
     freq = np.bincount(pos.item_idx, minlength=len(ds.items)) + 1.0
     log_q = torch.from_numpy(np.log(freq / freq.sum()).astype(np.float32))
 
-    user_tower = UserTower(len(ds.items), c.n_regions, dim=EMBED_DIM)
+    user_tower = UserTower(len(ds.items), c.n_regions, torch.from_numpy(ds.items.category),
+                           torch.from_numpy(ds.items.author_id), dim=EMBED_DIM)
     item_tower = ItemTower(len(ds.items), c.n_authors, c.n_categories, c.n_regions,
                            DURATION_EDGES.size + 2, dim=EMBED_DIM)
     params = list(user_tower.parameters()) + list(item_tower.parameters())
-    opt = torch.optim.Adam(params, lr=3e-3)
+    opt = torch.optim.Adam(params, lr=lr)
     losses = []
     for epoch in range(epochs):
         user_tower.train(), item_tower.train()
@@ -92,7 +97,7 @@ def train_two_tower(ds: Dataset, world: World, epochs: int, seed: int):
             meta = meta_all[items_b].clone()
             meta[torch.rand(len(b)) < 0.1, 0] = 0
             loss = sampled_softmax_loss(user_tower(seq[b], profile[b]), item_tower(meta),
-                                        items_b, log_q[items_b])
+                                        items_b, log_q[items_b], temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -117,7 +122,9 @@ def _user_state_at(ds: Dataset, world: World, until_ms: int):
 
 
 def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndarray,
-                       ks=(50, 100, 500), max_users: int = 1000) -> dict[str, float]:
+                       cf: ItemCFChannel, ks=(50, 100, 500), max_users: int = 1000) -> dict[str, float]:
+    """Recall@k on the test window for two-tower, item-CF (u2i2i) and popularity, with the
+    users' state at the cutoff; items the user met in training are excluded."""
     te = ds.test.take(ds.test.engaged)
     users = np.unique(te.user_idx)[:max_users]
     truth = [np.unique(te.item_idx[te.user_idx == u]) for u in users]
@@ -132,7 +139,11 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
     tr = ds.train
     sel = np.isin(tr.user_idx, users)
     seen[[pos[u] for u in tr.user_idx[sel]], tr.item_idx[sel]] = True
-    scores = {"two_tower": uvec @ item_vecs.T,
+    cf_scores = np.full(seen.shape, -1.0)
+    for row, seq in enumerate(seqs):
+        idx, votes = cf.votes(seq[seq >= 0][: cf.seeds])
+        cf_scores[row, idx] = votes
+    scores = {"two_tower": uvec @ item_vecs.T, "item_cf": cf_scores,
               "popularity": np.broadcast_to(ds.items.log_pop, seen.shape).copy()}
     out = {}
     for name, s in scores.items():
@@ -154,7 +165,7 @@ def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence
     rng = np.random.default_rng(seed)
     c = world.config
     vocab = vocab_sizes(ds.items, c.n_regions, c.n_authors, c.n_categories)
-    model = Ranker([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS),
+    model = Ranker([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS), SEQ_LEN,
                    use_sequence=use_sequence)
     x = _ranker_tensors(ds, ds.train)
     y = torch.from_numpy(ds.train.labels)
@@ -202,11 +213,22 @@ def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict
         ds.items.save(tmp / "items.npz")
 
         # two-tower
-        user_tower, item_tower, tt_losses = train_two_tower(ds, world, epochs + 1, seed)
+        user_tower, item_tower, tt_losses = train_two_tower(ds, world, 3 * epochs, seed)
         with torch.no_grad():
             vecs = item_tower(torch.from_numpy(item_meta(ds.items))).numpy().astype(np.float32)
-        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs)
-        print(f"two-tower: {tt_metrics}", file=sys.stderr)
+        tr = ds.train
+        cf_table = item_cf.build(tr.user_idx[tr.engaged], tr.item_idx[tr.engaged],
+                                 tr.ts_ms[tr.engaged], len(ds.items))
+        cf = ItemCFChannel(cf_table, ds.items)
+        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf)
+        print(f"retrieval: {tt_metrics}", file=sys.stderr)
+        cf_table.save(tmp / "neighbors.npz")
+        versions["item_cf"] = publish(registry, "item_cf", {
+            "neighbors.npz": tmp / "neighbors.npz", "items.npz": tmp / "items.npz"}, {
+            "kind": "item_cf", "inputs": [], "outputs": [],
+            "feature_order": {}, "params": {"window": 5, "k": cf_table.neighbors.shape[1]},
+            "data_range": data_range,
+            "metrics": {k: v for k, v in tt_metrics.items() if k.startswith("item_cf")}})
         index = faiss.IndexFlatIP(EMBED_DIM)
         index.add(vecs)
         faiss.write_index(index, str(tmp / "index.faiss"))

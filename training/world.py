@@ -28,6 +28,11 @@ WORLD_START_MS = 1_767_225_600_000
 N_AGE_BUCKETS = 6
 N_GENDERS = 2
 N_DEVICES = 3
+# Outcome model: P(outcome) = sigmoid(OUTCOME_SLOPE * affinity - bias); the watched fraction
+# is sigmoid(affinity - WATCH_BIAS + noise) * 1.1 (over 1 = rewatched).
+OUTCOME_SLOPE = 1.5
+LIKE_BIAS, SHARE_BIAS, FOLLOW_BIAS = 7.0, 9.0, 10.0
+WATCH_BIAS = 3.7
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,15 @@ class WorldConfig:
     impressions_per_session: int = 10
     # How much a user's taste rotates over the whole window (0 = no drift).
     drift: float = 0.5
+    # Weight of taste (cosine of taste and trait) in the true appeal logit.
+    taste_weight: float = 5.0
+    # How much the legacy recommender that produced the logs follows the truth (0 = random
+    # among its popularity-sampled pool); its noise is a unit Gumbel.
+    legacy_personalization: float = 1.0
+    # Session moods: a share of sessions leans towards one category (short-term interest),
+    # adding mood_weight * cos(mood centroid, item trait) to the appeal within that session.
+    mood_share: float = 0.6
+    mood_weight: float = 3.0
 
     def validate(self) -> None:
         for name in ("n_users", "n_authors", "n_videos", "n_categories", "n_tags",
@@ -100,21 +114,25 @@ class World:
         return _unit(t["user_taste"][user_idx] + self.config.drift * frac * t["user_drift"][user_idx])
 
     def affinity(self, user_idx: np.ndarray, item_idx: np.ndarray, ts_ms,
-                 follows_author: np.ndarray | float = 0.0) -> np.ndarray:
-        """The true appeal (a logit) of items to users at time ts; 0-based indices."""
+                 follows_author: np.ndarray | float = 0.0, mood: int = -1) -> np.ndarray:
+        """The true appeal (a logit) of items to users at time ts; 0-based indices.
+        `mood` is a 0-based category the session leans towards (-1 = none)."""
         taste = self.taste_at(user_idx, ts_ms)
         trait = self.truth["item_trait"][item_idx]
         v = self.videos
         age_days = np.clip((np.asarray(ts_ms) - v["publish_ms"][item_idx]) / DAY_MS, 0, 30)
         same_region = (self.users["region"][user_idx] == v["region"][item_idx]).astype(float)
-        return (3.0 * np.sum(taste * trait, axis=-1) + v["quality"][item_idx]
-                + 0.3 * same_region + 1.0 * follows_author - 0.05 * age_days)
+        mood_term = 0.0
+        if mood >= 0:
+            mood_term = self.config.mood_weight * (trait @ self.truth["category_centroid"][mood])
+        return (self.config.taste_weight * np.sum(taste * trait, axis=-1) + v["quality"][item_idx]
+                + 0.3 * same_region + 1.0 * follows_author - 0.05 * age_days + mood_term)
 
     def oracle_relevance(self, user_id: int, item_ids: np.ndarray, ts_ms: int) -> np.ndarray:
         """Probability of a like, from the truth (for scoring feeds)."""
         items = np.asarray(item_ids, dtype=np.int64) - 1
         users = np.full(items.shape, user_id - 1)
-        return _sigmoid(1.5 * self.affinity(users, items, ts_ms) - 2.5)
+        return _sigmoid(OUTCOME_SLOPE * self.affinity(users, items, ts_ms) - LIKE_BIAS)
 
     # ---- storage ------------------------------------------------------------------------
     def save(self, out: Path) -> None:
@@ -219,14 +237,20 @@ def _simulate_log(world: World, rng, activity, following, follow_rows, progress:
     """Impressions under a noisy legacy recommender, and users' reactions to them."""
     c = world.config
     v = world.videos
-    cum_exposure = np.cumsum(v["exposure"])
-    pool_size = 100
+    # The legacy candidate pool is drawn with a flattened exposure, so the tail gets some traffic.
+    cum_exposure = np.cumsum(v["exposure"] ** 0.6)
+    pool_size = 200
     cols: dict[str, list[np.ndarray]] = {k: [] for k in TABLES["impressions"]}
     for u in tqdm(range(c.n_users), desc="world: users", disable=not progress, unit="user"):
         n_sessions = rng.poisson(c.sessions_per_user * activity[u]) + 1
         times = np.sort(rng.uniform(WORLD_START_MS, c.end_ms, n_sessions)).astype(np.int64)
         device = world.users["device"][u]
+        # Moods follow the user's taste mostly, sometimes a category out of the blue.
+        cat_aff = world.truth["category_centroid"] @ world.truth["user_taste"][u]
+        p_mood = np.exp(3 * cat_aff)
+        p_mood = 0.7 * p_mood / p_mood.sum() + 0.3 / c.n_categories
         for ts in times:
+            mood = int(rng.choice(c.n_categories, p=p_mood)) if rng.random() < c.mood_share else -1
             n_published = int(np.searchsorted(v["publish_ms"], ts, side="right"))
             if n_published == 0:
                 continue
@@ -235,15 +259,15 @@ def _simulate_log(world: World, rng, activity, following, follow_rows, progress:
             pool = pool[pool < n_published]
             follows = np.fromiter((a in following[u] for a in v["author_id"][pool] - 1),
                                   dtype=float, count=pool.size)
-            aff = world.affinity(np.full(pool.size, u), pool, ts, follows)
+            aff = world.affinity(np.full(pool.size, u), pool, ts, follows, mood)
             # The legacy recommender sees the truth through heavy noise.
             k = min(c.impressions_per_session, pool.size)
-            shown = np.argsort(-(0.5 * aff + rng.gumbel(size=pool.size)))[:k]
+            shown = np.argsort(-(c.legacy_personalization * aff + rng.gumbel(size=pool.size)))[:k]
             items, a = pool[shown], aff[shown]
-            frac = _sigmoid(a - 0.5 + rng.normal(0, 0.7, k)) * 1.1
-            like = rng.random(k) < _sigmoid(1.5 * a - 2.5)
-            share = rng.random(k) < _sigmoid(1.5 * a - 4.0)
-            follow = (rng.random(k) < _sigmoid(1.5 * a - 4.5)) & (follows[shown] == 0)
+            frac = _sigmoid(a - WATCH_BIAS + rng.normal(0, 0.7, k)) * 1.1
+            like = rng.random(k) < _sigmoid(OUTCOME_SLOPE * a - LIKE_BIAS)
+            share = rng.random(k) < _sigmoid(OUTCOME_SLOPE * a - SHARE_BIAS)
+            follow = (rng.random(k) < _sigmoid(OUTCOME_SLOPE * a - FOLLOW_BIAS)) & (follows[shown] == 0)
             for item in items[follow]:
                 author = int(v["author_id"][item]) - 1
                 following[u].add(author)

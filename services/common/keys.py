@@ -4,15 +4,18 @@
     {prefix}:v1:{u:<id>}:seq        list    engaged item ids, most recent first, capped at SEQ_CAP
     {prefix}:v1:{u:<id>}:seen       set     item ids shown/viewed, expires SEEN_TTL_S after last write
     {prefix}:v1:{u:<id>}:follows    set     followed author ids
-    {prefix}:v1:hot:<scope>:<hour>  zset    item id -> engagement score in that UTC hour bucket;
+    {prefix}:v1:{hot:<scope>}:<hour> zset   item id -> engagement score in that UTC hour bucket;
                                             scope "g" (global) or "r<region>"; expires after
                                             HOT_WINDOW_H + 1 hours
+    {prefix}:v1:{hot:<scope>}:agg    zset   time-decayed sum of a scope's buckets, rebuilt by
+                                            ZUNIONSTORE when the hot channel refreshes
     {prefix}:v1:evt:<event_id>      string  idempotency marker of a stored event, TTL DEDUP_TTL_S
     {prefix}:v1:events              stream  every stored event (capped ~EVENTS_STREAM_CAP), read by training
     {prefix}:v1:meta                hash    world_offset_ms (world time -> wall time), loaded_at_ms
 
 A user's keys share the hash tag `{u:<id>}`, so in Redis Cluster they live in one slot and the
-per-request read stays one pipelined round trip.
+per-request read stays one pipelined round trip; a hot scope's buckets share `{hot:<scope>}`,
+so ZUNIONSTORE over them is legal on a cluster too.
 """
 from __future__ import annotations
 
@@ -51,7 +54,10 @@ class Keys:
         return self._user(user_id, "follows")
 
     def hot(self, scope: str, bucket: int) -> str:
-        return f"{self._root}:hot:{scope}:{int(bucket)}"
+        return f"{self._root}:{{hot:{scope}}}:{int(bucket)}"
+
+    def hot_aggregate(self, scope: str) -> str:
+        return f"{self._root}:{{hot:{scope}}}:agg"
 
     def event_marker(self, event_id: str) -> str:
         return f"{self._root}:evt:{event_id}"

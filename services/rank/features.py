@@ -24,7 +24,9 @@ SEQ_LEN = 30
 CAT_FEATURES = ("user_region", "user_age", "user_gender", "device", "hour", "item", "author",
                 "category", "item_region", "duration_bucket")
 NUM_FEATURES = ("item_log_pop", "item_age_log_days", "follows_author", "same_region",
-                "seq_category_share", "seq_author_share")
+                "seq_category_share", "seq_author_share", "recent_category_share")
+# "recent" = the last few items of the sequence: the user's interest of the moment.
+RECENT_LEN = 5
 ITEM_COL = CAT_FEATURES.index("item")
 CATEGORY_COL = CAT_FEATURES.index("category")
 DURATION_EDGES = np.array([10, 15, 20, 30, 45, 60, 90, 120], dtype=np.float32)
@@ -80,7 +82,10 @@ def assemble(items: ItemTable, item_idx: np.ndarray, users: UserRows) -> dict[st
     seq_cats = np.where(seq_valid, items.category[seq_safe], 0)
     seq_authors = np.where(seq_valid, items.author_id[seq_safe], -1)
     seq_count = np.maximum(seq_valid.sum(axis=1), 1).astype(np.float32)
-    cat_share = (seq_cats == category[:, None]).sum(axis=1) / seq_count
+    same_cat = seq_cats == category[:, None]
+    cat_share = same_cat.sum(axis=1) / seq_count
+    recent_count = np.maximum(seq_valid[:, :RECENT_LEN].sum(axis=1), 1).astype(np.float32)
+    recent_share = same_cat[:, :RECENT_LEN].sum(axis=1) / recent_count
     author_share = (seq_authors == author[:, None]).sum(axis=1) / seq_count
 
     age_days = np.maximum(users.now_ms - item_col(items.publish_ms, users.now_ms), 0) / DAY_MS
@@ -96,6 +101,7 @@ def assemble(items: ItemTable, item_idx: np.ndarray, users: UserRows) -> dict[st
         ((item_region == users.region) & (users.region > 0)).astype(np.float32),
         cat_share * known,
         author_share * known,
+        recent_share * known,
     ], axis=1).astype(np.float32)
     return {"cat": cat, "num": num,
             "seq_items": np.where(seq_valid, users.seq_idx + 1, 0).astype(np.int64),

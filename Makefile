@@ -1,0 +1,64 @@
+# One entry point for people and CI. A fresh machine needs Python 3.11 and make, nothing else.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PROTO_DIR := protos
+PROTO_SRC := $(wildcard $(PROTO_DIR)/recsys/v1/*.proto)
+PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
+
+export REGISTRY_DIR ?= models
+export WORLD_DIR ?= data/world
+
+.PHONY: help install proto run demo test unit integration lint train world load clean
+help:
+	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
+	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
+	@echo "make test   - unit and integration tests (real services, real Redis)"
+	@echo "make train  - generate the world (if missing) and train + publish new model versions"
+	@echo "make proto  - regenerate gRPC stubs from protos/"
+	@echo "make lint   - ruff"
+
+# The venv is rebuilt when pyproject.toml changes. torch is pinned (CPU build) in pyproject.
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed proto
+
+$(PROTO_DIR)/recsys/v1/%_pb2.py: $(PROTO_DIR)/recsys/v1/%.proto $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -I $(PROTO_DIR) --python_out=$(PROTO_DIR) \
+	  --pyi_out=$(PROTO_DIR) --grpc_python_out=$(PROTO_DIR) $<
+
+proto: $(PROTO_OUT)
+
+world: install
+	@test -f $(WORLD_DIR)/world.json || $(PY) -m training.world --out $(WORLD_DIR)
+
+train: world
+	$(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR)
+
+run: install
+	$(PY) -m services.stack run
+
+demo: install
+	$(PY) -m services.stack demo
+
+test: install
+	$(PY) -m pytest -q
+
+unit: install
+	$(PY) -m pytest -q -m "not integration"
+
+integration: install
+	$(PY) -m pytest -q -m integration
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) $(PROTO_DIR)/recsys/v1/*_pb2*.py* run/

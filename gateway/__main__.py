@@ -1,0 +1,57 @@
+"""Gateway entry point: `python -m gateway` (settings from GATEWAY_* env)."""
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from recsys.v1 import gateway_pb2, gateway_pb2_grpc
+
+from gateway.clients import StageClients
+from gateway.events import EventWriter
+from gateway.fallback import HotFallback
+from gateway.pipeline import RecommendPipeline
+from gateway.servicer import GatewayServicer
+from gateway.settings import GatewaySettings
+from services.common import logging as rlog
+from services.common.errors import RecsysError
+from services.common.items import ItemTable
+from services.common.keys import Keys
+from services.common.registry import Registry
+from services.common.server import Registration, run_server
+from services.recall.channels.hot import HotChannel
+
+
+def load_items(settings: GatewaySettings, log) -> ItemTable | None:
+    """Authors/categories for explanations and events; the gateway runs without them."""
+    try:
+        return ItemTable.load(Registry(settings.registry_dir).open("two_tower").file("items.npz"))
+    except (RecsysError, OSError) as err:
+        log.warning("no item table; explanations lack authors", extra={"error": str(err)})
+        return None
+
+
+async def main() -> None:
+    settings = GatewaySettings()
+    log = rlog.configure("gateway", settings.log_level)
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5,
+                                     socket_connect_timeout=0.5)
+    keys = Keys(settings.redis_prefix)
+    items = load_items(settings, log)
+    n_regions = int(items.region.max()) if items is not None and len(items) else 64
+    clients = StageClients(settings.recall_addr, settings.rank_addr, settings.rerank_addr)
+    pipeline = RecommendPipeline(settings, clients, client, keys,
+                                 HotFallback(HotChannel(client, keys), items), items)
+    servicer = GatewayServicer(pipeline, EventWriter(client, keys, items), settings.max_count,
+                               settings.max_events_per_batch, n_regions)
+
+    async def close() -> None:
+        await clients.close()
+        await client.aclose()
+
+    await run_server("gateway", settings, [Registration(
+        gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
+        gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name)], on_stop=close)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

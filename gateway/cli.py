@@ -1,0 +1,73 @@
+"""A small command-line client of the gateway, for people and scripts.
+
+    python -m gateway.cli recommend --user 42 [--count 10] [--debug] [--context device=ios]
+    python -m gateway.cli report --user 42 --item 7 --type like [--watch-ms 12000]
+
+Prints JSON. The address comes from --addr or GATEWAY_ADDR (default 127.0.0.1:50050).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+
+EVENT_TYPES = {name.removeprefix("EVENT_TYPE_").lower(): value
+               for name, value in common_pb2.EventType.items() if value}
+
+
+def _context(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            parser.error(f"--context {pair!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gateway.cli", description="Gateway client")
+    p.add_argument("--addr", default=os.environ.get("GATEWAY_ADDR", "127.0.0.1:50050"))
+    p.add_argument("--timeout", type=float, default=2.0, help="deadline in seconds")
+    sub = p.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("recommend", help="get a feed")
+    rec.add_argument("--user", type=int, required=True)
+    rec.add_argument("--count", type=int, default=10)
+    rec.add_argument("--debug", action="store_true")
+    rec.add_argument("--context", action="append", default=[], metavar="KEY=VALUE")
+    rep = sub.add_parser("report", help="report one event")
+    rep.add_argument("--user", type=int, required=True)
+    rep.add_argument("--item", type=int, default=0)
+    rep.add_argument("--author", type=int, default=0)
+    rep.add_argument("--type", required=True, choices=sorted(EVENT_TYPES))
+    rep.add_argument("--watch-ms", type=int, default=0)
+    rep.add_argument("--event-id", default="", help="idempotency key (default: random)")
+    args = p.parse_args(argv)
+
+    with grpc.insecure_channel(args.addr) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        try:
+            if args.command == "recommend":
+                reply = stub.Recommend(gateway_pb2.RecommendRequest(
+                    user_id=args.user, count=args.count, debug=args.debug,
+                    context=_context(args.context, p)), timeout=args.timeout)
+            else:
+                reply = stub.ReportEvents(gateway_pb2.ReportEventsRequest(events=[common_pb2.Event(
+                    event_id=args.event_id or uuid.uuid4().hex, user_id=args.user,
+                    item_id=args.item, author_id=args.author, type=EVENT_TYPES[args.type],
+                    watch_ms=args.watch_ms)]), timeout=args.timeout)
+        except grpc.RpcError as err:
+            print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
+            return 1
+    print(json.dumps(MessageToDict(reply, preserving_proto_field_name=True), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Clients of the internal stages: gRPC in, plain dataclasses out.
+
+Channels use client-side round-robin over every address the target resolves to (gRPC pins
+one connection otherwise) and retry once on UNAVAILABLE: every internal call is a read,
+so a retry is safe.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+from recsys.v1 import rank_pb2, rank_pb2_grpc, recall_pb2, recall_pb2_grpc, rerank_pb2, rerank_pb2_grpc
+
+from services.common.context import RequestContext
+from services.common.convert import context_to_proto, state_to_proto
+from services.common.user_state import UserStateData
+
+SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{"service": "recsys.v1.RecallService"}, {"service": "recsys.v1.RankService"},
+                 {"service": "recsys.v1.RerankService"}],
+        "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.005s", "maxBackoff": "0.02s",
+                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+    }],
+})
+
+
+def open_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=[
+        ("grpc.service_config", SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+        ("grpc.keepalive_time_ms", 30_000),
+    ])
+
+
+@dataclass(frozen=True)
+class Recalled:
+    item_ids: np.ndarray
+    scores: np.ndarray
+    channel_mask: np.ndarray
+    channels: list[str]
+    stats: list  # recall_pb2.ChannelStat, passed through to debug output
+
+    def channel_names(self, row: int) -> list[str]:
+        mask = int(self.channel_mask[row])
+        return [name for bit, name in enumerate(self.channels) if mask >> bit & 1]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    item_ids: np.ndarray
+    scores: np.ndarray
+    heads: list[str]
+    head_scores: np.ndarray  # [n, len(heads)]
+    version: str
+
+
+@dataclass(frozen=True)
+class Reranked:
+    item_ids: np.ndarray
+    scores: np.ndarray
+    policy: str
+
+
+class StageClients:
+    def __init__(self, recall_addr: str, rank_addr: str, rerank_addr: str):
+        self._channels = [open_channel(a) for a in (recall_addr, rank_addr, rerank_addr)]
+        self.recall_stub = recall_pb2_grpc.RecallServiceStub(self._channels[0])
+        self.rank_stub = rank_pb2_grpc.RankServiceStub(self._channels[1])
+        self.rerank_stub = rerank_pb2_grpc.RerankServiceStub(self._channels[2])
+
+    async def close(self) -> None:
+        for ch in self._channels:
+            await ch.close()
+
+    async def recall(self, ctx: RequestContext, state: UserStateData, limit: int,
+                     timeout: float) -> Recalled:
+        r = await self.recall_stub.Retrieve(recall_pb2.RetrieveRequest(
+            user=context_to_proto(ctx), state=state_to_proto(state), limit=limit), timeout=timeout)
+        return Recalled(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
+                        np.asarray(r.channel_mask, np.uint32), list(r.channels), list(r.channel_stats))
+
+    async def rank(self, ctx: RequestContext, state: UserStateData, item_ids: np.ndarray,
+                   top_k: int, timeout: float) -> Ranked:
+        r = await self.rank_stub.Rank(rank_pb2.RankRequest(
+            user=context_to_proto(ctx), state=state_to_proto(state), item_ids=item_ids.tolist(),
+            top_k=top_k), timeout=timeout)
+        n, h = len(r.item_ids), len(r.heads)
+        return Ranked(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
+                      list(r.heads), np.asarray(r.head_scores, np.float32).reshape(n, h),
+                      r.model.version)
+
+    async def rerank(self, ctx: RequestContext, item_ids: np.ndarray, scores: np.ndarray,
+                     count: int, policy: str, timeout: float) -> Reranked:
+        r = await self.rerank_stub.Rerank(rerank_pb2.RerankRequest(
+            user=context_to_proto(ctx), item_ids=item_ids.tolist(), scores=scores.tolist(),
+            policy=policy, count=count), timeout=timeout)
+        return Reranked(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
+                        r.policy)

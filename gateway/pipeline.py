@@ -1,0 +1,161 @@
+"""Recommend: user state -> recall -> rank -> rerank, within a deadline, degrading instead
+of failing.
+
+Every stage gets min(its budget, the time left); a stage that fails or runs out of time is
+replaced by the next-best answer and named in `degraded`:
+    state down  -> default (cold-start) state        "state_unavailable"
+    recall down -> cached hot list                   "recall_unavailable"
+    rank down   -> recall order                      "rank_unavailable"
+    rerank down -> rank order                        "rerank_unavailable"
+Only the caller's own bad input is an error (raised before this module is reached).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from services.common import metrics
+from services.common.context import RequestContext
+from services.common.items import ItemTable
+from services.common.keys import Keys
+from services.common.user_state import UserStateData, read_user_state
+from gateway.clients import Ranked, Recalled, StageClients
+from gateway.fallback import HotFallback
+from gateway.settings import GatewaySettings
+from gateway.validation import RecommendInput
+
+log = logging.getLogger(__name__)
+RESERVE_S = 0.005  # kept back from the deadline to build the response
+
+
+@dataclass
+class FeedItem:
+    item_id: int
+    score: float
+    channels: list[str]
+    recall_position: int
+    rank_position: int
+    author_id: int
+    category: int
+    head_scores: dict[str, float]
+
+
+@dataclass
+class Feed:
+    request_id: str
+    items: list[FeedItem]
+    models: list[tuple[str, str]]
+    degraded: list[str]
+    latencies_ms: dict[str, float] = field(default_factory=dict)
+
+
+class RecommendPipeline:
+    def __init__(self, settings: GatewaySettings, clients: StageClients, redis: aioredis.Redis,
+                 keys: Keys, fallback: HotFallback, items: ItemTable | None):
+        self.s, self.clients, self.redis, self.keys = settings, clients, redis, keys
+        self.fallback, self.items = fallback, items
+
+    def _timeout(self, budget_ms: float, deadline: float) -> float:
+        return max(0.001, min(budget_ms / 1000.0, deadline - time.monotonic() - RESERVE_S))
+
+    async def _stage(self, name: str, coro_fn, budget_ms: float, deadline: float,
+                     feed: Feed, request_id: str):
+        """Run one stage; on failure record it as degraded and return None."""
+        start = time.perf_counter()
+        timeout = self._timeout(budget_ms, deadline)
+        try:
+            return await asyncio.wait_for(coro_fn(timeout), timeout + 0.01)
+        except Exception as err:
+            what = f"{name}_unavailable"
+            feed.degraded.append(what)
+            metrics.DEGRADED.labels(what).inc()
+            log.warning("stage degraded", extra={"stage": name, "error": repr(err)[:200],
+                                                 "request_id": request_id})
+            return None
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            feed.latencies_ms[name] = ms
+            metrics.STAGE_LATENCY_MS.labels(name).observe(ms)
+
+    async def recommend(self, inp: RecommendInput, client_deadline_s: float | None) -> Feed:
+        start = time.perf_counter()
+        budget = self.s.total_budget_ms / 1000.0
+        if client_deadline_s is not None:
+            budget = min(budget, client_deadline_s)
+        deadline = time.monotonic() + budget
+        request_id = uuid.uuid4().hex[:16]
+        feed = Feed(request_id, [], [], [])
+
+        state = await self._stage(
+            "state", lambda t: read_user_state(self.redis, self.keys, inp.user_id),
+            self.s.state_budget_ms, deadline, feed, request_id) or UserStateData()
+        ctx = RequestContext(user_id=inp.user_id, region=inp.region or state.region,
+                             device=inp.device, local_hour=inp.local_hour, request_id=request_id)
+
+        recalled: Recalled | None = await self._stage(
+            "recall", lambda t: self.clients.recall(ctx, state, self.s.recall_limit, t),
+            self.s.recall_budget_ms, deadline, feed, request_id)
+        if recalled is None or recalled.item_ids.size == 0:
+            if recalled is not None:  # answered, but nothing survived: still a fallback
+                feed.degraded.append("recall_empty")
+            recalled = await self._fallback_candidates(state)
+
+        ranked: Ranked | None = None
+        if recalled.item_ids.size:
+            ranked = await self._stage(
+                "rank", lambda t: self.clients.rank(ctx, state, recalled.item_ids,
+                                                    self.s.rank_top_k, t),
+                self.s.rank_budget_ms, deadline, feed, request_id)
+        if ranked is not None:
+            feed.models.append(("ranker", ranked.version))
+            ids, scores = ranked.item_ids, ranked.scores
+        else:
+            ids = recalled.item_ids[: self.s.rank_top_k]
+            scores = recalled.scores[: self.s.rank_top_k]
+
+        final_ids = ids[: inp.count]
+        if ids.size:
+            reranked = await self._stage(
+                "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count,
+                                                        self.s.rerank_policy, t),
+                self.s.rerank_budget_ms, deadline, feed, request_id)
+            if reranked is not None:
+                final_ids = reranked.item_ids
+        feed.items = self._explain(final_ids, recalled, ranked, inp.debug)
+        feed.latencies_ms["total"] = (time.perf_counter() - start) * 1000
+        return feed
+
+    async def _fallback_candidates(self, state: UserStateData) -> Recalled:
+        hot = await self.fallback.get()
+        hot = hot[~np.isin(hot, state.seen_items)]
+        n = hot.size
+        return Recalled(hot, (1.0 / (60.0 + 1.0 + np.arange(n))).astype(np.float32),
+                        np.ones(n, np.uint32), ["hot_fallback"], [])
+
+    def _explain(self, ids: np.ndarray, recalled: Recalled, ranked: Ranked | None,
+                 debug: bool) -> list[FeedItem]:
+        recall_pos = {int(i): p for p, i in enumerate(recalled.item_ids)}
+        rank_pos = {int(i): p for p, i in enumerate(ranked.item_ids)} if ranked else {}
+        out = []
+        for item in ids.tolist():
+            rp = recall_pos.get(item)
+            kp = rank_pos.get(item)
+            score = float(ranked.scores[kp]) if kp is not None else (
+                float(recalled.scores[rp]) if rp is not None else 0.0)
+            author = category = 0
+            if self.items is not None:
+                idx = int(self.items.index_of([item])[0])
+                if idx >= 0:
+                    author, category = int(self.items.author_id[idx]), int(self.items.category[idx])
+            heads = ({h: float(ranked.head_scores[kp, j]) for j, h in enumerate(ranked.heads)}
+                     if debug and kp is not None else {})
+            out.append(FeedItem(item, score, recalled.channel_names(rp) if rp is not None else [],
+                                rp + 1 if rp is not None else 0, kp + 1 if kp is not None else 0,
+                                author, category, heads))
+        return out

@@ -1,0 +1,35 @@
+"""gRPC edge of the gateway: validate, delegate, convert."""
+from __future__ import annotations
+
+from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+
+from gateway.events import EventWriter
+from gateway.pipeline import RecommendPipeline
+from gateway.validation import parse_events, parse_recommend
+
+
+class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
+    def __init__(self, pipeline: RecommendPipeline, events: EventWriter, max_count: int,
+                 max_events: int, n_regions: int):
+        self.pipeline, self.events = pipeline, events
+        self.max_count, self.max_events, self.n_regions = max_count, max_events, n_regions
+
+    async def Recommend(self, request: gateway_pb2.RecommendRequest, context) -> gateway_pb2.RecommendResponse:
+        inp = parse_recommend(request, self.max_count, self.n_regions)
+        feed = await self.pipeline.recommend(inp, context.time_remaining())
+        return gateway_pb2.RecommendResponse(
+            request_id=feed.request_id,
+            items=[gateway_pb2.RecommendedItem(
+                item_id=i.item_id, score=i.score, channels=i.channels,
+                recall_position=i.recall_position, rank_position=i.rank_position,
+                author_id=i.author_id, category=i.category, head_scores=i.head_scores)
+                for i in feed.items],
+            models=[common_pb2.ModelRef(name=n, version=v) for n, v in feed.models],
+            degraded=feed.degraded,
+            latencies=[gateway_pb2.StageLatency(stage=k, ms=v) for k, v in feed.latencies_ms.items()])
+
+    async def ReportEvents(self, request: gateway_pb2.ReportEventsRequest, context) -> gateway_pb2.ReportEventsResponse:
+        events = parse_events(request.events, self.max_events)
+        result = await self.events.write(events)
+        return gateway_pb2.ReportEventsResponse(accepted=result.accepted,
+                                                duplicates=result.duplicates)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    """Environment: GATEWAY_PORT, GATEWAY_RECALL_ADDR, ... (+ shared REDIS_URL, REGISTRY_DIR)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    port: int = 50050
+    # Downstream addresses; "dns:///name:port" resolves every replica for client-side round-robin.
+    recall_addr: str = "127.0.0.1:50051"
+    rank_addr: str = "127.0.0.1:50052"
+    rerank_addr: str = "127.0.0.1:50053"
+    # Whole-request budget when the client sets no deadline, and each stage's share (ms).
+    total_budget_ms: float = Field(400.0, gt=0)
+    state_budget_ms: float = Field(50.0, gt=0)
+    recall_budget_ms: float = Field(150.0, gt=0)
+    rank_budget_ms: float = Field(120.0, gt=0)
+    rerank_budget_ms: float = Field(60.0, gt=0)
+    # Funnel sizes: recall -> rank keeps rank_top_k -> rerank keeps the requested count.
+    recall_limit: int = Field(1000, ge=1, le=5000)
+    rank_top_k: int = Field(50, ge=1, le=2000)
+    rerank_policy: str = "default"
+    max_count: int = Field(100, ge=1, le=100)
+    max_events_per_batch: int = Field(500, ge=1)

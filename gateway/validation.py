@@ -1,0 +1,96 @@
+"""Checking the public API's input. Every error names the offending field."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.errors import InvalidArgument
+from services.common.feedback import EventKind
+
+DEVICES = {"ios": 1, "android": 2, "web": 3}
+CONTEXT_KEYS = ("device", "local_hour", "region")
+MAX_EVENT_ID = 128
+MAX_WATCH_MS = 86_400_000
+MAX_CONTEXT_VALUE = 64
+
+
+@dataclass(frozen=True)
+class RecommendInput:
+    user_id: int
+    count: int
+    debug: bool
+    device: int = 0
+    local_hour: int = -1
+    region: int = 0
+
+
+@dataclass(frozen=True)
+class EventData:
+    event_id: str
+    user_id: int
+    item_id: int
+    kind: EventKind
+    watch_ms: int
+    ts_ms: int
+    author_id: int
+
+
+def _int_in(field: str, text: str, lo: int, hi: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidArgument(field, f"must be an integer {lo}..{hi}, got {text!r}") from None
+    if not lo <= value <= hi:
+        raise InvalidArgument(field, f"must be {lo}..{hi}, got {value}")
+    return value
+
+
+def parse_recommend(request, max_count: int, n_regions: int) -> RecommendInput:
+    if request.user_id < 1:
+        raise InvalidArgument("user_id", f"required, must be >= 1 (got {request.user_id})")
+    if not 1 <= request.count <= max_count:
+        raise InvalidArgument("count", f"must be 1..{max_count}, got {request.count}")
+    ctx = dict(request.context)
+    unknown = sorted(set(ctx) - set(CONTEXT_KEYS))
+    if unknown:
+        raise InvalidArgument(f"context.{unknown[0][:MAX_CONTEXT_VALUE]}",
+                              f"unknown key; known keys: {', '.join(CONTEXT_KEYS)}")
+    for key, value in ctx.items():
+        if len(value) > MAX_CONTEXT_VALUE:
+            raise InvalidArgument(f"context.{key}", f"longer than {MAX_CONTEXT_VALUE} characters")
+    device = 0
+    if "device" in ctx:
+        if ctx["device"] not in DEVICES:
+            raise InvalidArgument("context.device", f"must be one of {', '.join(DEVICES)}")
+        device = DEVICES[ctx["device"]]
+    hour = _int_in("context.local_hour", ctx["local_hour"], 0, 23) if "local_hour" in ctx else -1
+    region = _int_in("context.region", ctx["region"], 1, n_regions) if "region" in ctx else 0
+    return RecommendInput(request.user_id, request.count, request.debug, device, hour, region)
+
+
+def parse_events(events, max_batch: int) -> list[EventData]:
+    """All or nothing: one malformed event rejects the batch."""
+    if not 1 <= len(events) <= max_batch:
+        raise InvalidArgument("events", f"must hold 1..{max_batch} events, got {len(events)}")
+    out = []
+    for i, e in enumerate(events):
+        f = f"events[{i}]"
+        if not 1 <= len(e.event_id) <= MAX_EVENT_ID or not e.event_id.isprintable():
+            raise InvalidArgument(f"{f}.event_id", f"must be 1..{MAX_EVENT_ID} printable characters")
+        if e.user_id < 1:
+            raise InvalidArgument(f"{f}.user_id", f"must be >= 1, got {e.user_id}")
+        try:
+            kind = EventKind(e.type)
+        except ValueError:
+            raise InvalidArgument(f"{f}.type", f"must be a known EventType, got {e.type}") from None
+        follow = kind in (EventKind.FOLLOW, EventKind.UNFOLLOW)
+        if e.item_id < 0 or (e.item_id == 0 and not (follow and e.author_id > 0)):
+            raise InvalidArgument(f"{f}.item_id", f"must be >= 1, got {e.item_id}")
+        if e.author_id < 0 or (e.author_id and not follow):
+            raise InvalidArgument(f"{f}.author_id", "only FOLLOW/UNFOLLOW carry an author_id (>= 1)")
+        if not 0 <= e.watch_ms <= MAX_WATCH_MS or (e.watch_ms and kind != EventKind.VIEW):
+            raise InvalidArgument(f"{f}.watch_ms", f"must be 0..{MAX_WATCH_MS}, and 0 unless VIEW")
+        if e.ts_ms < 0:
+            raise InvalidArgument(f"{f}.ts_ms", f"must be >= 0, got {e.ts_ms}")
+        out.append(EventData(e.event_id, e.user_id, e.item_id, kind, e.watch_ms, e.ts_ms,
+                             e.author_id))
+    return out

@@ -1,0 +1,49 @@
+"""Recall service entry point: `python -m services.recall` (settings from RECALL_* env)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import redis.asyncio as aioredis
+from recsys.v1 import recall_pb2, recall_pb2_grpc
+
+from services.common import logging as rlog
+from services.common.items import ItemTable
+from services.common.keys import Keys
+from services.common.registry import Registry
+from services.common.server import Registration, run_server
+from services.recall.filters import DropSeen, DropUnknown
+from services.recall.pipeline import ChannelConfig, RecallPipeline
+from services.recall.registry import Resources, build_channels
+from services.recall.servicer import RecallServicer
+from services.recall.settings import RecallSettings
+
+
+def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPipeline:
+    res = Resources(client, Keys(settings.redis_prefix), Registry(settings.registry_dir),
+                    settings.onnx_threads)
+    channels = build_channels(settings.channel_names(), res)
+    quotas, timeouts = json.loads(settings.quotas), json.loads(settings.timeouts_ms)
+    configs = {c.name: ChannelConfig(int(quotas.get(c.name, 100)),
+                                     float(timeouts.get(c.name, settings.timeout_ms)))
+               for c in channels}
+    # The serving catalog: what the live two-tower version's item table holds.
+    catalog = ItemTable.load(res.registry.open("two_tower").file("items.npz"))
+    filters = [DropSeen(), DropUnknown(catalog.item_id)]
+    return RecallPipeline(channels, configs, filters, settings.limit)
+
+
+async def main() -> None:
+    settings = RecallSettings()
+    rlog.configure("recall", settings.log_level)
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=1.0,
+                                     socket_connect_timeout=1.0)
+    pipeline = build_pipeline(settings, client)
+    await run_server("recall", settings, [Registration(
+        recall_pb2_grpc.add_RecallServiceServicer_to_server, RecallServicer(pipeline),
+        recall_pb2.DESCRIPTOR.services_by_name["RecallService"].full_name)],
+        on_stop=client.aclose)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

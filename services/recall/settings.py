@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import json
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import ServiceSettings
+
+
+class RecallSettings(ServiceSettings):
+    """Environment: RECALL_PORT, RECALL_CHANNELS, RECALL_QUOTAS, ... (+ shared REDIS_URL ...)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECALL_", extra="ignore")
+
+    port: int = 50051
+    # Channels to run, by registered name, comma-separated.
+    channels: str = "hot,two_tower,item_cf"
+    # Default quota per channel, JSON object.
+    quotas: str = '{"hot": 200, "two_tower": 500, "item_cf": 300}'
+    # Per-channel timeout in milliseconds, JSON object; missing channels use timeout_ms.
+    timeouts_ms: str = "{}"
+    timeout_ms: float = Field(80.0, gt=0)
+    # Merged candidates returned when the request does not say.
+    limit: int = Field(1000, ge=1, le=5000)
+    # Threads for the user tower's ONNX session.
+    onnx_threads: int = Field(1, ge=1)
+
+    @field_validator("quotas", "timeouts_ms")
+    @classmethod
+    def _json_object(cls, v: str) -> str:
+        doc = json.loads(v)
+        if not isinstance(doc, dict) or not all(isinstance(x, (int, float)) for x in doc.values()):
+            raise ValueError("must be a JSON object of numbers")
+        return v
+
+    def channel_names(self) -> list[str]:
+        return [c.strip() for c in self.channels.split(",") if c.strip()]

@@ -1,0 +1,133 @@
+"""Load the world's online state into Redis (key layout: services/common/keys.py).
+
+    python -m training.load_state --world data/world [--redis-url URL] [--prefix recsys]
+
+Per user: profile, recent engaged items (capped), seen set, follows. Hot lists: the last
+HOT_WINDOW_H hours of the world's engagement in hourly buckets, globally and per region.
+World time is mapped onto wall-clock time (the world's end = now), and the offset is stored
+in the meta hash so services can translate.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import redis
+from tqdm import tqdm
+
+from services.common import keys as K
+from services.common.feedback import HOT_WEIGHTS, EventKind
+from services.common.keys import Keys
+from training.data import engaged_mask
+from training.world import World
+
+LOADED_FIELD = "loaded_at_ms"
+
+
+def hot_increments(world: World, offset_ms: int, now_ms: int) -> dict[tuple[str, int], dict[int, float]]:
+    """(scope, bucket) -> {item_id: score} over the last HOT_WINDOW_H hours."""
+    imp = world.impressions
+    wall = imp["ts_ms"] + offset_ms
+    recent = wall >= now_ms - K.HOT_WINDOW_H * K.HOT_BUCKET_MS
+    engaged = engaged_mask(world) & recent
+    score = (HOT_WEIGHTS[EventKind.VIEW] * engaged + HOT_WEIGHTS[EventKind.LIKE] * (imp["like"] > 0)
+             + HOT_WEIGHTS[EventKind.SHARE] * (imp["share"] > 0)) * recent
+    rows = np.flatnonzero(score > 0)
+    region = world.users["region"][imp["user_id"][rows] - 1]
+    out: dict[tuple[str, int], dict[int, float]] = {}
+    for r, reg in zip(rows, region):
+        bucket = K.hot_bucket(wall[r])
+        item = int(imp["item_id"][r])
+        for scope in (K.GLOBAL_SCOPE, K.region_scope(reg)):
+            d = out.setdefault((scope, bucket), {})
+            d[item] = d.get(item, 0.0) + float(score[r])
+    return out
+
+
+def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = None,
+         progress: bool = True) -> dict[str, int]:
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    offset = now_ms - world.config.end_ms
+    imp, users = world.impressions, world.users
+    engaged = engaged_mask(world)
+    order = np.lexsort((-imp["ts_ms"], imp["user_id"]))  # per user, newest first
+    uid_sorted = imp["user_id"][order]
+    bounds = np.searchsorted(uid_sorted, np.arange(1, world.config.n_users + 2))
+    f_order = np.argsort(world.follows["user_id"], kind="stable")
+    f_uid = world.follows["user_id"][f_order]
+    f_bounds = np.searchsorted(f_uid, np.arange(1, world.config.n_users + 2))
+    n_users = world.config.n_users
+
+    # Replace whatever this prefix held before: a reload is a fresh start.
+    for chunk in _chunks(client.scan_iter(match=keys.pattern(), count=1000), 1000):
+        client.unlink(*chunk)
+
+    pipe = client.pipeline(transaction=False)
+    for u in tqdm(range(n_users), desc="redis: users", unit="user", disable=not progress):
+        uid = u + 1
+        rows = order[bounds[u]:bounds[u + 1]]
+        pipe.hset(keys.profile(uid), mapping={"age_bucket": int(users["age_bucket"][u]),
+                                               "gender": int(users["gender"][u]),
+                                               "region": int(users["region"][u])})
+        seq = imp["item_id"][rows[engaged[rows]]][: K.SEQ_CAP]
+        if seq.size:
+            pipe.rpush(keys.seq(uid), *seq.tolist())
+        seen = np.unique(imp["item_id"][rows])
+        if seen.size:
+            pipe.sadd(keys.seen(uid), *seen.tolist())
+            pipe.expire(keys.seen(uid), K.SEEN_TTL_S)
+        follows = world.follows["author_id"][f_order[f_bounds[u]:f_bounds[u + 1]]]
+        if follows.size:
+            pipe.sadd(keys.follows(uid), *np.unique(follows).tolist())
+        if len(pipe) >= 2000:
+            pipe.execute()
+    hot = hot_increments(world, offset, now_ms)
+    for (scope, bucket), scores in hot.items():
+        key = keys.hot(scope, bucket)
+        pipe.zadd(key, scores)
+        pipe.pexpireat(key, (bucket + K.HOT_WINDOW_H + 1) * K.HOT_BUCKET_MS)
+    pipe.hset(keys.meta(), mapping={"world_offset_ms": offset, LOADED_FIELD: now_ms})
+    pipe.execute()
+    return {"users": n_users, "hot_buckets": len(hot)}
+
+
+def _chunks(iterable, size):
+    chunk = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def is_loaded(client: redis.Redis, keys: Keys) -> bool:
+    return bool(client.hexists(keys.meta(), LOADED_FIELD))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.load_state", description=__doc__.split("\n")[0])
+    p.add_argument("--world", type=Path, default=Path("data/world"))
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    p.add_argument("--prefix", default="recsys")
+    args = p.parse_args(argv)
+    try:
+        world = World.load(args.world)
+    except FileNotFoundError as err:
+        p.error(f"--world: {err}")
+    client = redis.Redis.from_url(args.redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        p.error(f"--redis-url {args.redis_url}: {err}")
+    stats = load(world, client, Keys(args.prefix))
+    print(f"redis: loaded {stats} under prefix {args.prefix!r}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
