@@ -39,6 +39,9 @@ async def main() -> None:
     items = load_items(settings, log)
     n_regions = int(items.region.max()) if items is not None and len(items) else 64
     clients = StageClients(settings.recall_addr, settings.rank_addr, settings.rerank_addr)
+    unreachable = await clients.connect(timeout_s=5.0)
+    if unreachable:
+        log.warning("downstreams not reachable yet", extra={"addresses": unreachable})
     pipeline = RecommendPipeline(settings, clients, client, keys,
                                  HotFallback(HotChannel(client, keys), items), items)
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, items), settings.max_count,
@@ -50,7 +53,13 @@ async def main() -> None:
 
     await run_server("gateway", settings, [Registration(
         gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
-        gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name)], on_stop=close)
+        gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name)], on_stop=close,
+        warmup=warmup)
+
+
+async def warmup(channel) -> None:
+    await gateway_pb2_grpc.GatewayServiceStub(channel).Recommend(
+        gateway_pb2.RecommendRequest(user_id=1, count=20), timeout=10)
 
 
 if __name__ == "__main__":

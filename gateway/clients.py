@@ -6,6 +6,7 @@ so a retry is safe.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
@@ -68,10 +69,23 @@ class Reranked:
 
 class StageClients:
     def __init__(self, recall_addr: str, rank_addr: str, rerank_addr: str):
-        self._channels = [open_channel(a) for a in (recall_addr, rank_addr, rerank_addr)]
+        self.addresses = [recall_addr, rank_addr, rerank_addr]
+        self._channels = [open_channel(a) for a in self.addresses]
         self.recall_stub = recall_pb2_grpc.RecallServiceStub(self._channels[0])
         self.rank_stub = rank_pb2_grpc.RankServiceStub(self._channels[1])
         self.rerank_stub = rerank_pb2_grpc.RerankServiceStub(self._channels[2])
+
+    async def connect(self, timeout_s: float) -> list[str]:
+        """Open the connections now, so the first request pays no handshake; returns the
+        addresses not reachable yet (they are retried lazily, per request)."""
+        async def ready(ch: grpc.aio.Channel) -> bool:
+            try:
+                await asyncio.wait_for(ch.channel_ready(), timeout_s)
+                return True
+            except asyncio.TimeoutError:
+                return False
+        results = await asyncio.gather(*(ready(ch) for ch in self._channels))
+        return [a for a, ok in zip(self.addresses, results) if not ok]
 
     async def close(self) -> None:
         for ch in self._channels:

@@ -2,6 +2,8 @@
 
 `run_server` builds a grpc.aio server with health checking, reflection, bounded concurrency,
 message-size limits and the error/metrics interceptor, then blocks until SIGTERM/SIGINT.
+Health says SERVING only after the service's warm-up requests went through its own server
+(the first RPCs of a process are several times slower than the rest).
 On the signal, health turns NOT_SERVING (so load balancers stop sending) and in-flight
 RPCs get `grace_s` seconds to finish.
 """
@@ -96,6 +98,8 @@ async def run_server(
     settings: ServiceSettings,
     registrations: Iterable[Registration],
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    warmup: Callable[[grpc.aio.Channel], Awaitable[None]] | None = None,
+    warmup_rounds: int = 3,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then drain. `name` labels logs and metrics."""
     registrations = list(registrations)
@@ -118,6 +122,13 @@ async def run_server(
         raise RuntimeError(f"{name}: cannot bind {settings.address}")
     metrics.serve_metrics(settings.metrics_port)
     await server.start()
+    if warmup is not None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            try:
+                for _ in range(warmup_rounds):
+                    await warmup(channel)
+            except grpc.RpcError as err:  # a cold dependency is no reason not to serve
+                log.warning("warm-up failed", extra={"error": f"{err.code().name}: {err.details()}"})
     for full_name in names + [""]:
         await health_servicer.set(full_name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"address": f"{settings.host}:{port}", "services": names})

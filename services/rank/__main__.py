@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
-from recsys.v1 import rank_pb2, rank_pb2_grpc
+from recsys.v1 import common_pb2, rank_pb2, rank_pb2_grpc
 
 from services.common import logging as rlog
 from services.common.clock import CatalogClock
@@ -28,7 +28,13 @@ async def main() -> None:
     await run_server("rank", settings, [Registration(
         rank_pb2_grpc.add_RankServiceServicer_to_server, servicer,
         rank_pb2.DESCRIPTOR.services_by_name["RankService"].full_name)],
-        on_stop=client.aclose)
+        on_stop=client.aclose, warmup=lambda ch: warmup(ch, store))
+
+
+async def warmup(channel, store: RankerStore) -> None:
+    items = store.live.items.item_id[:200].tolist()
+    await rank_pb2_grpc.RankServiceStub(channel).Rank(rank_pb2.RankRequest(
+        user=common_pb2.UserContext(user_id=1), item_ids=items, top_k=50), timeout=10)
 
 
 if __name__ == "__main__":

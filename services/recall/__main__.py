@@ -5,7 +5,7 @@ import asyncio
 import json
 
 import redis.asyncio as aioredis
-from recsys.v1 import recall_pb2, recall_pb2_grpc
+from recsys.v1 import common_pb2, recall_pb2, recall_pb2_grpc
 
 from services.common import logging as rlog
 from services.common.items import ItemTable
@@ -42,7 +42,12 @@ async def main() -> None:
     await run_server("recall", settings, [Registration(
         recall_pb2_grpc.add_RecallServiceServicer_to_server, RecallServicer(pipeline),
         recall_pb2.DESCRIPTOR.services_by_name["RecallService"].full_name)],
-        on_stop=client.aclose)
+        on_stop=client.aclose, warmup=warmup)
+
+
+async def warmup(channel) -> None:
+    await recall_pb2_grpc.RecallServiceStub(channel).Retrieve(
+        recall_pb2.RetrieveRequest(user=common_pb2.UserContext(user_id=1)), timeout=10)
 
 
 if __name__ == "__main__":

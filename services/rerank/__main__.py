@@ -22,10 +22,19 @@ async def main() -> None:
     mv = Registry(settings.registry_dir).open("two_tower")
     item_side = ItemSide(ItemTable.load(mv.file("items.npz")),
                          np.load(mv.file("item_vectors.npy"), allow_pickle=False))
-    servicer = RerankServicer(build_policies(settings.policies), item_side)
+    policies = build_policies(settings.policies)
+    servicer = RerankServicer(policies, item_side)
+
+    async def warmup(channel) -> None:
+        n = min(50, len(item_side.items))
+        stub = rerank_pb2_grpc.RerankServiceStub(channel)
+        for name in policies:
+            await stub.Rerank(rerank_pb2.RerankRequest(
+                item_ids=item_side.items.item_id[:n].tolist(), scores=np.linspace(1, 0, n).tolist(),
+                count=20, policy=name), timeout=10)
     await run_server("rerank", settings, [Registration(
         rerank_pb2_grpc.add_RerankServiceServicer_to_server, servicer,
-        rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name)])
+        rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name)], warmup=warmup)
 
 
 if __name__ == "__main__":

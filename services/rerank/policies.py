@@ -1,7 +1,9 @@
 """Rerank policies: named compositions of rules and a selector, chosen per request.
 
 A policy runs its rules in order (each sees what the previous kept), then selects `count`
-items: by MMR when `mmr_lambda` is set, else in relevance order. Every input item ends up
+items: by MMR when `mmr_lambda` is set, else in relevance order. When the rules left fewer
+than `count` items and the policy says `backfill`, the best rule-removed items fill the
+feed up (a short feed is worse than a second video of one author). Every input item ends up
 either in the feed or in `removed` with a reason code.
 """
 from __future__ import annotations
@@ -19,9 +21,9 @@ from services.rerank.rules import CapPerAuthor, Rule
 NOT_SELECTED = "NotSelected"
 RULES = {"CapPerAuthor": CapPerAuthor}
 DEFAULT_POLICIES = {
-    "default": {"rules": [["CapPerAuthor", {"limit": 2}]], "mmr_lambda": 0.7},
+    "default": {"rules": [["CapPerAuthor", {"limit": 2}]], "mmr_lambda": 0.7, "backfill": True},
     "relevance": {"rules": [], "mmr_lambda": None},
-    "diverse": {"rules": [["CapPerAuthor", {"limit": 1}]], "mmr_lambda": 0.4},
+    "diverse": {"rules": [["CapPerAuthor", {"limit": 1}]], "mmr_lambda": 0.4, "backfill": True},
 }
 
 
@@ -36,6 +38,7 @@ class Policy:
     name: str
     rules: tuple[Rule, ...]
     mmr_lambda: float | None
+    backfill: bool = False
 
     def apply(self, candidates: Candidates, count: int) -> RerankResult:
         alive = np.arange(len(candidates))
@@ -49,10 +52,16 @@ class Policy:
         else:
             sub = _subset(candidates, alive)
             picks = mmr_select(sub.scores, sub.vectors, count, self.mmr_lambda)
+        order = alive[picks]
+        if self.backfill and order.size < count and removed:
+            # Best-ranked rule removals first (input order is rank order).
+            refill = sorted(removed)[: count - order.size]
+            order = np.concatenate([order, np.array([i for i, _ in refill], dtype=np.int64)])
+            removed = [r for r in removed if r not in refill]
         chosen = np.zeros(alive.size, dtype=bool)
         chosen[picks] = True
         removed += [(int(i), NOT_SELECTED) for i in alive[~chosen]]
-        return RerankResult(alive[picks], removed)
+        return RerankResult(order, removed)
 
 
 def _subset(c: Candidates, idx: np.ndarray) -> Candidates:
@@ -73,7 +82,7 @@ def build_policies(spec_json: str = "") -> dict[str, Policy]:
         lam = doc.get("mmr_lambda")
         if lam is not None and not 0 <= lam <= 1:
             raise ValueError(f"RERANK_POLICIES: policy {name!r} mmr_lambda must be in [0, 1]")
-        policies[name] = Policy(name, tuple(rules), lam)
+        policies[name] = Policy(name, tuple(rules), lam, bool(doc.get("backfill", False)))
     if "default" not in policies:
         raise ValueError("RERANK_POLICIES: a policy named 'default' is required")
     return policies
