@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import grpc
 import numpy as np
-from recsys.v1 import rank_pb2, rank_pb2_grpc, recall_pb2, recall_pb2_grpc, rerank_pb2, rerank_pb2_grpc
+from recsys.v1 import (
+    rank_pb2,
+    rank_pb2_grpc,
+    recall_pb2,
+    recall_pb2_grpc,
+    rerank_pb2,
+    rerank_pb2_grpc,
+)
 
 from services.common.context import RequestContext
 from services.common.convert import context_to_proto, state_to_proto
@@ -82,7 +89,7 @@ class StageClients:
             try:
                 await asyncio.wait_for(ch.channel_ready(), timeout_s)
                 return True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         results = await asyncio.gather(*(ready(ch) for ch in self._channels))
         return [a for a, ok in zip(self.addresses, results) if not ok]

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.validation import EventData
 from services.common import keys as K
 from services.common import metrics
 from services.common.errors import Unavailable
 from services.common.feedback import EventKind, hot_score, is_engaged
 from services.common.items import ItemTable
 from services.common.keys import Keys
-from gateway.validation import EventData
 
 KEYS_PER_EVENT = 6
 ARGS_PER_EVENT = 10

@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis.asyncio as aioredis
 
+from gateway.clients import Ranked, Recalled, StageClients
+from gateway.fallback import HotFallback
+from gateway.settings import GatewaySettings
+from gateway.validation import RecommendInput
 from services.common import metrics
 from services.common.context import RequestContext
 from services.common.items import ItemTable
 from services.common.keys import Keys
 from services.common.user_state import UserStateData, read_user_state
-from gateway.clients import Ranked, Recalled, StageClients
-from gateway.fallback import HotFallback
-from gateway.settings import GatewaySettings
-from gateway.validation import RecommendInput
 
 log = logging.getLogger(__name__)
 RESERVE_S = 0.005  # kept back from the deadline to build the response

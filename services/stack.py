@@ -125,7 +125,7 @@ class Stack:
     def wait_one(self, name: str, timeout_s: float = 120) -> None:
         wait_healthy(self.address(name), timeout_s, self.procs[name], self.log_dir / f"{name}.log")
 
-    def start(self, timeout_s: float = 120) -> "Stack":
+    def start(self, timeout_s: float = 120) -> Stack:
         try:
             for name, _, _, _ in SERVICES:
                 self.start_one(name)
@@ -151,7 +151,7 @@ class Stack:
         for name in [n for n, _, _, _ in reversed(SERVICES)]:
             self.stop_one(name)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.start()
 
     def __exit__(self, *exc) -> None:

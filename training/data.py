@@ -30,7 +30,7 @@ class LogRows:
     labels: np.ndarray     # float32 [N, len(HEADS)]
     engaged: np.ndarray    # bool [N]
 
-    def take(self, mask: np.ndarray) -> "LogRows":
+    def take(self, mask: np.ndarray) -> LogRows:
         u = self.users
         return LogRows(self.user_idx[mask], self.item_idx[mask], self.ts_ms[mask],
                        UserRows(*(getattr(u, f)[mask] for f in u.__dataclass_fields__)),

@@ -23,8 +23,14 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from services.common.items import ItemTable
-from services.rank.features import (CAT_FEATURES, DURATION_EDGES, NUM_FEATURES, SEQ_LEN,
-                                    assemble, vocab_sizes)
+from services.rank.features import (
+    CAT_FEATURES,
+    DURATION_EDGES,
+    NUM_FEATURES,
+    SEQ_LEN,
+    assemble,
+    vocab_sizes,
+)
 from services.recall.channels.item_cf import ItemCFChannel
 from training import data as data_mod
 from training import item_cf

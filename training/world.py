@@ -142,7 +142,7 @@ class World:
         (out / "world.json").write_text(json.dumps(asdict(self.config), indent=2))
 
     @classmethod
-    def load(cls, folder: Path) -> "World":
+    def load(cls, folder: Path) -> World:
         folder = Path(folder)
         meta = folder / "world.json"
         if not meta.exists():

@@ -26,7 +26,7 @@ class ItemTable:
     _lookup: np.ndarray     # int64 [max_id + 1] -> dense index or -1
 
     @classmethod
-    def from_columns(cls, **cols: np.ndarray) -> "ItemTable":
+    def from_columns(cls, **cols: np.ndarray) -> ItemTable:
         missing = [c for c in COLUMNS if c not in cols]
         if missing:
             raise ValueError(f"item table lacks columns {missing}")
@@ -47,7 +47,7 @@ class ItemTable:
         )
 
     @classmethod
-    def load(cls, path: Path) -> "ItemTable":
+    def load(cls, path: Path) -> ItemTable:
         with np.load(path, allow_pickle=False) as data:
             return cls.from_columns(**{c: data[c] for c in COLUMNS})
 

@@ -116,7 +116,10 @@ def rows_for_user(items: ItemTable, item_idx: np.ndarray, *, region: int, age_bu
     seq = pad_sequence(items.index_of(recent_items))
     known = item_idx >= 0
     authors = np.where(known, items.author_id[np.where(known, item_idx, 0)], -1)
-    full = lambda v: np.full(b, v, dtype=np.int64)  # noqa: E731
+
+    def full(value: int) -> np.ndarray:
+        return np.full(b, value, dtype=np.int64)
+
     return UserRows(
         region=full(region), age_bucket=full(age_bucket), gender=full(gender),
         device=full(device), hour=full(hour),

@@ -39,7 +39,7 @@ class LoadedRanker:
     weights: np.ndarray  # float32 [n_heads]
 
     @classmethod
-    def load(cls, mv: ModelVersion, threads: int = 1) -> "LoadedRanker":
+    def load(cls, mv: ModelVersion, threads: int = 1) -> LoadedRanker:
         where = f"{mv.name}/{mv.version}"
         order = mv.manifest.get("feature_order", {})
         if (tuple(order.get("cat", ())) != CAT_FEATURES or tuple(order.get("num", ())) != NUM_FEATURES

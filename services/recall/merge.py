@@ -20,7 +20,7 @@ class Merged:
     scores: np.ndarray        # float32 [n]
     channel_mask: np.ndarray  # uint32 [n]
 
-    def take(self, keep: np.ndarray) -> "Merged":
+    def take(self, keep: np.ndarray) -> Merged:
         return Merged(self.item_ids[keep], self.scores[keep], self.channel_mask[keep])
 
     def __len__(self) -> int:

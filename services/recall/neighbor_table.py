@@ -16,6 +16,6 @@ class NeighborTable:
         np.savez(path, neighbors=self.neighbors, scores=self.scores)
 
     @classmethod
-    def load(cls, path: Path) -> "NeighborTable":
+    def load(cls, path: Path) -> NeighborTable:
         with np.load(path, allow_pickle=False) as d:
             return cls(d["neighbors"], d["scores"])

@@ -77,7 +77,7 @@ class RecallPipeline:
         result, timed_out, error = ChannelResult.empty(), False, ""
         try:
             result = await asyncio.wait_for(channel.retrieve(request), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             timed_out = True
             metrics.CHANNEL_FAILURES.labels(channel.name, "timeout").inc()
         except Exception as err:  # a broken channel is skipped, never fatal

@@ -31,7 +31,7 @@ class ChannelResult:
     scores: np.ndarray    # float32 [n], higher is better (channel-specific scale)
 
     @classmethod
-    def empty(cls) -> "ChannelResult":
+    def empty(cls) -> ChannelResult:
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
     def __len__(self) -> int:

@@ -28,7 +28,7 @@ class ItemCFChannel(Channel):
         self.seeds, self.recency_decay = seeds, recency_decay
 
     @classmethod
-    def load(cls, mv: ModelVersion) -> "ItemCFChannel":
+    def load(cls, mv: ModelVersion) -> ItemCFChannel:
         return cls(NeighborTable.load(mv.file("neighbors.npz")), ItemTable.load(mv.file("items.npz")))
 
     def votes(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ class TwoTowerModel:
     seq_len: int
 
     @classmethod
-    def load(cls, mv: ModelVersion, threads: int = 1) -> "TwoTowerModel":
+    def load(cls, mv: ModelVersion, threads: int = 1) -> TwoTowerModel:
         session = make_session(mv.file("user_tower.onnx"), threads)
         check_signature(session, mv.manifest, f"{mv.name}/{mv.version}")
         index = faiss.read_index(str(mv.file("index.faiss")))

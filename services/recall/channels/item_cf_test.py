@@ -1,0 +1,39 @@
+import asyncio
+
+import numpy as np
+
+from services.common.context import RequestContext
+from services.common.items import ItemTable
+from services.common.user_state import UserStateData
+from services.recall.channels.base import ChannelRequest
+from services.recall.channels.item_cf import ItemCFChannel
+from services.recall.neighbor_table import NeighborTable
+from training.item_cf import build
+
+
+def table(n):
+    z = np.zeros(n)
+    return ItemTable.from_columns(item_id=np.arange(1, n + 1), author_id=z + 1, category=z + 1,
+                                  duration_s=z + 10, publish_ms=z, region=z + 1, log_pop=z)
+
+
+def test_build_links_items_engaged_together():
+    # users 0..9 engage 0 then 1; users 10..19 engage 2 then 3
+    user = np.repeat(np.arange(20), 2)
+    item = np.array([0, 1] * 10 + [2, 3] * 10)
+    ts = np.tile([1, 2], 20)
+    t = build(user, item, ts, n_items=4, window=1, k=2)
+    assert t.neighbors[0, 0] == 1 and t.neighbors[1, 0] == 0
+    assert t.neighbors[2, 0] == 3 and t.neighbors[0, 1] == -1
+    assert t.scores[0, 0] > 0
+
+
+def test_channel_votes_recent_items_neighbours_and_excludes_seeds():
+    nb = NeighborTable(np.array([[1, 2], [0, 3], [-1, -1], [-1, -1]]),
+                       np.array([[0.9, 0.1], [0.5, 0.4], [0, 0], [0, 0]], np.float32))
+    ch = ItemCFChannel(nb, table(4))
+    state = UserStateData(known=True, recent_items=np.array([1, 2]))  # dense 0 then 1
+    out = asyncio.run(ch.retrieve(ChannelRequest(RequestContext(1), state, 5, 5, 0)))
+    # seeds 0 and 1 are excluded; 3 (dense 3, id 4) gets 0.9*0.4, 2 (id 3) gets 0.1
+    assert out.item_ids.tolist() == [4, 3]
+    assert len(set(out.item_ids.tolist())) == len(out)

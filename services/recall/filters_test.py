@@ -1,0 +1,23 @@
+import numpy as np
+
+from services.common.user_state import UserStateData
+from services.recall.filters import DropSeen, DropUnknown
+from services.recall.merge import merge
+
+
+def candidates():
+    return merge([(0, np.array([1, 2, 3, 4, 5], dtype=np.int64))])
+
+
+def test_drop_seen_reports_kept_and_removed():
+    c = candidates()
+    out = DropSeen().apply(c, UserStateData(seen_items=np.array([2, 4, 99])))
+    assert out.kept.item_ids.tolist() == [1, 3, 5]
+    assert sorted(out.removed.tolist()) == [2, 4]
+    assert len(out.kept) + out.removed.size == len(c)
+
+
+def test_drop_unknown_keeps_catalog_items_only():
+    out = DropUnknown(np.array([5, 1, 3])).apply(candidates(), UserStateData())
+    assert out.kept.item_ids.tolist() == [1, 3, 5]
+    assert DropUnknown(np.array([], dtype=np.int64)).apply(candidates(), UserStateData()).kept.item_ids.size == 0

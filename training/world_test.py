@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from training.world import World, WorldConfig, generate
+
+SMALL = WorldConfig(seed=3, n_users=60, n_authors=12, n_videos=150, days=4)
+
+
+def test_same_seed_same_world(tmp_path):
+    a, b = generate(SMALL, progress=False), generate(SMALL, progress=False)
+    for table in ("videos", "impressions", "follows"):
+        for col, arr in getattr(a, table).items():
+            assert np.array_equal(arr, getattr(b, table)[col]), (table, col)
+    a.save(tmp_path)
+    c = World.load(tmp_path)
+    assert np.array_equal(c.impressions["item_id"], a.impressions["item_id"])
+
+
+def test_ids_start_at_one_and_videos_come_in_publish_order():
+    w = generate(SMALL, progress=False)
+    assert w.videos["item_id"][0] == 1 and w.users["user_id"][0] == 1
+    assert np.all(np.diff(w.videos["publish_ms"]) >= 0)
+    imp = w.impressions
+    # nobody is shown a video before it is published
+    assert np.all(w.videos["publish_ms"][imp["item_id"] - 1] <= imp["ts_ms"])
+    assert np.all(np.diff(imp["ts_ms"]) >= 0)
+    assert set(np.unique(w.videos["category"])) <= set(range(1, SMALL.n_categories + 1))
+
+
+def test_popularity_has_a_heavy_tail():
+    w = generate(WorldConfig(seed=5, n_users=300, n_videos=1000, n_authors=50, days=5), progress=False)
+    counts = np.sort(np.bincount(w.impressions["item_id"]))[::-1]
+    top_share = counts[: len(counts) // 10].sum() / counts.sum()
+    assert top_share > 0.3  # the top 10% of videos get far more than 10% of impressions
+
+
+def test_oracle_relevance_is_a_probability():
+    w = generate(SMALL, progress=False)
+    p = w.oracle_relevance(1, np.arange(1, 151), SMALL.end_ms)
+    assert p.shape == (150,) and np.all((p > 0) & (p < 1))
+
+
+def test_bad_sizes_are_rejected_naming_the_flag():
+    with pytest.raises(ValueError, match="--users"):
+        WorldConfig(n_users=0).validate()
