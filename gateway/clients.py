@@ -72,6 +72,7 @@ class Reranked:
     item_ids: np.ndarray
     scores: np.ndarray
     policy: str
+    reasons: dict[int, str]  # item id -> "moved:<rule>" / "inserted:<rule>"
 
 
 class StageClients:
@@ -120,5 +121,8 @@ class StageClients:
         r = await self.rerank_stub.Rerank(rerank_pb2.RerankRequest(
             user=context_to_proto(ctx), item_ids=item_ids.tolist(), scores=scores.tolist(),
             policy=policy, count=count), timeout=timeout)
+        kinds = {rerank_pb2.RerankChange.KIND_MOVED: "moved",
+                 rerank_pb2.RerankChange.KIND_INSERTED: "inserted"}
+        reasons = {c.item_id: f"{kinds[c.kind]}:{c.reason}" for c in r.changes if c.kind in kinds}
         return Reranked(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
-                        r.policy)
+                        r.policy, reasons)

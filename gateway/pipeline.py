@@ -44,6 +44,7 @@ class FeedItem:
     author_id: int
     category: int
     head_scores: dict[str, float]
+    rerank_reason: str = ""
 
 
 @dataclass
@@ -120,14 +121,17 @@ class RecommendPipeline:
             scores = recalled.scores[: self.s.rank_top_k]
 
         final_ids = ids[: inp.count]
+        reasons: dict[int, str] = {}
         if ids.size:
             reranked = await self._stage(
                 "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count,
                                                         self.s.rerank_policy, t),
                 self.s.rerank_budget_ms, deadline, feed, request_id)
             if reranked is not None:
-                final_ids = reranked.item_ids
+                final_ids, reasons = reranked.item_ids, reranked.reasons
         feed.items = self._explain(final_ids, recalled, ranked, inp.debug)
+        for item in feed.items:
+            item.rerank_reason = reasons.get(item.item_id, "")
         feed.latencies_ms["total"] = (time.perf_counter() - start) * 1000
         return feed
 

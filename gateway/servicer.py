@@ -22,7 +22,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             items=[gateway_pb2.RecommendedItem(
                 item_id=i.item_id, score=i.score, channels=i.channels,
                 recall_position=i.recall_position, rank_position=i.rank_position,
-                author_id=i.author_id, category=i.category, head_scores=i.head_scores)
+                author_id=i.author_id, category=i.category, head_scores=i.head_scores,
+                rerank_reason=i.rerank_reason)
                 for i in feed.items],
             models=[common_pb2.ModelRef(name=n, version=v) for n, v in feed.models],
             degraded=feed.degraded,

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import numpy as np
+import redis.asyncio as aioredis
 from recsys.v1 import rerank_pb2, rerank_pb2_grpc
 
 from services.common import logging as rlog
+from services.common.clock import CatalogClock
 from services.common.items import ItemTable
+from services.common.keys import Keys
 from services.common.registry import Registry
 from services.common.server import Registration, run_server
 from services.rerank.policies import build_policies
@@ -23,7 +27,14 @@ async def main() -> None:
     item_side = ItemSide(ItemTable.load(mv.file("items.npz")),
                          np.load(mv.file("item_vectors.npy"), allow_pickle=False))
     policies = build_policies(settings.policies)
-    servicer = RerankServicer(policies, item_side)
+    by_experiment = json.loads(settings.experiment_policies)
+    unknown = sorted(set(by_experiment.values()) - set(policies))
+    if unknown:
+        raise ValueError(f"RERANK_EXPERIMENT_POLICIES: unknown policies {unknown}")
+    # Redis only tells the catalog's clock (for freshness); rerank works without it.
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    servicer = RerankServicer(policies, item_side, CatalogClock(client, Keys(settings.redis_prefix)),
+                              by_experiment)
 
     async def warmup(channel) -> None:
         n = min(50, len(item_side.items))
@@ -32,9 +43,11 @@ async def main() -> None:
             await stub.Rerank(rerank_pb2.RerankRequest(
                 item_ids=item_side.items.item_id[:n].tolist(), scores=np.linspace(1, 0, n).tolist(),
                 count=20, policy=name), timeout=10)
+
     await run_server("rerank", settings, [Registration(
         rerank_pb2_grpc.add_RerankServiceServicer_to_server, servicer,
-        rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name)], warmup=warmup)
+        rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name)],
+        on_stop=client.aclose, warmup=warmup)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,59 @@
-"""The rerank stage's view of its input: parallel arrays, in rank order."""
+"""The rerank stage's data: candidates as parallel arrays, the request's operational
+inputs, and the changes the stage reports."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Candidates:
-    item_ids: np.ndarray   # int64 [n]
-    scores: np.ndarray     # float32 [n], relevance, higher is better
+    """Rows 0..n_input-1 are the request's candidates in rank order; rows after them are
+    pool items that are not candidates (only slot rules use those)."""
+
+    item_ids: np.ndarray    # int64 [n]
+    scores: np.ndarray      # float32 [n], relevance, higher is better (pool-only rows: 0)
     author_ids: np.ndarray  # int64 [n], 0 = unknown
     categories: np.ndarray  # int64 [n], 0 = unknown
-    vectors: np.ndarray    # float32 [n, d], unit norm; zeros for unknown items
+    vectors: np.ndarray     # float32 [n, d], unit norm; zeros for unknown items
+    publish_ms: np.ndarray | None = None  # int64 [n], catalog time; None = unknown
+    n_input: int = -1       # how many rows are request candidates (-1 = all)
+
+    def __post_init__(self):
+        if self.n_input < 0:
+            object.__setattr__(self, "n_input", int(self.item_ids.size))
 
     def __len__(self) -> int:
         return int(self.item_ids.size)
+
+    def subset(self, idx: np.ndarray) -> Candidates:
+        pub = self.publish_ms[idx] if self.publish_ms is not None else None
+        return Candidates(self.item_ids[idx], self.scores[idx], self.author_ids[idx],
+                          self.categories[idx], self.vectors[idx], pub, int(np.asarray(idx).size))
+
+
+@dataclass(frozen=True)
+class Operations:
+    """Per-request operational input: what must not show, what to boost, slot pools."""
+
+    blocked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    boosts: dict[int, float] = field(default_factory=dict)
+    pools: dict[str, np.ndarray] = field(default_factory=dict)
+    now_ms: int = 0  # catalog time of the request, for freshness
+
+
+class ChangeKind(Enum):
+    REMOVED = 1
+    MOVED = 2
+    INSERTED = 3
+
+
+@dataclass(frozen=True)
+class Change:
+    row: int            # row in Candidates
+    kind: ChangeKind
+    reason: str
+    from_position: int  # 1-based position in the input, 0 for pool items
+    to_position: int    # 1-based position in the feed, 0 for removed items

@@ -1,10 +1,9 @@
 """Rerank policies: named compositions of rules and a selector, chosen per request.
 
-A policy runs its rules in order (each sees what the previous kept), then selects `count`
-items: by MMR when `mmr_lambda` is set, else in relevance order. When the rules left fewer
-than `count` items and the policy says `backfill`, the best rule-removed items fill the
-feed up (a short feed is worse than a second video of one author). Every input item ends up
-either in the feed or in `removed` with a reason code.
+A policy runs: filters (each sees what the previous kept) -> boosters -> the selector picks
+`count` -> backfill from soft-filter removals if the feed is short -> arrangers -> slot
+inserters. Every input item ends up in the feed or with a REMOVED change naming why; items
+a rule placed away from their relevance order get a MOVED change, pool items an INSERTED one.
 """
 from __future__ import annotations
 
@@ -14,81 +13,176 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from services.common.errors import InvalidArgument
-from services.rerank.candidates import Candidates
-from services.rerank.mmr import mmr_select
-from services.rerank.rules import CapPerAuthor, Rule
+from services.rerank.candidates import Candidates, Change, ChangeKind, Operations
+from services.rerank.rules import RULES, Arranger, Booster, Filter, Inserter
+from services.rerank.selectors import Selector, build_selector
 
 NOT_SELECTED = "NotSelected"
-RULES = {"CapPerAuthor": CapPerAuthor}
 DEFAULT_POLICIES = {
-    "default": {"rules": [["CapPerAuthor", {"limit": 2}]], "mmr_lambda": 0.7, "backfill": True},
-    "relevance": {"rules": [], "mmr_lambda": None},
-    "diverse": {"rules": [["CapPerAuthor", {"limit": 1}]], "mmr_lambda": 0.4, "backfill": True},
+    "default": {
+        "rules": [["DropBlocked", {}], ["DropNearDuplicates", {"threshold": 0.97}],
+                  ["CapPerAuthor", {"limit": 2}], ["BoostItems", {"max_boost": 2.0}],
+                  ["SpreadCategories", {"max_per_window": 2, "window": 4, "strict": False}],
+                  ["InsertOperationSlots", {"positions": [2], "pool": "operations"}]],
+        "selector": {"kind": "mmr", "lambda": 0.7}, "backfill": True},
+    "dpp": {
+        "rules": [["DropBlocked", {}], ["DropNearDuplicates", {"threshold": 0.97}],
+                  ["CapPerAuthor", {"limit": 2}], ["BoostItems", {"max_boost": 2.0}],
+                  ["InsertOperationSlots", {"positions": [2], "pool": "operations"}]],
+        "selector": {"kind": "dpp", "theta": 0.7}, "backfill": True},
+    "relevance": {"rules": [["DropBlocked", {}]], "selector": {"kind": "relevance"}},
+    "diverse": {
+        "rules": [["DropBlocked", {}], ["DropNearDuplicates", {"threshold": 0.95}],
+                  ["CapPerAuthor", {"limit": 1}],
+                  ["SpreadCategories", {"max_per_window": 1, "window": 3}]],
+        "selector": {"kind": "mmr", "lambda": 0.4}, "backfill": True},
+    "explore": {
+        "rules": [["DropBlocked", {}], ["CapPerAuthor", {"limit": 2}],
+                  ["InsertFreshSlots", {"positions": [3, 9], "max_age_h": 48}]],
+        "selector": {"kind": "mmr", "lambda": 0.7}, "backfill": True},
 }
 
 
 @dataclass(frozen=True)
 class RerankResult:
-    order: np.ndarray                      # indices into the input, display order
-    removed: list[tuple[int, str]] = field(default_factory=list)  # (input index, reason)
+    feed: list[int]                               # rows of the Candidates, display order
+    changes: list[Change] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Policy:
     name: str
-    rules: tuple[Rule, ...]
-    mmr_lambda: float | None
+    filters: tuple[Filter, ...] = ()
+    boosters: tuple[Booster, ...] = ()
+    selector: Selector = field(default_factory=lambda: build_selector(None))
+    arrangers: tuple[Arranger, ...] = ()
+    inserters: tuple[Inserter, ...] = ()
     backfill: bool = False
 
-    def apply(self, candidates: Candidates, count: int) -> RerankResult:
-        alive = np.arange(len(candidates))
-        removed: list[tuple[int, str]] = []
-        for rule in self.rules:
-            result = rule.apply(_subset(candidates, alive))
-            removed += [(int(alive[i]), result.reason) for i in result.removed]
-            alive = alive[result.kept]
-        if self.mmr_lambda is None:
-            picks = np.arange(min(count, alive.size))
-        else:
-            sub = _subset(candidates, alive)
-            picks = mmr_select(sub.scores, sub.vectors, count, self.mmr_lambda)
-        order = alive[picks]
-        if self.backfill and order.size < count and removed:
-            # Best-ranked rule removals first (input order is rank order).
-            refill = sorted(removed)[: count - order.size]
-            order = np.concatenate([order, np.array([i for i, _ in refill], dtype=np.int64)])
-            removed = [r for r in removed if r not in refill]
-        chosen = np.zeros(alive.size, dtype=bool)
-        chosen[picks] = True
-        removed += [(int(i), NOT_SELECTED) for i in alive[~chosen]]
-        return RerankResult(order, removed)
+    def apply(self, c: Candidates, count: int, ops: Operations | None = None,
+              pools: dict[str, list[int]] | None = None) -> RerankResult:
+        ops, pools = ops or Operations(), pools or {}
+        removed: dict[int, str] = {}
+        soft_removed: list[int] = []
+        alive = np.arange(c.n_input)
+        for f in self.filters:
+            keep = f.keep_mask(c.subset(alive), ops)
+            for row in alive[~keep]:
+                removed[int(row)] = f.name
+            if f.soft:
+                soft_removed += alive[~keep].tolist()
+            alive = alive[keep]
+
+        scores = c.scores.astype(np.float64)
+        moved: dict[int, str] = {}
+        for b in self.boosters:
+            boosted = b.adjust(scores[alive], c.subset(alive), ops)
+            before = np.argsort(-scores[alive], kind="stable")
+            after = np.argsort(-boosted, kind="stable")
+            for pos in np.flatnonzero(before != after):
+                if boosted[after[pos]] != scores[alive][after[pos]]:
+                    moved[int(alive[after[pos]])] = b.name
+            scores[alive] = boosted
+
+        picks = self.selector.select(scores[alive], c.vectors[alive], count)
+        feed = alive[picks].tolist()
+        by_score = alive[np.argsort(-scores[alive], kind="stable")].tolist()
+        for pos, row in enumerate(feed):
+            if by_score[pos] != row:
+                moved.setdefault(row, self.selector.name)
+        if self.backfill and len(feed) < count:
+            refill = sorted(soft_removed)[: count - len(feed)]  # best-ranked first
+            feed += refill
+            for row in refill:
+                removed.pop(row, None)
+        in_feed = set(feed)
+        spare = [r for r in by_score if r not in in_feed]
+
+        for a in self.arrangers:
+            arr = a.arrange(feed, spare, c)
+            for row in arr.dropped:
+                removed[row] = a.name
+            for row in arr.placed:
+                moved[row] = a.name
+                removed.pop(row, None)
+            feed = arr.feed
+            in_feed = set(feed)
+            spare = [r for r in spare if r not in in_feed]
+
+        inserted: dict[int, str] = {}
+        blocked = set()
+        for f in self.filters:
+            if hasattr(f, "blocked"):
+                blocked |= set(f.blocked(ops).tolist())
+        for ins in self.inserters:
+            candidates_rows = [r for r in ins.pool_rows(c, ops, pools)
+                               if int(c.item_ids[r]) not in blocked]
+            for pos in ins.positions:
+                if pos >= count:
+                    break
+                row = next((r for r in candidates_rows if r not in in_feed), None)
+                if row is None:
+                    break
+                feed.insert(min(pos, len(feed)), row)
+                in_feed.add(row)
+                inserted[row] = ins.name
+                removed.pop(row, None)
+                moved.pop(row, None)
+                if len(feed) > count:
+                    out = feed.pop()
+                    in_feed.discard(out)
+                    inserted.pop(out, None)
+                    if out < c.n_input:
+                        removed[out] = ins.name
+        return RerankResult(feed, self._changes(c, feed, removed, moved, inserted))
+
+    @staticmethod
+    def _changes(c, feed, removed, moved, inserted) -> list[Change]:
+        position = {row: pos + 1 for pos, row in enumerate(feed)}
+        changes = []
+        for row in range(c.n_input):
+            if row not in position:
+                changes.append(Change(row, ChangeKind.REMOVED, removed.get(row, NOT_SELECTED),
+                                      row + 1, 0))
+        for row, pos in position.items():
+            src = row + 1 if row < c.n_input else 0
+            if row in inserted:
+                changes.append(Change(row, ChangeKind.INSERTED, inserted[row], src, pos))
+            elif row in moved:
+                changes.append(Change(row, ChangeKind.MOVED, moved[row], src, pos))
+        return changes
 
 
-def _subset(c: Candidates, idx: np.ndarray) -> Candidates:
-    return Candidates(c.item_ids[idx], c.scores[idx], c.author_ids[idx], c.categories[idx],
-                      c.vectors[idx])
+def _build_policy(name: str, doc: dict) -> Policy:
+    stages: dict[type, list] = {Filter: [], Booster: [], Arranger: [], Inserter: []}
+    for rule_name, kwargs in doc.get("rules", []):
+        if rule_name not in RULES:
+            raise ValueError(f"RERANK_POLICIES: policy {name!r} names unknown rule {rule_name!r}; "
+                             f"known: {', '.join(sorted(RULES))}")
+        rule = RULES[rule_name](**kwargs)
+        next(v for k, v in stages.items() if isinstance(rule, k)).append(rule)
+    try:
+        selector = build_selector(doc.get("selector"))
+    except ValueError as err:
+        raise ValueError(f"RERANK_POLICIES: policy {name!r}: {err}") from None
+    return Policy(name, tuple(stages[Filter]), tuple(stages[Booster]), selector,
+                  tuple(stages[Arranger]), tuple(stages[Inserter]), bool(doc.get("backfill", False)))
 
 
 def build_policies(spec_json: str = "") -> dict[str, Policy]:
-    """Policies from a JSON spec (name -> {"rules": [[rule, kwargs]...], "mmr_lambda": x})."""
+    """Policies from JSON: name -> {"rules": [[rule, kwargs], ...], "selector": {...}, "backfill": bool}."""
     spec = json.loads(spec_json) if spec_json else DEFAULT_POLICIES
-    policies = {}
-    for name, doc in spec.items():
-        rules = []
-        for rule_name, kwargs in doc.get("rules", []):
-            if rule_name not in RULES:
-                raise ValueError(f"RERANK_POLICIES: policy {name!r} names unknown rule {rule_name!r}")
-            rules.append(RULES[rule_name](**kwargs))
-        lam = doc.get("mmr_lambda")
-        if lam is not None and not 0 <= lam <= 1:
-            raise ValueError(f"RERANK_POLICIES: policy {name!r} mmr_lambda must be in [0, 1]")
-        policies[name] = Policy(name, tuple(rules), lam, bool(doc.get("backfill", False)))
+    policies = {name: _build_policy(name, doc) for name, doc in spec.items()}
     if "default" not in policies:
         raise ValueError("RERANK_POLICIES: a policy named 'default' is required")
     return policies
 
 
-def choose(policies: dict[str, Policy], name: str) -> Policy:
+def choose(policies: dict[str, Policy], name: str, experiment: str = "",
+           by_experiment: dict[str, str] | None = None) -> Policy:
+    """The request's policy; else the experiment's; else "default"."""
+    if not name and experiment and by_experiment:
+        name = by_experiment.get(experiment, "")
     policy = policies.get(name or "default")
     if policy is None:
         raise InvalidArgument("policy", f"unknown policy {name!r}; known: {', '.join(sorted(policies))}")

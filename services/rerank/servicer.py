@@ -1,32 +1,44 @@
-"""gRPC edge of the rerank service."""
+"""gRPC edge of the rerank service: validate, build candidates, delegate to the policy."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from recsys.v1 import rerank_pb2, rerank_pb2_grpc
 
+from services.common.clock import CatalogClock
 from services.common.errors import InvalidArgument
 from services.common.items import ItemTable
-from services.rerank.candidates import Candidates
+from services.rerank.candidates import Candidates, ChangeKind, Operations
 from services.rerank.policies import Policy, choose
 
 MAX_CANDIDATES = 2000
 MAX_COUNT = 100
+MAX_BLOCKED = 1000
+MAX_POOLS = 8
+MAX_POOL_ITEMS = 100
+MAX_POOL_NAME = 32
+_KINDS = {ChangeKind.REMOVED: rerank_pb2.RerankChange.KIND_REMOVED,
+          ChangeKind.MOVED: rerank_pb2.RerankChange.KIND_MOVED,
+          ChangeKind.INSERTED: rerank_pb2.RerankChange.KIND_INSERTED}
 
 
 class ItemSide:
-    """Authors, categories and embeddings of the catalog, indexed by dense item index."""
+    """Authors, categories, publish times and embeddings of the catalog, by dense index."""
 
     def __init__(self, items: ItemTable, vectors: np.ndarray):
         self.items = items
         self.vectors = np.vstack([vectors.astype(np.float32),
                                   np.zeros((1, vectors.shape[1]), np.float32)])  # row -1: unknown
 
-    def candidates(self, ids: np.ndarray, scores: np.ndarray) -> Candidates:
+    def candidates(self, ids: np.ndarray, scores: np.ndarray, n_input: int | None = None) -> Candidates:
         idx = self.items.index_of(ids)
         known = idx >= 0
         safe = np.where(known, idx, 0)
         return Candidates(ids, scores, np.where(known, self.items.author_id[safe], 0),
-                          np.where(known, self.items.category[safe], 0), self.vectors[idx])
+                          np.where(known, self.items.category[safe], 0), self.vectors[idx],
+                          np.where(known, self.items.publish_ms[safe], np.iinfo(np.int64).min),
+                          ids.size if n_input is None else n_input)
 
 
 def validate(request: rerank_pb2.RerankRequest) -> tuple[np.ndarray, np.ndarray]:
@@ -43,19 +55,54 @@ def validate(request: rerank_pb2.RerankRequest) -> tuple[np.ndarray, np.ndarray]
     scores = np.asarray(request.scores, dtype=np.float32)
     if not np.all(np.isfinite(scores)):
         raise InvalidArgument("scores", "must be finite numbers")
+    if len(request.blocked_item_ids) > MAX_BLOCKED:
+        raise InvalidArgument("blocked_item_ids", f"at most {MAX_BLOCKED} items")
+    for item, factor in request.boosts.items():
+        if not (math.isfinite(factor) and factor > 0):
+            raise InvalidArgument(f"boosts[{item}]", f"factor must be a finite number > 0, got {factor}")
+    if len(request.pools) > MAX_POOLS:
+        raise InvalidArgument("pools", f"at most {MAX_POOLS} pools")
+    names = set()
+    for i, pool in enumerate(request.pools):
+        if not 1 <= len(pool.name) <= MAX_POOL_NAME or pool.name in names:
+            raise InvalidArgument(f"pools[{i}].name", f"must be 1..{MAX_POOL_NAME} characters and unique")
+        names.add(pool.name)
+        if len(pool.item_ids) > MAX_POOL_ITEMS:
+            raise InvalidArgument(f"pools[{i}].item_ids", f"at most {MAX_POOL_ITEMS} items")
     return ids, scores
 
 
 class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
-    def __init__(self, policies: dict[str, Policy], item_side: ItemSide):
-        self.policies, self.item_side = policies, item_side
+    def __init__(self, policies: dict[str, Policy], item_side: ItemSide, clock: CatalogClock,
+                 by_experiment: dict[str, str] | None = None):
+        self.policies, self.item_side, self.clock = policies, item_side, clock
+        self.by_experiment = by_experiment or {}
 
     async def Rerank(self, request: rerank_pb2.RerankRequest, context) -> rerank_pb2.RerankResponse:
         ids, scores = validate(request)
-        policy = choose(self.policies, request.policy)
-        result = policy.apply(self.item_side.candidates(ids, scores), request.count)
-        removed_idx = np.array([i for i, _ in result.removed], dtype=np.int64)
+        policy = choose(self.policies, request.policy, request.user.experiment, self.by_experiment)
+        # Pool items that are not candidates get rows after the candidates.
+        row_of = {int(i): r for r, i in enumerate(ids.tolist())}
+        extra: list[int] = []
+        pools: dict[str, list[int]] = {}
+        for pool in request.pools:
+            rows = []
+            for item in pool.item_ids:
+                if item not in row_of:
+                    row_of[item] = ids.size + len(extra)
+                    extra.append(item)
+                rows.append(row_of[item])
+            pools[pool.name] = rows
+        all_ids = np.concatenate([ids, np.asarray(extra, dtype=np.int64)])
+        all_scores = np.concatenate([scores, np.zeros(len(extra), np.float32)])
+        candidates = self.item_side.candidates(all_ids, all_scores, n_input=ids.size)
+        await self.clock.refresh()
+        ops = Operations(np.asarray(request.blocked_item_ids, np.int64), dict(request.boosts),
+                         {}, self.clock.now_ms())
+        result = policy.apply(candidates, request.count, ops, pools)
+        feed = np.asarray(result.feed, dtype=np.int64)
         return rerank_pb2.RerankResponse(
-            item_ids=ids[result.order].tolist(), scores=scores[result.order].tolist(),
-            removed_item_ids=ids[removed_idx].tolist() if removed_idx.size else [],
-            removed_reasons=[r for _, r in result.removed], policy=policy.name)
+            item_ids=all_ids[feed].tolist(), scores=all_scores[feed].tolist(), policy=policy.name,
+            changes=[rerank_pb2.RerankChange(item_id=int(all_ids[ch.row]), kind=_KINDS[ch.kind],
+                                             reason=ch.reason, from_position=ch.from_position,
+                                             to_position=ch.to_position) for ch in result.changes])

@@ -1,7 +1,14 @@
-"""The rule contract: a rule keeps some candidates and removes the rest, with a reason.
+"""Rule contracts. A policy runs rules by stage, in this order:
 
-`kept` and `removed` are indices into the input; together they are exactly the input, and
-`kept` is in input order.
+* `Filter`   removes candidates: `keep_mask` over the candidates still alive. Kept items stay
+             in input order; kept + removed = the input. A soft filter's removals may come
+             back to fill a short feed (the policy's `backfill`).
+* `Booster`  adjusts relevance scores before selection (same length and order out as in).
+* `Arranger` reorders the selected feed, taking replacements from the unselected survivors;
+             it reports what it moved and what it dropped.
+* `Inserter` puts items from a pool at fixed positions of the feed (forced slots).
+
+Each rule's name is its reason code in the response.
 """
 from __future__ import annotations
 
@@ -10,22 +17,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.rerank.candidates import Candidates
+from services.rerank.candidates import Candidates, Operations
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    kept: np.ndarray     # int64 indices, input order
-    removed: np.ndarray  # int64 indices
-    reason: str          # reason code for every removed item (the rule's name)
+class Filter(abc.ABC):
+    name: str
+    soft: bool = False
+
+    @abc.abstractmethod
+    def keep_mask(self, candidates: Candidates, ops: Operations) -> np.ndarray: ...
 
 
-class Rule(abc.ABC):
+class Booster(abc.ABC):
     name: str
 
     @abc.abstractmethod
-    def keep_mask(self, candidates: Candidates) -> np.ndarray: ...
+    def adjust(self, scores: np.ndarray, candidates: Candidates, ops: Operations) -> np.ndarray: ...
 
-    def apply(self, candidates: Candidates) -> RuleResult:
-        keep = self.keep_mask(candidates)
-        return RuleResult(np.flatnonzero(keep), np.flatnonzero(~keep), self.name)
+
+@dataclass(frozen=True)
+class Arrangement:
+    feed: list[int]        # rows, display order
+    dropped: list[int]     # rows taken out of the feed
+    placed: set[int]       # rows this rule put at a position other than they had
+
+
+class Arranger(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def arrange(self, feed: list[int], spare: list[int], candidates: Candidates) -> Arrangement: ...
+
+
+class Inserter(abc.ABC):
+    name: str
+    pool: str
+    positions: tuple[int, ...]  # 0-based display positions
+
+    @abc.abstractmethod
+    def pool_rows(self, candidates: Candidates, ops: Operations, pool_ids_to_rows: dict[str, list[int]]) -> list[int]:
+        """Rows eligible for this rule's slots, in preference order."""

@@ -1,21 +1,25 @@
-"""CapPerAuthor: at most `limit` items of one author in the feed (the best-ranked ones)."""
+"""CapPerAuthor: at most `limit` items of one author in the feed (the best-ranked ones).
+
+Soft: when the cap would leave the feed shorter than asked, the policy may bring capped
+items back (a second video of an author beats a short feed)."""
 from __future__ import annotations
 
 import numpy as np
 
-from services.rerank.candidates import Candidates
-from services.rerank.rules.base import Rule
+from services.rerank.candidates import Candidates, Operations
+from services.rerank.rules.base import Filter
 
 
-class CapPerAuthor(Rule):
+class CapPerAuthor(Filter):
     name = "CapPerAuthor"
+    soft = True
 
     def __init__(self, limit: int = 2):
         if limit < 1:
             raise ValueError(f"CapPerAuthor limit must be >= 1, got {limit}")
         self.limit = limit
 
-    def keep_mask(self, candidates: Candidates) -> np.ndarray:
+    def keep_mask(self, candidates: Candidates, ops: Operations) -> np.ndarray:
         authors = candidates.author_ids
         # Rank of each item within its author's items, in input order.
         order = np.argsort(authors, kind="stable")
