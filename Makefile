@@ -11,12 +11,13 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world load clean
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench clean
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
 	@echo "make test   - unit and integration tests (real services, real Redis)"
 	@echo "make train  - generate the world (if missing) and train + publish new model versions"
+	@echo "make bench  - benchmarks and trade-off reports into bench/results/"
 	@echo "make proto  - regenerate gRPC stubs from protos/"
 	@echo "make lint   - ruff"
 
@@ -42,6 +43,15 @@ world: install
 
 train: world
 	$(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR)
+
+# Train only when no live versions exist (make train always publishes new ones).
+artifacts: world
+	@test -f $(REGISTRY_DIR)/ranker/aliases.json || $(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR)
+
+# One thread for the in-process micro-benchmarks: the numbers are per core.
+bench: artifacts
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.rerank --registry $(REGISTRY_DIR)
+	$(PY) -m training.evaluate_rerank --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --out bench/results
 
 run: install
 	$(PY) -m services.stack run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,15 +46,15 @@ class Operations:
 
 
 class ChangeKind(Enum):
-    REMOVED = 1
     MOVED = 2
     INSERTED = 3
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
+    """A feed item a rule moved or inserted."""
+
     row: int            # row in Candidates
     kind: ChangeKind
     reason: str
     from_position: int  # 1-based position in the input, 0 for pool items
-    to_position: int    # 1-based position in the feed, 0 for removed items
+    to_position: int    # 1-based position in the feed

@@ -27,9 +27,13 @@ def dpp_kernel(relevance: np.ndarray, vectors: np.ndarray, theta: float) -> np.n
     rel = (relevance - relevance.min()) / spread if spread > 0 else np.zeros(relevance.size)
     alpha = theta / (2.0 * (1.0 - theta))
     q = np.exp(alpha * rel)
-    sim = (1.0 + vectors @ vectors.T) / 2.0
+    v = vectors.astype(np.float64)
+    kernel = v @ v.T
+    kernel += 1.0
+    kernel *= 0.5 * q[:, None] * q[None, :]
     # A sliver of identity keeps L positive definite when two vectors coincide (or are zero).
-    return q[:, None] * sim * q[None, :] + 1e-6 * np.eye(relevance.size)
+    kernel[np.diag_indices_from(kernel)] += 1e-6
+    return kernel
 
 
 def _greedy(kernel: np.ndarray, count: int) -> list[int]:

@@ -2,8 +2,9 @@
 
 A policy runs: filters (each sees what the previous kept) -> boosters -> the selector picks
 `count` -> backfill from soft-filter removals if the feed is short -> arrangers -> slot
-inserters. Every input item ends up in the feed or with a REMOVED change naming why; items
-a rule placed away from their relevance order get a MOVED change, pool items an INSERTED one.
+inserters. Every input item ends up in the feed or among the removed rows with the reason;
+feed items a rule placed away from their relevance order get a MOVED change, pool items an
+INSERTED one.
 """
 from __future__ import annotations
 
@@ -45,8 +46,10 @@ DEFAULT_POLICIES = {
 
 @dataclass(frozen=True)
 class RerankResult:
-    feed: list[int]                               # rows of the Candidates, display order
-    changes: list[Change] = field(default_factory=list)
+    feed: list[int]                 # rows of the Candidates, display order
+    removed_rows: np.ndarray        # int64, input rows not in the feed, input order
+    removed_reasons: list[str]      # parallel to removed_rows
+    changes: list[Change] = field(default_factory=list)  # moved / inserted feed items
 
 
 @dataclass(frozen=True)
@@ -134,17 +137,16 @@ class Policy:
                     inserted.pop(out, None)
                     if out < c.n_input:
                         removed[out] = ins.name
-        return RerankResult(feed, self._changes(c, feed, removed, moved, inserted))
+        in_feed = np.zeros(c.n_input, dtype=bool)
+        in_feed[[r for r in feed if r < c.n_input]] = True
+        removed_rows = np.flatnonzero(~in_feed)
+        reasons = [removed.get(row, NOT_SELECTED) for row in removed_rows.tolist()]
+        return RerankResult(feed, removed_rows, reasons, self._changes(c, feed, moved, inserted))
 
     @staticmethod
-    def _changes(c, feed, removed, moved, inserted) -> list[Change]:
-        position = {row: pos + 1 for pos, row in enumerate(feed)}
+    def _changes(c, feed, moved, inserted) -> list[Change]:
         changes = []
-        for row in range(c.n_input):
-            if row not in position:
-                changes.append(Change(row, ChangeKind.REMOVED, removed.get(row, NOT_SELECTED),
-                                      row + 1, 0))
-        for row, pos in position.items():
+        for pos, row in enumerate(feed, 1):
             src = row + 1 if row < c.n_input else 0
             if row in inserted:
                 changes.append(Change(row, ChangeKind.INSERTED, inserted[row], src, pos))

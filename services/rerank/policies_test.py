@@ -24,13 +24,12 @@ lists = st.lists(st.tuples(st.integers(1, 6), st.integers(1, 4)), min_size=1, ma
 def check_partition(c, result, count):
     feed = result.feed
     assert len(feed) == len(set(feed)) <= count
-    removed = [ch.row for ch in result.changes if ch.kind == ChangeKind.REMOVED]
+    removed = result.removed_rows.tolist()
     inputs_in_feed = [r for r in feed if r < c.n_input]
     assert sorted(inputs_in_feed + removed) == list(range(c.n_input))
+    assert len(result.removed_reasons) == len(removed) and all(result.removed_reasons)
     for ch in result.changes:
-        assert ch.reason
-        if ch.kind != ChangeKind.REMOVED:
-            assert feed[ch.to_position - 1] == ch.row
+        assert ch.reason and feed[ch.to_position - 1] == ch.row
 
 
 @settings(max_examples=80, deadline=None)
@@ -84,7 +83,7 @@ def test_relevance_policy_with_count_keeps_rank_order():
     c = make_candidates([1, 2, 3, 4, 5])
     result = POLICIES["relevance"].apply(c, 3)
     assert result.feed == [0, 1, 2]
-    assert [ch.reason for ch in result.changes] == [NOT_SELECTED, NOT_SELECTED]
+    assert result.removed_reasons == [NOT_SELECTED, NOT_SELECTED] and result.changes == []
 
 
 def test_boosts_move_items_with_a_reason():

@@ -18,8 +18,7 @@ MAX_BLOCKED = 1000
 MAX_POOLS = 8
 MAX_POOL_ITEMS = 100
 MAX_POOL_NAME = 32
-_KINDS = {ChangeKind.REMOVED: rerank_pb2.RerankChange.KIND_REMOVED,
-          ChangeKind.MOVED: rerank_pb2.RerankChange.KIND_MOVED,
+_KINDS = {ChangeKind.MOVED: rerank_pb2.RerankChange.KIND_MOVED,
           ChangeKind.INSERTED: rerank_pb2.RerankChange.KIND_INSERTED}
 
 
@@ -103,6 +102,7 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
         feed = np.asarray(result.feed, dtype=np.int64)
         return rerank_pb2.RerankResponse(
             item_ids=all_ids[feed].tolist(), scores=all_scores[feed].tolist(), policy=policy.name,
+            removed_item_ids=ids[result.removed_rows].tolist(), removed_reasons=result.removed_reasons,
             changes=[rerank_pb2.RerankChange(item_id=int(all_ids[ch.row]), kind=_KINDS[ch.kind],
                                              reason=ch.reason, from_position=ch.from_position,
                                              to_position=ch.to_position) for ch in result.changes])

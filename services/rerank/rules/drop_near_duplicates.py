@@ -17,11 +17,12 @@ class DropNearDuplicates(Filter):
         self.threshold = threshold
 
     def keep_mask(self, candidates: Candidates, ops: Operations) -> np.ndarray:
-        n = len(candidates)
-        sim = candidates.vectors @ candidates.vectors.T
-        dup = np.triu(sim > self.threshold, k=1)  # dup[i, j]: j (later) duplicates i (earlier)
-        keep = np.ones(n, dtype=bool)
-        for i in np.flatnonzero(dup.any(axis=1)):
-            if keep[i]:  # only a kept item can make later ones duplicates
-                keep[dup[i]] = False
+        keep = np.ones(len(candidates), dtype=bool)
+        near = candidates.vectors @ candidates.vectors.T > self.threshold
+        np.fill_diagonal(near, False)
+        for i in np.flatnonzero(near.any(axis=1)):  # usually none: no work
+            if keep[i]:  # only a kept item makes later ones duplicates
+                later = near[i].copy()
+                later[: i + 1] = False
+                keep[later] = False
         return keep
