@@ -25,6 +25,7 @@ class GatewaySettings(ServiceSettings):
     # Funnel sizes: recall -> rank keeps rank_top_k -> rerank keeps the requested count.
     recall_limit: int = Field(1000, ge=1, le=5000)
     rank_top_k: int = Field(50, ge=1, le=2000)
-    rerank_policy: str = "default"
+    # "" lets the rerank service choose (by the request's experiment, else its default).
+    rerank_policy: str = ""
     max_count: int = Field(100, ge=1, le=100)
     max_events_per_batch: int = Field(500, ge=1)
