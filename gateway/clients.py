@@ -42,6 +42,10 @@ def open_channel(address: str) -> grpc.aio.Channel:
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", 16 * 1024 * 1024),
         ("grpc.keepalive_time_ms", 30_000),
+        # Reconnect quickly after a downstream restarts (the default starts at 1 s).
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1000),
     ])
 
 

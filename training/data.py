@@ -6,6 +6,7 @@ from the future leaks into training.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,8 +33,9 @@ class LogRows:
 
     def take(self, mask: np.ndarray) -> LogRows:
         u = self.users
-        return LogRows(self.user_idx[mask], self.item_idx[mask], self.ts_ms[mask],
-                       UserRows(*(getattr(u, f)[mask] for f in u.__dataclass_fields__)),
+        rows = dataclasses.replace(u, **{f: getattr(u, f)[mask] for f in u.__dataclass_fields__
+                                         if isinstance(getattr(u, f), np.ndarray)})
+        return LogRows(self.user_idx[mask], self.item_idx[mask], self.ts_ms[mask], rows,
                        self.labels[mask], self.engaged[mask])
 
     def __len__(self) -> int:

@@ -22,7 +22,8 @@ import numpy as np
 from services.common.context import RequestContext
 from services.common.registry import Registry
 from services.common.user_state import UserStateData
-from services.rank.ranker import LoadedRanker
+from services.rank import scoring
+from services.rank.model import LoadedModel
 from services.recall.channels.two_tower import TwoTowerModel
 from services.rerank.dpp import dpp_select
 from services.rerank.mmr import mmr_select
@@ -62,7 +63,7 @@ def evaluate(world: World, registry: Path, n_users: int = 300) -> dict:
     reg = Registry(registry)
     tt_version = reg.open("two_tower")
     tower = TwoTowerModel.load(tt_version)
-    ranker = LoadedRanker.load(reg.open("ranker"))
+    ranker = LoadedModel.load(reg.open("ranker"))
     vectors = np.load(tt_version.file("item_vectors.npy"), allow_pickle=False)
     items = tower.items
     ds = data_mod.build(world)
@@ -83,7 +84,8 @@ def evaluate(world: World, registry: Path, n_users: int = 300) -> dict:
         vec = tower.user_vector(recent, state.region, state.age_bucket, state.gender)
         ids, _ = tower.search(vec, N_CANDIDATES + len(seen))
         ids = np.array([i for i in ids.tolist() if i not in seen][:N_CANDIDATES], dtype=np.int64)
-        rel = ranker.score(RequestContext(user_id=int(u) + 1), state, ids, ds.cutoff_ms).fused
+        scored = scoring.score(RequestContext(user_id=int(u) + 1), state, ids, ds.cutoff_ms, ranker)
+        ids, rel = scored.item_ids, scored.fused
         idx = items.index_of(ids)
         vec_c = vectors[idx]
         relevant = set(items.item_id[te.item_idx[te.user_idx == u]].tolist())

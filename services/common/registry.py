@@ -4,7 +4,8 @@ Layout (see README "Model registry"):
 
     <root>/<name>/<version>/manifest.json   inputs, outputs, feature order, metrics, sha256 per file
     <root>/<name>/<version>/<files>         model.onnx, index.faiss, items.npz, ...
-    <root>/<name>/aliases.json              {"live": "v0002", "previous": "v0001"}
+    <root>/<name>/aliases.json              {"live": "v0002", "previous": "v0001",
+                                             "canary": "v0003", "canary_percent": 5}
 
 Versions are immutable directories. Services open a version only after every file's sha256
 matches its manifest; nothing here unpickles anything. Writing new versions is the training
@@ -108,6 +109,21 @@ class Registry:
                         f"(manifest {expected[:12]}, file {actual[:12]})")
         return ModelVersion(name, version, folder, manifest)
 
+    def aliases_path(self, name: str) -> Path:
+        return self.root / name / ALIASES
+
+    def set_canary(self, name: str, version: str, percent: float) -> None:
+        """Send `percent` of users to `version` ("" or 0 % clears the canary)."""
+        if version and version not in self.versions(name):
+            raise NotFound(f"model {name!r} has no version {version!r}")
+        doc = self.aliases(name)
+        if version and percent > 0:
+            doc.update(canary=version, canary_percent=percent)
+        else:
+            doc.pop("canary", None)
+            doc.pop("canary_percent", None)
+        write_json_atomic(self.aliases_path(name), doc)
+
     def set_live(self, name: str, version: str) -> str:
         """Point `live` at `version`; returns the version that was live before ("" if none)."""
         if version not in self.versions(name):
@@ -117,5 +133,8 @@ class Registry:
         if previous != version:
             doc["previous"] = previous
         doc["live"] = version
-        write_json_atomic(self.root / name / ALIASES, doc)
+        if doc.get("canary") == version:  # promoting the canary ends the canary
+            doc.pop("canary", None)
+            doc.pop("canary_percent", None)
+        write_json_atomic(self.aliases_path(name), doc)
         return previous

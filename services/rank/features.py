@@ -45,6 +45,9 @@ class UserRows:
     seq_idx: np.ndarray     # int64 [B, SEQ_LEN]
     follows_author: np.ndarray  # float32 [B], 1 when the user follows the row's item's author
     now_ms: np.ndarray      # int64 [B], world time of the request
+    # True when every row has the same sequence (one user, many candidates): the sequence
+    # features are then computed once instead of once per row.
+    shared_sequence: bool = False
 
 
 def vocab_sizes(items: ItemTable, n_regions: int, n_authors: int, n_categories: int) -> dict[str, int]:
@@ -77,16 +80,24 @@ def assemble(items: ItemTable, item_idx: np.ndarray, users: UserRows) -> dict[st
     duration = item_col(items.duration_s, np.float32(30.0))
     duration_bucket = np.where(known, np.searchsorted(DURATION_EDGES, duration) + 1, 0)
 
-    seq_valid = users.seq_idx >= 0
-    seq_safe = np.where(seq_valid, users.seq_idx, 0)
-    seq_cats = np.where(seq_valid, items.category[seq_safe], 0)
-    seq_authors = np.where(seq_valid, items.author_id[seq_safe], -1)
-    seq_count = np.maximum(seq_valid.sum(axis=1), 1).astype(np.float32)
-    same_cat = seq_cats == category[:, None]
-    cat_share = same_cat.sum(axis=1) / seq_count
-    recent_count = np.maximum(seq_valid[:, :RECENT_LEN].sum(axis=1), 1).astype(np.float32)
-    recent_share = same_cat[:, :RECENT_LEN].sum(axis=1) / recent_count
-    author_share = (seq_authors == author[:, None]).sum(axis=1) / seq_count
+    if users.shared_sequence:
+        seq_items, seq_cats, cat_share, author_share, recent_share = _shared_sequence_features(
+            items, users.seq_idx[0], category, author)
+        b = item_idx.size
+        seq_items = np.broadcast_to(seq_items, (b, seq_items.size))
+        seq_cats = np.broadcast_to(seq_cats, (b, seq_cats.size))
+    else:
+        seq_valid = users.seq_idx >= 0
+        seq_safe = np.where(seq_valid, users.seq_idx, 0)
+        seq_items = np.where(seq_valid, users.seq_idx + 1, 0)
+        seq_cats = np.where(seq_valid, items.category[seq_safe], 0)
+        seq_authors = np.where(seq_valid, items.author_id[seq_safe], -1)
+        seq_count = np.maximum(seq_valid.sum(axis=1), 1).astype(np.float32)
+        same_cat = seq_cats == category[:, None]
+        cat_share = same_cat.sum(axis=1) / seq_count
+        recent_count = np.maximum(seq_valid[:, :RECENT_LEN].sum(axis=1), 1).astype(np.float32)
+        recent_share = same_cat[:, :RECENT_LEN].sum(axis=1) / recent_count
+        author_share = (seq_authors == author[:, None]).sum(axis=1) / seq_count
 
     age_days = np.maximum(users.now_ms - item_col(items.publish_ms, users.now_ms), 0) / DAY_MS
     cat = np.stack([
@@ -104,8 +115,30 @@ def assemble(items: ItemTable, item_idx: np.ndarray, users: UserRows) -> dict[st
         recent_share * known,
     ], axis=1).astype(np.float32)
     return {"cat": cat, "num": num,
-            "seq_items": np.where(seq_valid, users.seq_idx + 1, 0).astype(np.int64),
-            "seq_cats": seq_cats.astype(np.int64)}
+            "seq_items": np.ascontiguousarray(seq_items, dtype=np.int64),
+            "seq_cats": np.ascontiguousarray(seq_cats, dtype=np.int64)}
+
+
+def _shared_sequence_features(items: ItemTable, seq_idx: np.ndarray, category: np.ndarray,
+                              author: np.ndarray):
+    """Sequence inputs and cross features for B candidates against ONE sequence [L]."""
+    valid = seq_idx >= 0
+    safe = np.where(valid, seq_idx, 0)
+    seq_items = np.where(valid, seq_idx + 1, 0)
+    seq_cats = np.where(valid, items.category[safe], 0)
+    seq_authors = items.author_id[safe[valid]]
+    count = np.float32(max(int(valid.sum()), 1))
+    recent_count = np.float32(max(int(valid[:RECENT_LEN].sum()), 1))
+    n_codes = int(max(category.max(initial=0), seq_cats.max(initial=0))) + 1
+    cat_hist = np.bincount(seq_cats[valid], minlength=n_codes)
+    recent_hist = np.bincount(seq_cats[:RECENT_LEN][valid[:RECENT_LEN]], minlength=n_codes)
+    authors, counts = np.unique(seq_authors, return_counts=True)
+    author_count = np.zeros(author.size)
+    if authors.size:
+        pos = np.minimum(np.searchsorted(authors, author), authors.size - 1)
+        author_count = np.where(authors[pos] == author, counts[pos], 0)
+    return (seq_items, seq_cats, cat_hist[category] / count, author_count / count,
+            recent_hist[category] / recent_count)
 
 
 def rows_for_user(items: ItemTable, item_idx: np.ndarray, *, region: int, age_bucket: int,
@@ -125,5 +158,5 @@ def rows_for_user(items: ItemTable, item_idx: np.ndarray, *, region: int, age_bu
         device=full(device), hour=full(hour),
         seq_idx=np.broadcast_to(seq, (b, SEQ_LEN)),
         follows_author=np.isin(authors, followed_authors).astype(np.float32),
-        now_ms=full(now_ms),
+        now_ms=full(now_ms), shared_sequence=True,
     )

@@ -40,3 +40,23 @@ def test_unknown_items_get_defaults():
     cat = dict(zip(CAT_FEATURES, x["cat"][0]))
     assert cat["item"] == 0 and cat["author"] == 0 and cat["hour"] == 0
     assert not np.any(x["num"][0, 2:]) and x["seq_items"].sum() == 0
+
+
+def test_shared_sequence_fast_path_equals_the_general_path():
+    import dataclasses
+
+    rng = np.random.default_rng(3)
+    n = 300
+    items = ItemTable.from_columns(
+        item_id=np.arange(1, n + 1), author_id=rng.integers(1, 20, n), category=rng.integers(1, 9, n),
+        duration_s=rng.uniform(5, 100, n), publish_ms=rng.integers(0, 10**9, n), region=rng.integers(1, 4, n),
+        log_pop=rng.random(n))
+    for recent in (rng.choice(n, 25, replace=False) + 1, np.array([5, 5, 7]), np.zeros(0, np.int64)):
+        idx = items.index_of(np.r_[rng.choice(n, 60) + 1, 10**6])
+        rows = rows_for_user(items, idx, region=2, age_bucket=3, gender=1, device=2, hour=5,
+                             recent_items=recent, followed_authors=np.array([3, 4]), now_ms=10**9)
+        fast = assemble(items, idx, rows)
+        general = assemble(items, idx, dataclasses.replace(rows, shared_sequence=False))
+        for key in general:
+            np.testing.assert_allclose(fast[key], general[key], rtol=1e-6, err_msg=key)
+            assert fast[key].dtype == general[key].dtype and fast[key].flags.c_contiguous

@@ -1,50 +1,166 @@
-"""Which ranker versions this process holds, and which one serves a request.
+"""Which versions of one model this process serves, and which one serves a request.
 
-The live version is one reference, replaced atomically by `promote`; a request that started
-on the old version finishes on it (it holds its own reference). A pinned version is loaded
-on first use and kept in a small cache.
+A `ModelSlot` holds the live version, an optional canary (a stable share of users), and
+pinned versions loaded on first use. Every change loads and verifies the new version off
+the request path first (`LoadedModel.load`), then swaps one reference; a request keeps the
+reference it started with, so in-flight requests finish on their version. A version that
+fails verification is refused (FailedPrecondition), recorded in `errors`, and whatever
+served before keeps serving.
+
+The alias file is the source of truth shared by replicas: admin calls write it, and
+`sync()` (polled by the service) makes this process follow it, so changing the file (for
+example a Kubernetes ConfigMap) rolls a version on every replica without a restart.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
+from dataclasses import dataclass
 
+from services.common.bucketing import in_share
+from services.common.errors import FailedPrecondition, RecsysError
 from services.common.registry import Registry
-from services.rank.ranker import LoadedRanker
+from services.rank.model import LoadedModel
 
-MODEL_NAME = "ranker"
+log = logging.getLogger(__name__)
 
 
-class RankerStore:
-    def __init__(self, registry: Registry, threads: int = 1, cache_size: int = 3):
-        self.registry = registry
-        self.threads = threads
-        self.cache_size = cache_size
-        self.live: LoadedRanker = self._load(None)
-        self._pinned: OrderedDict[str, LoadedRanker] = OrderedDict()
+@dataclass(frozen=True)
+class Canary:
+    model: LoadedModel
+    percent: float
+
+
+class ModelSlot:
+    def __init__(self, registry: Registry, name: str, threads: int = 1, cache_size: int = 3):
+        self.registry, self.name, self.threads, self.cache_size = registry, name, threads, cache_size
+        self.live: LoadedModel = self._load(registry.live_version(name))
+        self.canary: Canary | None = None
+        self.errors: dict[str, str] = {}  # version -> why it was refused
+        self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = asyncio.Lock()
+        self._alias_mtime = self._mtime()
 
-    def _load(self, version: str | None) -> LoadedRanker:
-        return LoadedRanker.load(self.registry.open(MODEL_NAME, version), self.threads)
+    def _load(self, version: str) -> LoadedModel:
+        return LoadedModel.load(self.registry.open(self.name, version), self.threads)
 
-    async def get(self, version: str = "") -> LoadedRanker:
-        live = self.live
-        if not version or version == live.version:
-            return live
-        if version in self._pinned:
-            self._pinned.move_to_end(version)
-            return self._pinned[version]
+    async def _load_off_path(self, version: str) -> LoadedModel:
+        try:
+            model = await asyncio.to_thread(self._load, version)
+        except RecsysError as err:
+            self.errors[version] = str(err)
+            log.error("model version refused", extra={"model": self.name, "version": version,
+                                                      "error": str(err)})
+            raise
+        self.errors.pop(version, None)
+        return model
+
+    def _mtime(self) -> int:
+        try:
+            return self.registry.aliases_path(self.name).stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    # ---- serving ----------------------------------------------------------------------------
+    def route(self, user_id: int) -> LoadedModel:
+        canary = self.canary
+        if canary is not None and in_share(user_id, canary.percent, salt=f"canary:{self.name}"):
+            return canary.model
+        return self.live
+
+    async def get(self, user_id: int, pinned: str = "") -> LoadedModel:
+        if not pinned:
+            return self.route(user_id)
+        for model in (self.live, self.canary.model if self.canary else None):
+            if model is not None and model.version == pinned:
+                return model
+        if pinned in self._pinned:
+            self._pinned.move_to_end(pinned)
+            return self._pinned[pinned]
         async with self._lock:
-            if version not in self._pinned:
-                ranker = await asyncio.to_thread(self._load, version)
-                self._pinned[version] = ranker
+            if pinned not in self._pinned:
+                self._pinned[pinned] = await self._load_off_path(pinned)
                 while len(self._pinned) > self.cache_size:
                     self._pinned.popitem(last=False)
-        return self._pinned[version]
+        return self._pinned[pinned]
 
-    async def promote(self, version: str) -> tuple[LoadedRanker, str]:
-        """Load and verify `version` off the request path, then make it live."""
-        ranker = await asyncio.to_thread(self._load, version)
-        previous = self.registry.set_live(MODEL_NAME, version)
-        self.live = ranker
-        return ranker, previous
+    # ---- control ----------------------------------------------------------------------------
+    async def promote(self, version: str) -> str:
+        """Make `version` live (verified first); returns the version live before."""
+        async with self._lock:
+            model = await self._load_off_path(version)
+            previous = self.registry.set_live(self.name, version)
+            self._alias_mtime = self._mtime()
+            self.live = model
+            if self.canary is not None and self.canary.model.version == version:
+                self.canary = None
+            return previous
+
+    async def rollback(self) -> tuple[str, str]:
+        previous = self.registry.aliases(self.name).get("previous")
+        if not previous:
+            raise FailedPrecondition(f"model {self.name!r} has no previous version to roll back to")
+        current = self.live.version
+        await self.promote(previous)
+        return previous, current
+
+    async def set_canary(self, version: str, percent: float) -> None:
+        async with self._lock:
+            model = await self._load_off_path(version) if version and percent > 0 else None
+            self.registry.set_canary(self.name, version, percent)
+            self._alias_mtime = self._mtime()
+            self.canary = Canary(model, percent) if model is not None else None
+
+    async def sync(self, force: bool = False) -> None:
+        """Follow the alias file if it changed since we last looked. Never raises for a bad
+        version: it is refused, logged and recorded, and the old one keeps serving."""
+        mtime = self._mtime()
+        if not force and mtime == self._alias_mtime:
+            return
+        async with self._lock:
+            self._alias_mtime = mtime
+            doc = self.registry.aliases(self.name)
+            live, canary = doc.get("live"), doc.get("canary")
+            percent = float(doc.get("canary_percent", 0) or 0)
+            try:
+                if live and live != self.live.version:
+                    self.live = await self._load_off_path(live)
+                    log.info("live version changed", extra={"model": self.name, "version": live})
+                if not canary or percent <= 0:
+                    self.canary = None
+                elif self.canary is None or self.canary.model.version != canary:
+                    self.canary = Canary(await self._load_off_path(canary), percent)
+                else:
+                    self.canary = Canary(self.canary.model, percent)
+            except (RecsysError, OSError):
+                pass  # refused: recorded in self.errors; what served before keeps serving
+
+    async def watch(self, every_s: float) -> None:
+        """Poll the alias file forever (run as a background task)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.sync()
+            except Exception:  # the watcher must outlive any surprise
+                log.exception("alias sync failed", extra={"model": self.name})
+
+    def versions(self) -> list[dict]:
+        loaded = {self.live.version} | set(self._pinned) | (
+            {self.canary.model.version} if self.canary else set())
+        out = []
+        for version in self.registry.versions(self.name):
+            try:
+                manifest = self.registry.open(self.name, version, verify=False).manifest
+            except (RecsysError, OSError, ValueError):
+                manifest = {}
+            out.append({"version": version, "created_ms": int(manifest.get("created_ms", 0)),
+                        "live": version == self.live.version,
+                        "canary_percent": self.canary.percent
+                        if self.canary and self.canary.model.version == version else 0.0,
+                        "loaded": version in loaded,
+                        "metrics": {k: float(v) for k, v in manifest.get("metrics", {}).items()
+                                    if isinstance(v, (int, float))},
+                        "error": self.errors.get(version, "")})
+        return out
+

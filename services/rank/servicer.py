@@ -10,7 +10,10 @@ from services.common import metrics
 from services.common.clock import CatalogClock
 from services.common.convert import context_from_proto, state_from_proto
 from services.common.errors import InvalidArgument
-from services.rank.model_store import MODEL_NAME, RankerStore
+from services.rank import scoring
+from services.rank.model_store import ModelSlot
+
+RANKER, PRERANK = "ranker", "prerank"
 
 
 def validate(request: rank_pb2.RankRequest, max_candidates: int) -> np.ndarray:
@@ -21,8 +24,8 @@ def validate(request: rank_pb2.RankRequest, max_candidates: int) -> np.ndarray:
         raise InvalidArgument("item_ids", f"must hold 1..{max_candidates} items, got {n}")
     if not 0 <= request.top_k <= max_candidates:
         raise InvalidArgument("top_k", f"must be 0..{max_candidates}, got {request.top_k}")
-    if request.model.name not in ("", MODEL_NAME):
-        raise InvalidArgument("model.name", f"this service serves {MODEL_NAME!r}")
+    if request.model.name not in ("", RANKER):
+        raise InvalidArgument("model.name", f"pinning is for {RANKER!r}, got {request.model.name!r}")
     ids = np.asarray(request.item_ids, dtype=np.int64)
     if np.unique(ids).size != ids.size:
         raise InvalidArgument("item_ids", "must be distinct")
@@ -30,23 +33,28 @@ def validate(request: rank_pb2.RankRequest, max_candidates: int) -> np.ndarray:
 
 
 class RankServicer(rank_pb2_grpc.RankServiceServicer):
-    def __init__(self, store: RankerStore, clock: CatalogClock, max_candidates: int = 2000):
-        self.store, self.clock, self.max_candidates = store, clock, max_candidates
+    def __init__(self, ranker: ModelSlot, prerank: ModelSlot | None, clock: CatalogClock,
+                 max_candidates: int = 2000, prerank_keep: int = 200):
+        self.ranker, self.prerank, self.clock = ranker, prerank, clock
+        self.max_candidates, self.prerank_keep = max_candidates, prerank_keep
 
     async def Rank(self, request: rank_pb2.RankRequest, context) -> rank_pb2.RankResponse:
         ids = validate(request, self.max_candidates)
-        ranker = await self.store.get(request.model.version)
+        user_id = request.user.user_id
+        # Each request holds its own references: a swap mid-request does not touch it.
+        ranker = await self.ranker.get(user_id, request.model.version)
+        prerank = self.prerank.route(user_id) if self.prerank is not None else None
         await self.clock.refresh()
-        scores = await asyncio.to_thread(ranker.score, context_from_proto(request.user),
-                                         state_from_proto(request.state), ids,
-                                         self.clock.now_ms())
-        if scores.unknown:
-            metrics.MISSING_FEATURES.inc(scores.unknown)
-        order = np.argsort(-scores.fused, kind="stable")
-        if request.top_k:
-            order = order[: request.top_k]
+        result = await asyncio.to_thread(
+            scoring.score, context_from_proto(request.user), state_from_proto(request.state), ids,
+            self.clock.now_ms(), ranker, prerank, self.prerank_keep, request.top_k)
+        if result.unknown:
+            metrics.MISSING_FEATURES.inc(result.unknown)
+        models = [common_pb2.ModelRef(name=RANKER, version=ranker.version)]
+        if result.prerank_ran:
+            models.append(common_pb2.ModelRef(name=PRERANK, version=prerank.version))
         return rank_pb2.RankResponse(
-            item_ids=ids[order].tolist(), scores=scores.fused[order].tolist(),
-            heads=list(ranker.heads), head_scores=scores.heads[order].ravel().tolist(),
-            model=common_pb2.ModelRef(name=MODEL_NAME, version=ranker.version),
-            unknown_items=scores.unknown)
+            item_ids=result.item_ids.tolist(), scores=result.fused.tolist(),
+            heads=list(ranker.heads), head_scores=result.heads.ravel().tolist(),
+            model=models[0], models=models, unknown_items=result.unknown,
+            prerank_kept=result.kept)

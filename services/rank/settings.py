@@ -7,7 +7,7 @@ from services.common.settings import ServiceSettings
 
 
 class RankSettings(ServiceSettings):
-    """Environment: RANK_PORT, RANK_ONNX_THREADS, ... (+ shared REDIS_URL, REGISTRY_DIR)."""
+    """Environment: RANK_PORT, RANK_ONNX_THREADS, RANK_PRERANK_KEEP, ... (+ shared vars)."""
 
     model_config = SettingsConfigDict(env_prefix="RANK_", extra="ignore")
 
@@ -16,3 +16,9 @@ class RankSettings(ServiceSettings):
     onnx_threads: int = Field(1, ge=1)
     # Most candidates one request may carry.
     max_candidates: int = Field(2000, ge=1)
+    # Candidates the pre-rank stage passes to the ranker; pre-rank runs only above this.
+    prerank_keep: int = Field(200, ge=1)
+    # Run the pre-rank stage when a pre-rank model is in the registry.
+    prerank: bool = True
+    # Seconds between looks at the alias files (a changed file rolls the version).
+    alias_poll_s: float = Field(1.0, gt=0)

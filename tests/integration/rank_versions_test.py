@@ -9,7 +9,7 @@ import pytest
 
 from services.common.errors import FailedPrecondition, NotFound
 from services.common.registry import Registry
-from services.rank.model_store import RankerStore
+from services.rank.model_store import ModelSlot
 from training.publish import publish
 
 
@@ -58,27 +58,73 @@ def reorder_features(folder, manifest):
     (reorder_features, "feature order"),
 ])
 def test_broken_versions_are_refused_and_live_keeps_serving(registry, tmp_path, mutate, reason):
-    store = RankerStore(registry)
+    store = ModelSlot(registry, "ranker")
     live = store.live.version
     bad = republish(registry, tmp_path, mutate)
     import asyncio
     with pytest.raises(FailedPrecondition, match=reason):
         asyncio.run(store.promote(bad))
     assert store.live.version == live and registry.live_version("ranker") == live
+    assert reason in store.errors[bad]
+    # the same version named in the alias file (a ConfigMap edit) is refused the same way
+    registry.set_live("ranker", bad)
+    asyncio.run(store.sync())
+    assert store.live.version == live and reason in store.errors[bad]
 
 
 def test_checksum_mismatch_is_refused(registry):
-    store = RankerStore(registry)
+    store = ModelSlot(registry, "ranker")
     (registry.root / "ranker" / store.live.version / "model.onnx").write_bytes(b"swapped")
     with pytest.raises(FailedPrecondition, match="checksum mismatch"):
-        RankerStore(registry)
+        ModelSlot(registry, "ranker")
 
 
 def test_pinned_versions(registry, tmp_path):
     import asyncio
-    store = RankerStore(registry)
+    store = ModelSlot(registry, "ranker")
     other = republish(registry, tmp_path, lambda folder, manifest: None)
-    assert asyncio.run(store.get(other)).version == other
+    assert asyncio.run(store.get(1, other)).version == other
     assert store.live.version != other
     with pytest.raises(NotFound):
-        asyncio.run(store.get("v0099"))
+        asyncio.run(store.get(1, "v0099"))
+
+
+def test_canary_share_alias_sync_and_rollback(registry, tmp_path):
+    import asyncio
+    store = ModelSlot(registry, "ranker")
+    v1 = store.live.version
+    v2 = republish(registry, tmp_path, lambda folder, manifest: None)
+    asyncio.run(store.set_canary(v2, 10))
+    share = np.mean([store.route(u).version == v2 for u in range(1, 10_001)]) * 100
+    assert abs(share - 10) <= 3
+    assert registry.aliases("ranker")["canary"] == v2
+    # a promote of the canary ends the canary; rollback returns to the previous version
+    assert asyncio.run(store.promote(v2)) == v1
+    assert store.canary is None and store.live.version == v2
+    assert asyncio.run(store.rollback()) == (v1, v2)
+    assert store.live.version == v1 == registry.live_version("ranker")
+    # editing the alias file (as a ConfigMap update would) rolls the version
+    registry.set_live("ranker", v2)
+    asyncio.run(store.sync())
+    assert store.live.version == v2
+
+
+def test_two_stage_scoring(artifacts):
+    from services.common.context import RequestContext
+    from services.common.user_state import UserStateData
+    from services.rank import scoring
+    from services.rank.model import LoadedModel
+
+    reg = Registry(artifacts[1])
+    ranker, prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
+    ids = ranker.items.item_id[:1000]
+    state = UserStateData(known=True, recent_items=ids[:10])
+    out = scoring.score(RequestContext(user_id=3), state, ids, 0, ranker, prerank, keep=200, top_k=50)
+    assert out.prerank_ran and out.kept == 200 and out.item_ids.size == 50
+    assert np.all(np.isin(out.item_ids, ids)) and np.all(np.diff(out.fused) <= 0)
+    assert out.heads.shape == (50, len(ranker.heads))
+    small = scoring.score(RequestContext(user_id=3), state, ids[:150], 0, ranker, prerank, keep=200)
+    assert not small.prerank_ran and small.kept == 150 and small.item_ids.size == 150
+    # unknown ids are scored with defaults and counted, not dropped
+    odd = scoring.score(RequestContext(user_id=3), state, np.array([ids[0], 10**9]), 0, ranker)
+    assert odd.unknown == 1 and odd.item_ids.size == 2

@@ -1,0 +1,154 @@
+"""Rank benchmark: the ranker alone, the whole scoring path in process, the service over
+gRPC, and 10 version swaps under sustained load. Writes bench/results/rank.json.
+
+    python -m bench.rank [--registry models] [--seconds 8]
+
+In-process numbers use one ONNX thread. The service runs as its own process on a copy of
+the registry (so swaps here do not touch the live registry), loopback only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import numpy as np
+from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb2, rank_pb2_grpc
+
+from bench.rerank import timed
+from services.common.context import RequestContext
+from services.common.redis_server import ensure_redis
+from services.common.registry import Registry
+from services.common.user_state import UserStateData
+from services.rank import scoring
+from services.rank.features import assemble, rows_for_user
+from services.rank.model import LoadedModel
+from services.stack import Stack
+from training.publish import publish
+
+
+def pct(samples, q) -> float:
+    return round(float(np.percentile(samples, q)), 3) if samples else float("nan")
+
+
+def in_process(registry: Registry, iters: int) -> dict:
+    ranker, prerank = LoadedModel.load(registry.open("ranker")), LoadedModel.load(registry.open("prerank"))
+    rng = np.random.default_rng(0)
+    ids = rng.choice(ranker.items.item_id, 1000, replace=False)
+    state = UserStateData(known=True, recent_items=ids[:30], followed_authors=ranker.items.author_id[:3])
+    ctx = RequestContext(user_id=7, device=1, local_hour=20)
+    idx200 = ranker.items.index_of(ids[:200])
+    rows = rows_for_user(ranker.items, idx200, region=1, age_bucket=2, gender=1, device=1, hour=20,
+                         recent_items=state.recent_items, followed_authors=state.followed_authors, now_ms=0)
+    feats200 = assemble(ranker.items, idx200, rows)
+    return {
+        "ranker_run_200": timed(lambda: ranker.run(feats200), iters),
+        "score_200": timed(lambda: scoring.score(ctx, state, ids[:200], 0, ranker, prerank, 200, 50), iters),
+        "score_1000_prerank_200_top50": timed(
+            lambda: scoring.score(ctx, state, ids, 0, ranker, prerank, 200, 50), iters),
+    }
+
+
+def service(registry_root: Path, seconds: float, clients: int = 2) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="bench-rank-"))
+    try:
+        for name in ("ranker", "prerank"):
+            shutil.copytree(registry_root / name, work / name)
+        reg = Registry(work)
+        v1 = reg.live_version("ranker")
+        live = reg.open("ranker")
+        keep = {k: v for k, v in live.manifest.items() if k not in ("files", "version", "name")}
+        v2 = publish(work, "ranker", {f: live.root / f for f in live.manifest["files"]}, keep, make_live=False)
+        local = ensure_redis("redis://127.0.0.1:6379/0")
+        stack = Stack(work, local.url, f"bench-{uuid.uuid4().hex[:6]}", work / "logs")
+        stack.start_one("rank")
+        stack.wait_one("rank")
+        try:
+            with grpc.insecure_channel(stack.address("rank")) as channel:
+                stub = rank_pb2_grpc.RankServiceStub(channel)
+                admin = model_admin_pb2_grpc.ModelAdminServiceStub(channel)
+                ids = list(range(1, 201))
+                req200 = rank_pb2.RankRequest(user=common_pb2.UserContext(user_id=7), item_ids=ids, top_k=50)
+                one = [0.0] * 300
+                for i in range(len(one)):
+                    t = time.perf_counter()
+                    stub.Rank(req200, timeout=5)
+                    one[i] = (time.perf_counter() - t) * 1000
+                req = rank_pb2.RankRequest(user=common_pb2.UserContext(user_id=7),
+                                           item_ids=list(range(1, 1001)), top_k=50)
+
+                def load(until, out, errors):
+                    while time.monotonic() < until:
+                        t = time.perf_counter()
+                        try:
+                            stub.Rank(req, timeout=5)
+                            out.append((time.perf_counter() - t) * 1000)
+                        except grpc.RpcError as err:
+                            errors.append(err.code().name)
+
+                def phase(duration, during=None):
+                    out, errors = [], []
+                    until = time.monotonic() + duration
+                    threads = [threading.Thread(target=load, args=(until, out, errors)) for _ in range(clients)]
+                    for th in threads:
+                        th.start()
+                    if during:
+                        during()
+                    for th in threads:
+                        th.join()
+                    return out, errors
+
+                steady, steady_err = phase(seconds)
+
+                def swaps():
+                    for i in range(10):
+                        admin.Promote(model_admin_pb2.PromoteRequest(model=common_pb2.ModelRef(
+                            name="ranker", version=v2 if i % 2 == 0 else v1)), timeout=60)
+                        time.sleep(seconds / 12)
+
+                swapping, swap_err = phase(seconds, swaps)
+        finally:
+            stack.stop()
+            local.stop()
+        return {
+            "grpc_rank_200_p50_ms": pct(one, 50), "grpc_rank_200_p99_ms": pct(one, 99),
+            "steady_1000": {"requests": len(steady), "errors": len(steady_err), "p50_ms": pct(steady, 50),
+                            "p99_ms": pct(steady, 99), "rps": round(len(steady) / seconds, 1)},
+            "swaps_1000": {"swaps": 10, "requests": len(swapping), "errors": len(swap_err),
+                           "p50_ms": pct(swapping, 50), "p99_ms": pct(swapping, 99),
+                           "rps": round(len(swapping) / seconds, 1)},
+            "swap_p99_ratio": round(pct(swapping, 99) / pct(steady, 99), 3),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.rank", description=__doc__.split("\n")[0])
+    p.add_argument("--registry", type=Path, default=Path("models"))
+    p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--out", type=Path, default=Path("bench/results/rank.json"))
+    args = p.parse_args(argv)
+    if not (args.registry / "prerank" / "aliases.json").exists():
+        p.error(f"--registry {args.registry}: no live ranker/prerank (run `make train` first)")
+    report = {"in_process": in_process(Registry(args.registry), args.iters)}
+    report["service"] = service(args.registry, args.seconds)
+    run200 = report["in_process"]["ranker_run_200"]["p50_ms"]
+    report["rank_inproc_p50_ms_200"] = report["in_process"]["score_200"]["p50_ms"]
+    report["service_overhead_ratio_200"] = round(
+        (report["service"]["grpc_rank_200_p50_ms"] - run200) / run200, 3)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

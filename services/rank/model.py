@@ -1,0 +1,74 @@
+"""A loaded scoring model version (ranker or pre-ranker), verified before it may serve.
+
+Loading checks, in order: every file's sha256 (registry), the feature order the manifest
+names against this server's assembly, the ONNX inputs/outputs against the manifest, the
+golden parity sample (ONNX outputs equal the training framework's within tolerance), then
+warms the session up. A version that fails any check is refused with the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from services.common.errors import FailedPrecondition
+from services.common.items import ItemTable
+from services.common.onnx_session import check_signature, make_session
+from services.common.registry import ModelVersion
+from services.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN, assemble, rows_for_user
+
+GOLDEN_RTOL, GOLDEN_ATOL = 1e-3, 1e-5
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    session: ort.InferenceSession
+    items: ItemTable
+    items_sha: str            # identifies the item table (models sharing it share assembly)
+    inputs: tuple[str, ...]   # ONNX input names, e.g. ("cat", "num") or + ("seq_items", "seq_cats")
+    heads: tuple[str, ...]
+    weights: np.ndarray       # float32 [n_heads], fusion weights
+
+    @classmethod
+    def load(cls, mv: ModelVersion, threads: int = 1) -> LoadedModel:
+        where = f"{mv.name}/{mv.version}"
+        order = mv.manifest.get("feature_order", {})
+        inputs = tuple(d["name"] for d in mv.manifest.get("inputs", []))
+        if (tuple(order.get("cat", ())) != CAT_FEATURES or tuple(order.get("num", ())) != NUM_FEATURES
+                or ("seq_items" in inputs and order.get("seq_len") != SEQ_LEN)):
+            raise FailedPrecondition(f"{where}: feature order differs from this server's assembly")
+        session = make_session(mv.file("model.onnx"), threads)
+        check_signature(session, mv.manifest, where)
+        heads = tuple(mv.manifest["heads"])
+        weights = np.array([mv.manifest["fusion_weights"].get(h, 0.0) for h in heads], np.float32)
+        model = cls(mv.name, mv.version, session, ItemTable.load(mv.file("items.npz")),
+                    mv.manifest["files"]["items.npz"], inputs, heads, weights)
+        model._check_golden(mv, where)
+        model._warm_up()
+        return model
+
+    def _check_golden(self, mv: ModelVersion, where: str) -> None:
+        with np.load(mv.file("golden.npz"), allow_pickle=False) as g:
+            got = self.session.run(None, {k: g[k] for k in self.inputs})[0]
+            want = g["expected"]
+        if got.shape != want.shape or not np.allclose(got, want, rtol=GOLDEN_RTOL, atol=GOLDEN_ATOL):
+            diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+            raise FailedPrecondition(f"{where}: golden parity failed (max abs diff {diff:.3g})")
+
+    def _warm_up(self) -> None:
+        for n in (1, min(200, len(self.items)), min(1000, len(self.items))):
+            idx = np.arange(n, dtype=np.int64)
+            rows = rows_for_user(self.items, idx, region=0, age_bucket=0, gender=0, device=0, hour=-1,
+                                 recent_items=self.items.item_id[:5],
+                                 followed_authors=np.zeros(0, np.int64), now_ms=0)
+            self.run(assemble(self.items, idx, rows))
+
+    def run(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Head probabilities [n, n_heads] for assembled features (extra inputs are ignored)."""
+        return self.session.run(None, {k: features[k] for k in self.inputs})[0]
+
+    def fuse(self, heads: np.ndarray) -> np.ndarray:
+        return heads @ self.weights

@@ -1,0 +1,125 @@
+"""The rank service over gRPC: two stages, pinned versions, the admin API, and zero failed
+requests while versions swap under load. Runs its own rank process on a copy of the
+registry so that swapping versions does not disturb other tests."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+
+import grpc
+import pytest
+from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb2, rank_pb2_grpc
+
+from services.common.registry import Registry
+from services.stack import Stack
+from training.publish import publish
+
+
+def republish(registry: Registry, name: str) -> str:
+    live = registry.open(name)
+    keep = {k: v for k, v in live.manifest.items() if k not in ("files", "version", "name")}
+    return publish(registry.root, name, {f: live.root / f for f in live.manifest["files"]}, keep,
+                   make_live=False)
+
+
+@pytest.fixture(scope="module")
+def rank(artifacts, redis_url, tmp_path_factory):
+    root = tmp_path_factory.mktemp("rank-registry")
+    for name in ("ranker", "prerank"):
+        shutil.copytree(artifacts[1] / name, root / name)
+    registry = Registry(root)
+    v2 = republish(registry, "ranker")
+    s = Stack(root, redis_url, f"test-rank-{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("logs"),
+              env={"RANK_ALIAS_POLL_S": "0.2"})
+    s.start_one("rank")
+    s.wait_one("rank")
+    with grpc.insecure_channel(s.address("rank")) as channel:
+        yield (rank_pb2_grpc.RankServiceStub(channel), model_admin_pb2_grpc.ModelAdminServiceStub(channel),
+               registry, v2)
+    s.stop()
+
+
+def rank_request(registry, n=600, user=5, **kw):
+    ids = list(range(1, n + 1))
+    return rank_pb2.RankRequest(user=common_pb2.UserContext(user_id=user), item_ids=ids, top_k=50, **kw)
+
+
+def test_two_stages_and_versions_in_the_response(rank):
+    stub, _, registry, _ = rank
+    reply = stub.Rank(rank_request(registry), timeout=5)
+    assert len(reply.item_ids) == 50 and reply.prerank_kept == 200
+    assert {m.name for m in reply.models} == {"ranker", "prerank"}
+    assert len(reply.head_scores) == 50 * len(reply.heads)
+    small = stub.Rank(rank_request(registry, n=100), timeout=5)
+    assert small.prerank_kept == 100 and {m.name for m in small.models} == {"ranker"}
+
+
+def test_pinned_versions(rank):
+    stub, _, registry, v2 = rank
+    pinned = stub.Rank(rank_request(registry, model=common_pb2.ModelRef(name="ranker", version=v2)), timeout=5)
+    assert pinned.model.version == v2
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Rank(rank_request(registry, model=common_pb2.ModelRef(name="ranker", version="v0404")), timeout=5)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_admin_api_errors(rank):
+    _, admin, _, _ = rank
+    cases = [
+        (admin.Promote, model_admin_pb2.PromoteRequest(model=common_pb2.ModelRef(name="ranker", version="v0404")),
+         grpc.StatusCode.NOT_FOUND),
+        (admin.Promote, model_admin_pb2.PromoteRequest(model=common_pb2.ModelRef(name="nope", version="v0001")),
+         grpc.StatusCode.NOT_FOUND),
+        (admin.SetCanary, model_admin_pb2.SetCanaryRequest(
+            model=common_pb2.ModelRef(name="ranker", version="v0001"), percent=150), grpc.StatusCode.INVALID_ARGUMENT),
+    ]
+    for call, request, code in cases:
+        with pytest.raises(grpc.RpcError) as err:
+            call(request, timeout=10)
+        assert err.value.code() == code
+
+
+def test_swaps_under_load_fail_no_request(rank):
+    stub, admin, registry, v2 = rank
+    v1 = registry.live_version("ranker")
+    stop, errors, served = threading.Event(), [], []
+
+    def load():
+        while not stop.is_set():
+            try:
+                served.append(stub.Rank(rank_request(registry), timeout=5).model.version)
+            except grpc.RpcError as err:
+                errors.append(err.code())
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for w in workers:
+        w.start()
+    try:
+        for i in range(10):
+            target = v2 if i % 2 == 0 else v1
+            if i % 3 == 2:  # every third roll goes through the alias file, as a ConfigMap would
+                registry.set_live("ranker", target)
+                time.sleep(0.6)
+            else:
+                admin.Promote(model_admin_pb2.PromoteRequest(
+                    model=common_pb2.ModelRef(name="ranker", version=target)), timeout=30)
+            time.sleep(0.1)
+        canary = admin.SetCanary(model_admin_pb2.SetCanaryRequest(
+            model=common_pb2.ModelRef(name="ranker", version=v2), percent=20), timeout=30)
+        assert canary.percent == 20
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert errors == []
+    assert {v1, v2} <= set(served) and len(served) > 50
+    listed = admin.ListVersions(model_admin_pb2.ListVersionsRequest(name="ranker"), timeout=5).versions
+    live = [v.version for v in listed if v.live]
+    assert live == [registry.live_version("ranker")]
+    assert [v.canary_percent for v in listed if v.version == v2] == [20.0] or live == [v2]
+    back = admin.Rollback(model_admin_pb2.RollbackRequest(name="ranker"), timeout=30)
+    assert back.live.version == json.loads(registry.aliases_path("ranker").read_text())["live"]
