@@ -51,6 +51,7 @@ artifacts: world
 # One thread for the in-process micro-benchmarks: the numbers are per core.
 bench: artifacts
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.rerank --registry $(REGISTRY_DIR)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.rank --registry $(REGISTRY_DIR)
 	$(PY) -m training.evaluate_rerank --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --out bench/results
 
 run: install
