@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -37,8 +38,9 @@ def rank(artifacts, redis_url, tmp_path_factory):
     s.start_one("rank")
     s.wait_one("rank")
     with grpc.insecure_channel(s.address("rank")) as channel:
-        yield (rank_pb2_grpc.RankServiceStub(channel), model_admin_pb2_grpc.ModelAdminServiceStub(channel),
-               registry, v2)
+        yield SimpleNamespace(stub=rank_pb2_grpc.RankServiceStub(channel),
+                              admin=model_admin_pb2_grpc.ModelAdminServiceStub(channel),
+                              registry=registry, v2=v2, address=s.address("rank"))
     s.stop()
 
 
@@ -48,7 +50,7 @@ def rank_request(registry, n=600, user=5, **kw):
 
 
 def test_two_stages_and_versions_in_the_response(rank):
-    stub, _, registry, _ = rank
+    stub, registry = rank.stub, rank.registry
     reply = stub.Rank(rank_request(registry), timeout=5)
     assert len(reply.item_ids) == 50 and reply.prerank_kept == 200
     assert {m.name for m in reply.models} == {"ranker", "prerank"}
@@ -58,7 +60,7 @@ def test_two_stages_and_versions_in_the_response(rank):
 
 
 def test_pinned_versions(rank):
-    stub, _, registry, v2 = rank
+    stub, registry, v2 = rank.stub, rank.registry, rank.v2
     pinned = stub.Rank(rank_request(registry, model=common_pb2.ModelRef(name="ranker", version=v2)), timeout=5)
     assert pinned.model.version == v2
     with pytest.raises(grpc.RpcError) as err:
@@ -67,7 +69,7 @@ def test_pinned_versions(rank):
 
 
 def test_admin_api_errors(rank):
-    _, admin, _, _ = rank
+    admin = rank.admin
     cases = [
         (admin.Promote, model_admin_pb2.PromoteRequest(model=common_pb2.ModelRef(name="ranker", version="v0404")),
          grpc.StatusCode.NOT_FOUND),
@@ -83,7 +85,7 @@ def test_admin_api_errors(rank):
 
 
 def test_swaps_under_load_fail_no_request(rank):
-    stub, admin, registry, v2 = rank
+    stub, admin, registry, v2 = rank.stub, rank.admin, rank.registry, rank.v2
     v1 = registry.live_version("ranker")
     stop, errors, served = threading.Event(), [], []
 
@@ -123,3 +125,12 @@ def test_swaps_under_load_fail_no_request(rank):
     assert [v.canary_percent for v in listed if v.version == v2] == [20.0] or live == [v2]
     back = admin.Rollback(model_admin_pb2.RollbackRequest(name="ranker"), timeout=30)
     assert back.live.version == json.loads(registry.aliases_path("ranker").read_text())["live"]
+
+
+def test_admin_cli(rank, capsys):
+    from services.rank import admin_cli
+    addr = rank.address
+    assert admin_cli.main(["--addr", addr, "list", "--model", "ranker"]) == 0
+    assert '"live": true' in capsys.readouterr().out
+    assert admin_cli.main(["--addr", addr, "promote", "--model", "ranker", "--version", "v0404"]) == 1
+    assert "NOT_FOUND" in capsys.readouterr().err
