@@ -6,8 +6,10 @@ import asyncio
 import redis.asyncio as aioredis
 from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
+from gateway.auth import HEADER, ApiKeyInterceptor
 from gateway.clients import StageClients
 from gateway.events import EventWriter
+from gateway.experiments import Experiments
 from gateway.fallback import HotFallback
 from gateway.pipeline import RecommendPipeline
 from gateway.servicer import GatewayServicer
@@ -44,8 +46,12 @@ async def main() -> None:
         log.warning("downstreams not reachable yet", extra={"addresses": unreachable})
     pipeline = RecommendPipeline(settings, clients, client, keys,
                                  HotFallback(HotChannel(client, keys), items), items)
+    experiments = Experiments(settings.experiments_file)
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, items), settings.max_count,
-                               settings.max_events_per_batch, n_regions)
+                               settings.max_events_per_batch, n_regions, experiments)
+    api_keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
+    if not api_keys:
+        log.warning("no GATEWAY_API_KEYS: the public API is open (fine for a local demo only)")
 
     async def close() -> None:
         await clients.close()
@@ -54,12 +60,13 @@ async def main() -> None:
     await run_server("gateway", settings, [Registration(
         gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
         gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name)], on_stop=close,
-        warmup=warmup)
+        warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[ApiKeyInterceptor(api_keys)])
 
 
-async def warmup(channel) -> None:
+async def warmup(channel, keys: list[str]) -> None:
     await gateway_pb2_grpc.GatewayServiceStub(channel).Recommend(
-        gateway_pb2.RecommendRequest(user_id=1, count=20), timeout=10)
+        gateway_pb2.RecommendRequest(user_id=1, count=20), timeout=10,
+        metadata=[(HEADER, keys[0])] if keys else None)
 
 
 if __name__ == "__main__":

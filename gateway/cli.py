@@ -2,8 +2,10 @@
 
     python -m gateway.cli recommend --user 42 [--count 10] [--debug] [--context device=ios]
     python -m gateway.cli report --user 42 --item 7 --type like [--watch-ms 12000]
+    python -m gateway.cli explain --user 42 --item 7
 
-Prints JSON. The address comes from --addr or GATEWAY_ADDR (default 127.0.0.1:50050).
+Prints JSON. The address comes from --addr or GATEWAY_ADDR (default 127.0.0.1:50050); the
+API key from --api-key or GATEWAY_API_KEY (sent as x-api-key when set).
 """
 from __future__ import annotations
 
@@ -35,12 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gateway.cli", description="Gateway client")
     p.add_argument("--addr", default=os.environ.get("GATEWAY_ADDR", "127.0.0.1:50050"))
     p.add_argument("--timeout", type=float, default=2.0, help="deadline in seconds")
+    p.add_argument("--api-key", default=os.environ.get("GATEWAY_API_KEY", ""))
     sub = p.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("recommend", help="get a feed")
     rec.add_argument("--user", type=int, required=True)
     rec.add_argument("--count", type=int, default=10)
     rec.add_argument("--debug", action="store_true")
     rec.add_argument("--context", action="append", default=[], metavar="KEY=VALUE")
+    rec.add_argument("--experiment", default="", help="serve under this experiment id")
+    exp = sub.add_parser("explain", help="why an item is or is not in the user's feed")
+    exp.add_argument("--user", type=int, required=True)
+    exp.add_argument("--item", type=int, required=True)
+    exp.add_argument("--count", type=int, default=20)
     rep = sub.add_parser("report", help="report one event")
     rep.add_argument("--user", type=int, required=True)
     rep.add_argument("--item", type=int, default=0)
@@ -50,18 +58,23 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--event-id", default="", help="idempotency key (default: random)")
     args = p.parse_args(argv)
 
+    metadata = [("x-api-key", args.api_key)] if args.api_key else None
     with grpc.insecure_channel(args.addr) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         try:
             if args.command == "recommend":
                 reply = stub.Recommend(gateway_pb2.RecommendRequest(
-                    user_id=args.user, count=args.count, debug=args.debug,
-                    context=_context(args.context, p)), timeout=args.timeout)
+                    user_id=args.user, count=args.count, debug=args.debug, experiment=args.experiment,
+                    context=_context(args.context, p)), timeout=args.timeout, metadata=metadata)
+            elif args.command == "explain":
+                reply = stub.Explain(gateway_pb2.ExplainRequest(
+                    user_id=args.user, item_id=args.item, count=args.count), timeout=args.timeout,
+                    metadata=metadata)
             else:
                 reply = stub.ReportEvents(gateway_pb2.ReportEventsRequest(events=[common_pb2.Event(
                     event_id=args.event_id or uuid.uuid4().hex, user_id=args.user,
                     item_id=args.item, author_id=args.author, type=EVENT_TYPES[args.type],
-                    watch_ms=args.watch_ms)]), timeout=args.timeout)
+                    watch_ms=args.watch_ms)]), timeout=args.timeout, metadata=metadata)
         except grpc.RpcError as err:
             print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
             return 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 from recsys.v1 import (
+    common_pb2,
     rank_pb2,
     rank_pb2_grpc,
     recall_pb2,
@@ -69,6 +70,7 @@ class Ranked:
     heads: list[str]
     head_scores: np.ndarray  # [n, len(heads)]
     version: str
+    models: list[tuple[str, str]]  # every (name, version) that served, pre-rank included
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Reranked:
     scores: np.ndarray
     policy: str
     reasons: dict[int, str]  # item id -> "moved:<rule>" / "inserted:<rule>"
+    removed: dict[int, str]  # item id -> the rule that removed it
 
 
 class StageClients:
@@ -104,21 +107,24 @@ class StageClients:
             await ch.close()
 
     async def recall(self, ctx: RequestContext, state: UserStateData, limit: int,
-                     timeout: float) -> Recalled:
+                     timeout: float, quotas: dict[str, int] | None = None) -> Recalled:
         r = await self.recall_stub.Retrieve(recall_pb2.RetrieveRequest(
-            user=context_to_proto(ctx), state=state_to_proto(state), limit=limit), timeout=timeout)
+            user=context_to_proto(ctx), state=state_to_proto(state), limit=limit,
+            quotas=[recall_pb2.ChannelQuota(channel=c, quota=q) for c, q in (quotas or {}).items()]),
+            timeout=timeout)
         return Recalled(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
                         np.asarray(r.channel_mask, np.uint32), list(r.channels), list(r.channel_stats))
 
     async def rank(self, ctx: RequestContext, state: UserStateData, item_ids: np.ndarray,
-                   top_k: int, timeout: float) -> Ranked:
+                   top_k: int, timeout: float, version: str = "") -> Ranked:
         r = await self.rank_stub.Rank(rank_pb2.RankRequest(
             user=context_to_proto(ctx), state=state_to_proto(state), item_ids=item_ids.tolist(),
-            top_k=top_k), timeout=timeout)
+            top_k=top_k, model=common_pb2.ModelRef(name="ranker", version=version) if version else None),
+            timeout=timeout)
         n, h = len(r.item_ids), len(r.heads)
         return Ranked(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
                       list(r.heads), np.asarray(r.head_scores, np.float32).reshape(n, h),
-                      r.model.version)
+                      r.model.version, [(m.name, m.version) for m in r.models])
 
     async def rerank(self, ctx: RequestContext, item_ids: np.ndarray, scores: np.ndarray,
                      count: int, policy: str, timeout: float) -> Reranked:
@@ -129,4 +135,4 @@ class StageClients:
                  rerank_pb2.RerankChange.KIND_INSERTED: "inserted"}
         reasons = {c.item_id: f"{kinds[c.kind]}:{c.reason}" for c in r.changes if c.kind in kinds}
         return Reranked(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
-                        r.policy, reasons)
+                        r.policy, reasons, dict(zip(r.removed_item_ids, r.removed_reasons)))

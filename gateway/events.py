@@ -1,8 +1,9 @@
 """Storing feedback: idempotent, atomic, acknowledged only once Redis has it.
 
 One Lua script per batch does, for each event whose event_id is new: mark the id, update
-the user's seen set, recent sequence and follows, add to the hot counters, and append to
-the events stream that training reads. Redis runs a script atomically, so an event is
+the user's seen set, recent sequence and follows, add to the hot counters and the item's
+statistics, and append to the events stream that training reads. Redis runs a script
+atomically, so an event is
 either fully stored (and its id marked) or not at all; a replayed id is acknowledged as a
 duplicate and changes nothing. If Redis is down the call fails with UNAVAILABLE and the
 client retries: there is never an acknowledgement for an event that was not stored.
@@ -27,20 +28,21 @@ from services.common.feedback import EventKind, hot_score, is_engaged
 from services.common.items import ItemTable
 from services.common.keys import Keys
 
-KEYS_PER_EVENT = 6
-ARGS_PER_EVENT = 10
+KEYS_PER_EVENT = 7
+ARGS_PER_EVENT = 11
 
-# KEYS[1] = stream; then per event: marker, seq, seen, follows, hot global, hot region.
+# KEYS[1] = stream; then per event: marker, seq, seen, follows, hot global, hot region, item stats.
 # ARGV[1..4] = dedup ttl s, seq cap, seen ttl s, stream cap; then per event:
-#   event_id, user_id, item_id, type, watch_ms, ts_ms, author_id, engaged, hot score, hot expiry ms
+#   event_id, user_id, item_id, type, watch_ms, ts_ms, author_id, engaged, hot score, hot expiry ms,
+#   type name
 SCRIPT = """
 local accepted, duplicates = 0, 0
 local n = (#KEYS - 1) / %(kpe)d
 for i = 0, n - 1 do
   local k = 1 + i * %(kpe)d
   local a = 4 + i * %(ape)d
-  local marker, seq, seen, follows, hot_g, hot_r =
-    KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
+  local marker, seq, seen, follows, hot_g, hot_r, stats =
+    KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7]
   local event_id, user_id, item = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local etype, watch_ms, ts_ms, author = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local engaged, score, hot_expiry = ARGV[a + 8], tonumber(ARGV[a + 9]), ARGV[a + 10]
@@ -49,6 +51,8 @@ for i = 0, n - 1 do
     if item ~= '0' then
       redis.call('SADD', seen, item)
       redis.call('EXPIRE', seen, ARGV[3])
+      redis.call('HINCRBY', stats, ARGV[a + 11], 1)
+      if watch_ms ~= '0' then redis.call('HINCRBY', stats, 'watch_ms', watch_ms) end
     end
     if engaged == '1' then
       redis.call('LREM', seq, 0, item)
@@ -118,10 +122,11 @@ class EventWriter:
                 hot_g = self.keys.hot(K.GLOBAL_SCOPE, bucket)
                 hot_r = self.keys.hot(K.region_scope(region), bucket) if region else hot_g
                 keys += [self.keys.event_marker(e.event_id), self.keys.seq(e.user_id),
-                         self.keys.seen(e.user_id), self.keys.follows(e.user_id), hot_g, hot_r]
+                         self.keys.seen(e.user_id), self.keys.follows(e.user_id), hot_g, hot_r,
+                         self.keys.item_stats(e.item_id)]
                 args += [e.event_id, e.user_id, e.item_id, int(e.kind), e.watch_ms, ts, author,
                          int(engaged), hot_score(e.kind, engaged),
-                         (bucket + K.HOT_WINDOW_H + 1) * K.HOT_BUCKET_MS]
+                         (bucket + K.HOT_WINDOW_H + 1) * K.HOT_BUCKET_MS, e.kind.name.lower()]
             accepted, duplicates = await self.script(keys=keys, args=args)
         except (RedisError, OSError) as err:
             metrics.EVENTS.labels("unavailable").inc(len(events))

@@ -8,6 +8,8 @@ replaced by the next-best answer and named in `degraded`:
     rank down   -> recall order                      "rank_unavailable"
     rerank down -> rank order                        "rerank_unavailable"
 Only the caller's own bad input is an error (raised before this module is reached).
+An experiment assignment may override recall quotas, the ranker version and the rerank
+policy. One run leaves a `Trace` that `explain` reads to say why an item is or is not shown.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis.asyncio as aioredis
 
-from gateway.clients import Ranked, Recalled, StageClients
+from gateway.clients import Ranked, Recalled, Reranked, StageClients
+from gateway.experiments import Assignment
 from gateway.fallback import HotFallback
 from gateway.settings import GatewaySettings
 from gateway.validation import RecommendInput
@@ -32,6 +35,7 @@ from services.common.user_state import UserStateData, read_user_state
 
 log = logging.getLogger(__name__)
 RESERVE_S = 0.005  # kept back from the deadline to build the response
+NO_EXPERIMENT = Assignment()
 
 
 @dataclass
@@ -54,6 +58,31 @@ class Feed:
     models: list[tuple[str, str]]
     degraded: list[str]
     latencies_ms: dict[str, float] = field(default_factory=dict)
+    experiment: str = ""
+
+
+@dataclass
+class Trace:
+    """What each stage produced for one request (for Explain)."""
+
+    state: UserStateData
+    recalled: Recalled
+    ranked: Ranked | None
+    reranked: Reranked | None
+    feed: Feed
+
+
+@dataclass(frozen=True)
+class Explanation:
+    item_id: int
+    verdict: str
+    reason: str
+    channels: list[str]
+    recall_position: int
+    rank_position: int
+    feed_position: int
+    experiment: str
+    degraded: list[str]
 
 
 class RecommendPipeline:
@@ -65,43 +94,45 @@ class RecommendPipeline:
     def _timeout(self, budget_ms: float, deadline: float) -> float:
         return max(0.001, min(budget_ms / 1000.0, deadline - time.monotonic() - RESERVE_S))
 
-    async def _stage(self, name: str, coro_fn, budget_ms: float, deadline: float,
-                     feed: Feed, request_id: str):
+    async def _stage(self, name: str, coro_fn, budget_ms: float, deadline: float, feed: Feed):
         """Run one stage; on failure record it as degraded and return None."""
         start = time.perf_counter()
         timeout = self._timeout(budget_ms, deadline)
         try:
             return await asyncio.wait_for(coro_fn(timeout), timeout + 0.01)
-        except Exception as err:
+        except Exception as err:  # any stage failure degrades; it never fails the request
             what = f"{name}_unavailable"
             feed.degraded.append(what)
             metrics.DEGRADED.labels(what).inc()
             log.warning("stage degraded", extra={"stage": name, "error": repr(err)[:200],
-                                                 "request_id": request_id})
+                                                 "request_id": feed.request_id,
+                                                 "experiment": feed.experiment})
             return None
         finally:
             ms = (time.perf_counter() - start) * 1000
             feed.latencies_ms[name] = ms
             metrics.STAGE_LATENCY_MS.labels(name).observe(ms)
 
-    async def recommend(self, inp: RecommendInput, client_deadline_s: float | None) -> Feed:
+    async def run(self, inp: RecommendInput, client_deadline_s: float | None,
+                  assignment: Assignment = NO_EXPERIMENT) -> Trace:
         start = time.perf_counter()
         budget = self.s.total_budget_ms / 1000.0
         if client_deadline_s is not None:
             budget = min(budget, client_deadline_s)
         deadline = time.monotonic() + budget
-        request_id = uuid.uuid4().hex[:16]
-        feed = Feed(request_id, [], [], [])
+        feed = Feed(uuid.uuid4().hex[:16], [], [], [], experiment=assignment.id)
 
         state = await self._stage(
             "state", lambda t: read_user_state(self.redis, self.keys, inp.user_id),
-            self.s.state_budget_ms, deadline, feed, request_id) or UserStateData()
+            self.s.state_budget_ms, deadline, feed) or UserStateData()
         ctx = RequestContext(user_id=inp.user_id, region=inp.region or state.region,
-                             device=inp.device, local_hour=inp.local_hour, request_id=request_id)
+                             device=inp.device, local_hour=inp.local_hour,
+                             experiment=assignment.id, request_id=feed.request_id)
 
         recalled: Recalled | None = await self._stage(
-            "recall", lambda t: self.clients.recall(ctx, state, self.s.recall_limit, t),
-            self.s.recall_budget_ms, deadline, feed, request_id)
+            "recall", lambda t: self.clients.recall(ctx, state, self.s.recall_limit, t,
+                                                    assignment.recall_quotas),
+            self.s.recall_budget_ms, deadline, feed)
         if recalled is None or recalled.item_ids.size == 0:
             if recalled is not None:  # answered, but nothing survived: still a fallback
                 feed.degraded.append("recall_empty")
@@ -110,30 +141,61 @@ class RecommendPipeline:
         ranked: Ranked | None = None
         if recalled.item_ids.size:
             ranked = await self._stage(
-                "rank", lambda t: self.clients.rank(ctx, state, recalled.item_ids,
-                                                    self.s.rank_top_k, t),
-                self.s.rank_budget_ms, deadline, feed, request_id)
+                "rank", lambda t: self.clients.rank(ctx, state, recalled.item_ids, self.s.rank_top_k,
+                                                    t, assignment.rank_model_version),
+                self.s.rank_budget_ms, deadline, feed)
         if ranked is not None:
-            feed.models.append(("ranker", ranked.version))
+            feed.models.extend(ranked.models)
             ids, scores = ranked.item_ids, ranked.scores
         else:
             ids = recalled.item_ids[: self.s.rank_top_k]
             scores = recalled.scores[: self.s.rank_top_k]
 
-        final_ids = ids[: inp.count]
-        reasons: dict[int, str] = {}
+        final_ids, reranked = ids[: inp.count], None
         if ids.size:
+            policy = assignment.rerank_policy or self.s.rerank_policy
             reranked = await self._stage(
-                "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count,
-                                                        self.s.rerank_policy, t),
-                self.s.rerank_budget_ms, deadline, feed, request_id)
+                "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count, policy, t),
+                self.s.rerank_budget_ms, deadline, feed)
             if reranked is not None:
-                final_ids, reasons = reranked.item_ids, reranked.reasons
-        feed.items = self._explain(final_ids, recalled, ranked, inp.debug)
-        for item in feed.items:
-            item.rerank_reason = reasons.get(item.item_id, "")
+                final_ids = reranked.item_ids
+        feed.items = self._explain_items(final_ids, recalled, ranked, inp.debug)
+        if reranked is not None:
+            for item in feed.items:
+                item.rerank_reason = reranked.reasons.get(item.item_id, "")
         feed.latencies_ms["total"] = (time.perf_counter() - start) * 1000
-        return feed
+        return Trace(state, recalled, ranked, reranked, feed)
+
+    async def recommend(self, inp: RecommendInput, client_deadline_s: float | None,
+                        assignment: Assignment = NO_EXPERIMENT) -> Feed:
+        return (await self.run(inp, client_deadline_s, assignment)).feed
+
+    async def explain(self, inp: RecommendInput, item_id: int, client_deadline_s: float | None,
+                      assignment: Assignment = NO_EXPERIMENT) -> Explanation:
+        trace = await self.run(inp, client_deadline_s, assignment)
+        feed = trace.feed
+        recall_ids = trace.recalled.item_ids.tolist()
+        rank_ids = trace.ranked.item_ids.tolist() if trace.ranked else []
+        feed_ids = [i.item_id for i in feed.items]
+        rp = recall_ids.index(item_id) + 1 if item_id in recall_ids else 0
+        kp = rank_ids.index(item_id) + 1 if item_id in rank_ids else 0
+        fp = feed_ids.index(item_id) + 1 if item_id in feed_ids else 0
+        channels = trace.recalled.channel_names(rp - 1) if rp else []
+        if fp:
+            verdict, reason = "shown", f"shown at position {fp}"
+        elif self.items is not None and self.items.index_of([item_id])[0] < 0:
+            verdict, reason = "unknown_item", "the item is not in the serving catalog"
+        elif item_id in set(trace.state.seen_items.tolist()):
+            verdict, reason = "filtered_seen", "removed by DropSeen (recall): the user has seen it"
+        elif not rp:
+            verdict, reason = "not_recalled", "no recall channel found it within its quota"
+        elif not kp and trace.ranked is not None:
+            verdict, reason = "cut_by_rank", (f"recalled at {rp}, but not among the top "
+                                              f"{self.s.rank_top_k} after pre-rank and rank")
+        else:
+            why = trace.reranked.removed.get(item_id, "NotSelected") if trace.reranked else "rank order"
+            verdict, reason = "removed_by_rerank", f"removed by {why} (rerank)"
+        return Explanation(item_id, verdict, reason, channels, rp, kp, fp, feed.experiment, feed.degraded)
 
     async def _fallback_candidates(self, state: UserStateData) -> Recalled:
         hot = await self.fallback.get()
@@ -142,8 +204,8 @@ class RecommendPipeline:
         return Recalled(hot, (1.0 / (60.0 + 1.0 + np.arange(n))).astype(np.float32),
                         np.ones(n, np.uint32), ["hot_fallback"], [])
 
-    def _explain(self, ids: np.ndarray, recalled: Recalled, ranked: Ranked | None,
-                 debug: bool) -> list[FeedItem]:
+    def _explain_items(self, ids: np.ndarray, recalled: Recalled, ranked: Ranked | None,
+                       debug: bool) -> list[FeedItem]:
         recall_pos = {int(i): p for p, i in enumerate(recalled.item_ids)}
         rank_pos = {int(i): p for p, i in enumerate(ranked.item_ids)} if ranked else {}
         out = []

@@ -4,19 +4,24 @@ from __future__ import annotations
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 from gateway.events import EventWriter
+from gateway.experiments import Experiments
 from gateway.pipeline import RecommendPipeline
-from gateway.validation import parse_events, parse_recommend
+from gateway.validation import parse_events, parse_explain, parse_recommend
+from services.common import metrics
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, pipeline: RecommendPipeline, events: EventWriter, max_count: int,
-                 max_events: int, n_regions: int):
+                 max_events: int, n_regions: int, experiments: Experiments | None = None):
         self.pipeline, self.events = pipeline, events
         self.max_count, self.max_events, self.n_regions = max_count, max_events, n_regions
+        self.experiments = experiments or Experiments()
 
     async def Recommend(self, request: gateway_pb2.RecommendRequest, context) -> gateway_pb2.RecommendResponse:
         inp = parse_recommend(request, self.max_count, self.n_regions)
-        feed = await self.pipeline.recommend(inp, context.time_remaining())
+        assignment = self.experiments.assign(inp.user_id, inp.experiment)
+        feed = await self.pipeline.recommend(inp, context.time_remaining(), assignment)
+        metrics.RECOMMENDS.labels(feed.experiment or "default").inc()
         return gateway_pb2.RecommendResponse(
             request_id=feed.request_id,
             items=[gateway_pb2.RecommendedItem(
@@ -26,8 +31,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 rerank_reason=i.rerank_reason)
                 for i in feed.items],
             models=[common_pb2.ModelRef(name=n, version=v) for n, v in feed.models],
-            degraded=feed.degraded,
+            degraded=feed.degraded, experiment=feed.experiment,
             latencies=[gateway_pb2.StageLatency(stage=k, ms=v) for k, v in feed.latencies_ms.items()])
+
+    async def Explain(self, request: gateway_pb2.ExplainRequest, context) -> gateway_pb2.ExplainResponse:
+        inp, item_id = parse_explain(request, self.max_count, self.n_regions)
+        e = await self.pipeline.explain(inp, item_id, context.time_remaining(),
+                                        self.experiments.assign(inp.user_id))
+        return gateway_pb2.ExplainResponse(
+            item_id=e.item_id, verdict=e.verdict, reason=e.reason, channels=e.channels,
+            recall_position=e.recall_position, rank_position=e.rank_position,
+            feed_position=e.feed_position, experiment=e.experiment, degraded=e.degraded)
 
     async def ReportEvents(self, request: gateway_pb2.ReportEventsRequest, context) -> gateway_pb2.ReportEventsResponse:
         events = parse_events(request.events, self.max_events)

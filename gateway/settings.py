@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -29,3 +31,7 @@ class GatewaySettings(ServiceSettings):
     rerank_policy: str = ""
     max_count: int = Field(100, ge=1, le=100)
     max_events_per_batch: int = Field(500, ge=1)
+    # Comma-separated API keys; empty = no authentication (local demo). Never logged.
+    api_keys: str = Field("", repr=False)
+    # Layered experiment configuration (JSON, see experiments.py); re-read when it changes.
+    experiments_file: Path | None = None

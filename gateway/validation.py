@@ -11,6 +11,7 @@ CONTEXT_KEYS = ("device", "local_hour", "region")
 MAX_EVENT_ID = 128
 MAX_WATCH_MS = 86_400_000
 MAX_CONTEXT_VALUE = 64
+MAX_EXPERIMENT = 64
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class RecommendInput:
     device: int = 0
     local_hour: int = -1
     region: int = 0
+    experiment: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,26 @@ def parse_recommend(request, max_count: int, n_regions: int) -> RecommendInput:
         device = DEVICES[ctx["device"]]
     hour = _int_in("context.local_hour", ctx["local_hour"], 0, 23) if "local_hour" in ctx else -1
     region = _int_in("context.region", ctx["region"], 1, n_regions) if "region" in ctx else 0
-    return RecommendInput(request.user_id, request.count, request.debug, device, hour, region)
+    experiment = getattr(request, "experiment", "")
+    if len(experiment) > MAX_EXPERIMENT or not experiment.isprintable():
+        raise InvalidArgument("experiment", f"at most {MAX_EXPERIMENT} printable characters")
+    return RecommendInput(request.user_id, request.count, getattr(request, "debug", False), device,
+                          hour, region, experiment)
+
+
+def parse_explain(request, max_count: int, n_regions: int) -> tuple[RecommendInput, int]:
+    if request.item_id < 1:
+        raise InvalidArgument("item_id", f"required, must be >= 1 (got {request.item_id})")
+    if not 0 <= request.count <= max_count:
+        raise InvalidArgument("count", f"must be 0..{max_count}, got {request.count}")
+    return parse_recommend(_WithCount(request, request.count or 20), max_count, n_regions), request.item_id
+
+
+class _WithCount:
+    """An ExplainRequest seen as a RecommendRequest with a default count."""
+
+    def __init__(self, request, count: int):
+        self.user_id, self.count, self.context = request.user_id, count, request.context
 
 
 def parse_events(events, max_batch: int) -> list[EventData]:

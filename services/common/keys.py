@@ -9,6 +9,8 @@
                                             HOT_WINDOW_H + 1 hours
     {prefix}:v1:{hot:<scope>}:agg    zset   time-decayed sum of a scope's buckets, rebuilt by
                                             ZUNIONSTORE when the hot channel refreshes
+    {prefix}:v1:item:<id>:stats      hash   per-item event counts by type name ("like", "view", ...)
+                                            and "watch_ms" (total watched), updated by events
     {prefix}:v1:evt:<event_id>      string  idempotency marker of a stored event, TTL DEDUP_TTL_S
     {prefix}:v1:events              stream  every stored event (capped ~EVENTS_STREAM_CAP), read by training
     {prefix}:v1:meta                hash    world_offset_ms (world time -> wall time), loaded_at_ms
@@ -58,6 +60,9 @@ class Keys:
 
     def hot_aggregate(self, scope: str) -> str:
         return f"{self._root}:{{hot:{scope}}}:agg"
+
+    def item_stats(self, item_id: int) -> str:
+        return f"{self._root}:item:{int(item_id)}:stats"
 
     def event_marker(self, event_id: str) -> str:
         return f"{self._root}:evt:{event_id}"

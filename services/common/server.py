@@ -22,7 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common import metrics
-from services.common.errors import RecsysError
+from services.common.errors import InvalidArgument, RecsysError
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,10 @@ class Registration:
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Maps domain errors to status codes and records RPC counts and latency."""
+    """Maps domain errors to status codes and records RPC counts and latency.
+
+    It also parses the request itself: bytes that are not a valid message are the caller's
+    error (INVALID_ARGUMENT), not the INTERNAL that gRPC would answer otherwise."""
 
     def __init__(self, service: str):
         self.service = service
@@ -49,12 +52,17 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = handler_call_details.method.rsplit("/", 1)[-1]
         inner = handler.unary_unary
+        deserialize = handler.request_deserializer
         service = self.service
 
-        async def wrapped(request, context: grpc.aio.ServicerContext):
+        async def wrapped(raw, context: grpc.aio.ServicerContext):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
+                try:
+                    request = deserialize(raw) if deserialize is not None else raw
+                except Exception:  # any parse failure: the bytes are not this message
+                    raise InvalidArgument("request", f"not a valid {method} request message") from None
                 return await inner(request, context)
             except RecsysError as err:
                 code = err.code
@@ -75,10 +83,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                     (time.perf_counter() - start) * 1000)
 
         return grpc.unary_unary_rpc_method_handler(
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            wrapped, request_deserializer=None, response_serializer=handler.response_serializer)
 
 
 def server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
@@ -100,11 +105,12 @@ async def run_server(
     on_stop: Callable[[], Awaitable[None]] | None = None,
     warmup: Callable[[grpc.aio.Channel], Awaitable[None]] | None = None,
     warmup_rounds: int = 3,
+    interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
 ) -> None:
     """Serve until SIGTERM/SIGINT, then drain. `name` labels logs and metrics."""
     registrations = list(registrations)
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor(name)],
+        interceptors=[*interceptors, ErrorInterceptor(name)],
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -117,12 +123,18 @@ async def run_server(
         names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                  reflection.SERVICE_NAME], server)
 
-    port = server.add_insecure_port(settings.address)
+    tls = bool(settings.tls_cert_file and settings.tls_key_file)
+    if tls:
+        credentials = grpc.ssl_server_credentials(
+            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())])
+        port = server.add_secure_port(settings.address, credentials)
+    else:
+        port = server.add_insecure_port(settings.address)
     if port == 0:
         raise RuntimeError(f"{name}: cannot bind {settings.address}")
     metrics.serve_metrics(settings.metrics_port)
     await server.start()
-    if warmup is not None:
+    if warmup is not None and not tls:  # warm-up talks plaintext to itself
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             try:
                 for _ in range(warmup_rounds):

@@ -30,6 +30,10 @@ class ServiceSettings(BaseSettings):
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # Prometheus /metrics port; 0 = not exposed.
     metrics_port: int = Field(0, ge=0, le=65535)
+    # TLS: PEM certificate chain and private key; both empty = plaintext (inside a cluster
+    # network, or behind a TLS-terminating proxy).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     redis_url: str = _shared("REDIS_URL", "redis://127.0.0.1:6379/0")
     redis_prefix: str = _shared("REDIS_PREFIX", "recsys", min_length=1, max_length=64)

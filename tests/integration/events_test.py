@@ -55,6 +55,7 @@ def test_events_update_state_counters_and_stream(redis_url, keys):
     assert {int(x) for x in client.smembers(keys.follows(5))} == {7 % 3 + 1}
     assert client.ttl(keys.seen(5)) > 0
     assert client.xlen(keys.events_stream()) == 6
+    assert client.hgetall(keys.item_stats(2)) == {b"view": b"1", b"like": b"1", b"watch_ms": b"8000"}
     hot = {re.search(r"\{hot:(\w+)\}", k.decode()).group(1): k
            for k in client.scan_iter(match=f"{keys.prefix}:v1:{{hot:*")}
     assert set(hot) == {"g", "r2"}  # global and the user's region
