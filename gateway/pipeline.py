@@ -6,7 +6,7 @@ replaced by the next-best answer and named in `degraded`:
     state down  -> default (cold-start) state        "state_unavailable"
     recall down -> cached hot list                   "recall_unavailable"
     rank down   -> recall order                      "rank_unavailable"
-    rerank down -> rank order                        "rerank_unavailable"
+    rerank down -> rank order, at most 2 per author  "rerank_unavailable"
 Only the caller's own bad input is an error (raised before this module is reached).
 An experiment assignment may override recall quotas, the ranker version and the rerank
 policy. One run leaves a `Trace` that `explain` reads to say why an item is or is not shown.
@@ -151,7 +151,7 @@ class RecommendPipeline:
             ids = recalled.item_ids[: self.s.rank_top_k]
             scores = recalled.scores[: self.s.rank_top_k]
 
-        final_ids, reranked = ids[: inp.count], None
+        final_ids, reranked = self._simple_feed(ids, inp.count), None
         if ids.size:
             policy = assignment.rerank_policy or self.s.rerank_policy
             reranked = await self._stage(
@@ -196,6 +196,23 @@ class RecommendPipeline:
             why = trace.reranked.removed.get(item_id, "NotSelected") if trace.reranked else "rank order"
             verdict, reason = "removed_by_rerank", f"removed by {why} (rerank)"
         return Explanation(item_id, verdict, reason, channels, rp, kp, fp, feed.experiment, feed.degraded)
+
+    def _simple_feed(self, ids: np.ndarray, count: int, per_author: int = 2) -> np.ndarray:
+        """The feed when rerank cannot answer: rank order with a simple author cap."""
+        if self.items is None:
+            return ids[:count]
+        idx = self.items.index_of(ids)
+        authors = np.where(idx >= 0, self.items.author_id[np.maximum(idx, 0)], 0)
+        taken: dict[int, int] = {}
+        out = []
+        for item, author in zip(ids.tolist(), authors.tolist()):
+            if author and taken.get(author, 0) >= per_author:
+                continue
+            taken[author] = taken.get(author, 0) + 1
+            out.append(item)
+            if len(out) == count:
+                break
+        return np.asarray(out, dtype=np.int64)
 
     async def _fallback_candidates(self, state: UserStateData) -> Recalled:
         hot = await self.fallback.get()

@@ -20,6 +20,8 @@ CHANNEL_CANDIDATES = Counter("recsys_recall_channel_candidates_total",
                              "Candidates returned by a recall channel.", ["channel"])
 DEGRADED = Counter("recsys_degraded_total", "Responses served degraded, by what degraded.",
                    ["what"])
+SHED = Counter("recsys_shed_total", "RPCs refused with RESOURCE_EXHAUSTED (overload).",
+               ["service", "method"])
 RECOMMENDS = Counter("recsys_recommend_total", "Recommend calls served, by experiment.",
                      ["experiment"])
 EVENTS = Counter("recsys_events_total", "Reported events, by outcome.", ["outcome"])

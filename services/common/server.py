@@ -41,10 +41,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Maps domain errors to status codes and records RPC counts and latency.
 
     It also parses the request itself: bytes that are not a valid message are the caller's
-    error (INVALID_ARGUMENT), not the INTERNAL that gRPC would answer otherwise."""
+    error (INVALID_ARGUMENT), not the INTERNAL that gRPC would answer otherwise; and it sheds
+    load: beyond `max_in_flight` concurrent calls it answers RESOURCE_EXHAUSTED at once
+    (counted), instead of letting requests queue. Health checks are never shed."""
 
-    def __init__(self, service: str):
-        self.service = service
+    def __init__(self, service: str, max_in_flight: int = 1 << 30):
+        self.service, self.max_in_flight = service, max_in_flight
+        self.in_flight = 0
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -55,9 +58,16 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         deserialize = handler.request_deserializer
         service = self.service
 
+        sheddable = not handler_call_details.method.startswith("/grpc.health")
+
         async def wrapped(raw, context: grpc.aio.ServicerContext):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
+            if sheddable and self.in_flight >= self.max_in_flight:
+                metrics.SHED.labels(service, method).inc()
+                metrics.RPC_TOTAL.labels(service, method, "RESOURCE_EXHAUSTED").inc()
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "overloaded; retry later")
+            self.in_flight += 1
             try:
                 try:
                     request = deserialize(raw) if deserialize is not None else raw
@@ -78,6 +88,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 log.exception("unhandled error", extra={"method": method})
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
+                self.in_flight -= 1
                 metrics.RPC_TOTAL.labels(service, method, code.name).inc()
                 metrics.RPC_LATENCY_MS.labels(service, method).observe(
                     (time.perf_counter() - start) * 1000)
@@ -110,9 +121,10 @@ async def run_server(
     """Serve until SIGTERM/SIGINT, then drain. `name` labels logs and metrics."""
     registrations = list(registrations)
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorInterceptor(name)],
+        interceptors=[*interceptors, ErrorInterceptor(name, settings.max_concurrent_rpcs)],
         options=server_options(settings),
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        # A backstop above our own (counted) shedding, so health checks still get through.
+        maximum_concurrent_rpcs=2 * settings.max_concurrent_rpcs + 8,
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
