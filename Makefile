@@ -11,13 +11,14 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world artifacts bench clean
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench deploy-check clean
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
 	@echo "make test   - unit and integration tests (real services, real Redis)"
 	@echo "make train  - generate the world (if missing) and train + publish new model versions"
 	@echo "make bench  - benchmarks and trade-off reports into bench/results/"
+	@echo "make deploy-check - render and validate the Kubernetes manifests offline"
 	@echo "make proto  - regenerate gRPC stubs from protos/"
 	@echo "make lint   - ruff"
 
@@ -27,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	  || { echo "need Python 3.11 (found: $(PYTHON)); set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[train,dev]'
 	touch $@
 
 install: $(VENV)/.installed proto
@@ -68,6 +69,11 @@ unit: install
 
 integration: install
 	$(PY) -m pytest -q -m integration
+
+# Render every kustomize overlay and validate it against the Kubernetes schemas, offline
+# (also part of `make test`; skipped, with the reason, where kubectl is absent).
+deploy-check: install
+	$(PY) -m pytest -q -rs tests/deploy
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -18,7 +18,6 @@ from services.common import logging as rlog
 from services.common.errors import RecsysError
 from services.common.items import ItemTable
 from services.common.keys import Keys
-from services.common.registry import Registry
 from services.common.server import Registration, run_server
 from services.recall.channels.hot import HotChannel
 
@@ -26,7 +25,7 @@ from services.recall.channels.hot import HotChannel
 def load_items(settings: GatewaySettings, log) -> ItemTable | None:
     """Authors/categories for explanations and events; the gateway runs without them."""
     try:
-        return ItemTable.load(Registry(settings.registry_dir).open("two_tower").file("items.npz"))
+        return ItemTable.load(settings.registry().open("two_tower").file("items.npz"))
     except (RecsysError, OSError) as err:
         log.warning("no item table; explanations lack authors", extra={"error": str(err)})
         return None

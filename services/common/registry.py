@@ -7,6 +7,10 @@ Layout (see README "Model registry"):
     <root>/<name>/aliases.json              {"live": "v0002", "previous": "v0001",
                                              "canary": "v0003", "canary_percent": 5}
 
+With an aliases folder (`ALIASES_DIR`), aliases are read from `<aliases_dir>/<name>.json`
+instead: in Kubernetes that folder is a ConfigMap mounted as a directory, so `kubectl apply`
+of a new ConfigMap rolls a version on every replica (subPath mounts would never update).
+
 Versions are immutable directories. Services open a version only after every file's sha256
 matches its manifest; nothing here unpickles anything. Writing new versions is the training
 side's job (training/publish.py); this module only reads them and moves aliases.
@@ -65,8 +69,9 @@ def write_json_atomic(path: Path, doc: dict) -> None:
 
 
 class Registry:
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, aliases_dir: Path | str | None = None):
         self.root = Path(root)
+        self.aliases_dir = Path(aliases_dir) if aliases_dir else None
 
     def versions(self, name: str) -> list[str]:
         folder = self.root / name
@@ -76,7 +81,7 @@ class Registry:
                       if p.is_dir() and VERSION_RE.match(p.name) and (p / MANIFEST).exists())
 
     def aliases(self, name: str) -> dict[str, Any]:
-        path = self.root / name / ALIASES
+        path = self.aliases_path(name)
         if not path.exists():
             return {}
         return json.loads(path.read_text())
@@ -110,6 +115,8 @@ class Registry:
         return ModelVersion(name, version, folder, manifest)
 
     def aliases_path(self, name: str) -> Path:
+        if self.aliases_dir is not None:
+            return self.aliases_dir / f"{name}.json"
         return self.root / name / ALIASES
 
     def set_canary(self, name: str, version: str, percent: float) -> None:

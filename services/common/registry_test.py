@@ -52,3 +52,14 @@ def test_unknown_names_and_versions_are_not_found(tmp_path):
     with pytest.raises(FailedPrecondition, match="no file"):
         mv.file("other.bin")
     assert json.loads((tmp_path / "reg" / "m" / "v0001" / "manifest.json").read_text())["version"] == "v0001"
+
+
+def test_aliases_can_live_in_a_separate_folder(tmp_path):
+    make(tmp_path)
+    make(tmp_path, content=b"v2")
+    folder = tmp_path / "aliases"
+    folder.mkdir()
+    (folder / "m.json").write_text('{"live": "v0001"}')
+    reg = Registry(tmp_path / "reg", folder)
+    assert reg.live_version("m") == "v0001"  # not the registry's own alias (v0002)
+    assert reg.aliases_path("m") == folder / "m.json"

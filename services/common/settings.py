@@ -38,6 +38,13 @@ class ServiceSettings(BaseSettings):
     redis_url: str = _shared("REDIS_URL", "redis://127.0.0.1:6379/0")
     redis_prefix: str = _shared("REDIS_PREFIX", "recsys", min_length=1, max_length=64)
     registry_dir: Path = _shared("REGISTRY_DIR", Path("models"))
+    # Where live/canary aliases are read from instead of <registry>/<name>/aliases.json
+    # (a ConfigMap mounted as a folder in Kubernetes); unset = inside the registry.
+    aliases_dir: Path | None = _shared("ALIASES_DIR", None)
+
+    def registry(self):
+        from services.common.registry import Registry
+        return Registry(self.registry_dir, self.aliases_dir)
     log_level: str = _shared("LOG_LEVEL", "INFO")
 
     @property

@@ -9,7 +9,6 @@ from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb
 from services.common import logging as rlog
 from services.common.clock import CatalogClock
 from services.common.keys import Keys
-from services.common.registry import Registry
 from services.common.server import Registration, run_server
 from services.rank.admin import ModelAdminServicer
 from services.rank.model_store import ModelSlot
@@ -20,7 +19,7 @@ from services.rank.settings import RankSettings
 async def main() -> None:
     settings = RankSettings()
     log = rlog.configure("rank", settings.log_level)
-    registry = Registry(settings.registry_dir)
+    registry = settings.registry()
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     slots = {RANKER: ModelSlot(registry, RANKER, settings.onnx_threads)}
     if settings.prerank and registry.aliases(PRERANK).get("live"):

@@ -25,7 +25,7 @@ class Resources:
 
 
 def _two_tower(res: Resources) -> Channel:
-    return TwoTowerChannel(TwoTowerModel.load(res.registry.open("two_tower"), res.onnx_threads))
+    return TwoTowerChannel(TwoTowerModel.load(res.registry.open("two_tower"), res.onnx_threads), res.onnx_threads)
 
 
 FACTORIES: dict[str, Callable[[Resources], Channel]] = {

@@ -25,6 +25,8 @@ class RecallSettings(ServiceSettings):
     limit: int = Field(1000, ge=1, le=5000)
     # Threads for the user tower's ONNX session.
     onnx_threads: int = Field(1, ge=1)
+    # Seconds between looks at the alias files (a changed live version loads without restart).
+    alias_poll_s: float = Field(1.0, gt=0)
 
     @field_validator("quotas", "timeouts_ms")
     @classmethod

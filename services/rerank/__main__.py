@@ -12,7 +12,6 @@ from services.common import logging as rlog
 from services.common.clock import CatalogClock
 from services.common.items import ItemTable
 from services.common.keys import Keys
-from services.common.registry import Registry
 from services.common.server import Registration, run_server
 from services.rerank.policies import build_policies
 from services.rerank.servicer import ItemSide, RerankServicer
@@ -23,7 +22,7 @@ async def main() -> None:
     settings = RerankSettings()
     rlog.configure("rerank", settings.log_level)
     # Item embeddings for diversity come from the live two-tower version.
-    mv = Registry(settings.registry_dir).open("two_tower")
+    mv = settings.registry().open("two_tower")
     item_side = ItemSide(ItemTable.load(mv.file("items.npz")),
                          np.load(mv.file("item_vectors.npy"), allow_pickle=False))
     policies = build_policies(settings.policies)

@@ -20,25 +20,42 @@ class ItemCFChannel(Channel):
     name = "item_cf"
 
     def __init__(self, table: NeighborTable, items: ItemTable, seeds: int = 20,
-                 recency_decay: float = 0.9):
-        if table.neighbors.shape[0] != len(items):
-            raise ValueError(f"item-CF table has {table.neighbors.shape[0]} rows, "
-                             f"item table {len(items)}")
-        self.table, self.items = table, items
+                 recency_decay: float = 0.9, version: str = ""):
         self.seeds, self.recency_decay = seeds, recency_decay
+        self.swap(table, items, version)
+
+    def swap(self, table: NeighborTable, items: ItemTable, version: str = "") -> None:
+        """Serve another version: one assignment, so a request sees the old or the new pair."""
+        if table.neighbors.shape[0] != len(items):
+            raise ValueError(f"item-CF table has {table.neighbors.shape[0]} rows, item table {len(items)}")
+        self._pair = (table, items)
+        self.version = version
+
+    @property
+    def table(self) -> NeighborTable:
+        return self._pair[0]
+
+    @property
+    def items(self) -> ItemTable:
+        return self._pair[1]
+
+    def load_version(self, mv: ModelVersion) -> None:
+        self.swap(NeighborTable.load(mv.file("neighbors.npz")), ItemTable.load(mv.file("items.npz")), mv.version)
 
     @classmethod
     def load(cls, mv: ModelVersion) -> ItemCFChannel:
-        return cls(NeighborTable.load(mv.file("neighbors.npz")), ItemTable.load(mv.file("items.npz")))
+        return cls(NeighborTable.load(mv.file("neighbors.npz")), ItemTable.load(mv.file("items.npz")),
+                   version=mv.version)
 
-    def votes(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def votes(self, seeds: np.ndarray, table: NeighborTable | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Dense indices and vote totals, best first, for seed items (dense, most recent first)."""
+        table = table or self.table
         weights = self.recency_decay ** np.arange(seeds.size)
         weights, seeds = weights[seeds >= 0], seeds[seeds >= 0]
         if seeds.size == 0:
             return np.zeros(0, np.int64), np.zeros(0)
-        nbrs = self.table.neighbors[seeds]
-        votes = self.table.scores[seeds] * weights[:, None]
+        nbrs = table.neighbors[seeds]
+        votes = table.scores[seeds] * weights[:, None]
         valid = (nbrs >= 0) & ~np.isin(nbrs, seeds)
         nbrs, votes = nbrs[valid], votes[valid]
         if nbrs.size == 0:
@@ -49,6 +66,7 @@ class ItemCFChannel(Channel):
         return uniq[order], total[order]
 
     async def retrieve(self, request: ChannelRequest) -> ChannelResult:
-        idx, total = self.votes(self.items.index_of(request.state.recent_items[: self.seeds]))
+        table, items = self._pair  # one version for the whole request
+        idx, total = self.votes(items.index_of(request.state.recent_items[: self.seeds]), table)
         idx, total = idx[: request.fetch], total[: request.fetch]
-        return ChannelResult(self.items.item_id[idx], total.astype(np.float32))
+        return ChannelResult(items.item_id[idx], total.astype(np.float32))

@@ -56,14 +56,17 @@ class TwoTowerModel:
 class TwoTowerChannel(Channel):
     name = "two_tower"
 
-    def __init__(self, model: TwoTowerModel):
-        self.model = model
+    def __init__(self, model: TwoTowerModel, threads: int = 1):
+        self.model, self.threads = model, threads
+
+    def load_version(self, mv: ModelVersion) -> None:
+        """Serve another version (loaded and checked first; then one assignment)."""
+        self.model = TwoTowerModel.load(mv, self.threads)
 
     def _retrieve(self, request: ChannelRequest) -> ChannelResult:
-        s = request.state
-        vec = self.model.user_vector(s.recent_items, request.context.region or s.region,
-                                     s.age_bucket, s.gender)
-        ids, scores = self.model.search(vec, request.fetch)
+        s, model = request.state, self.model  # one version for the whole request
+        vec = model.user_vector(s.recent_items, request.context.region or s.region, s.age_bucket, s.gender)
+        ids, scores = model.search(vec, request.fetch)
         return ChannelResult(ids.astype(np.int64), scores.astype(np.float32))
 
     async def retrieve(self, request: ChannelRequest) -> ChannelResult:
