@@ -10,14 +10,13 @@ API key from --api-key or GATEWAY_API_KEY (sent as x-api-key when set).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import uuid
 
 import grpc
-from google.protobuf.json_format import MessageToDict
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+
+from services.common.cli import run_rpc
 
 EVENT_TYPES = {name.removeprefix("EVENT_TYPE_").lower(): value
                for name, value in common_pb2.EventType.items() if value}
@@ -61,25 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     metadata = [("x-api-key", args.api_key)] if args.api_key else None
     with grpc.insecure_channel(args.addr) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-        try:
-            if args.command == "recommend":
-                reply = stub.Recommend(gateway_pb2.RecommendRequest(
-                    user_id=args.user, count=args.count, debug=args.debug, experiment=args.experiment,
-                    context=_context(args.context, p)), timeout=args.timeout, metadata=metadata)
-            elif args.command == "explain":
-                reply = stub.Explain(gateway_pb2.ExplainRequest(
-                    user_id=args.user, item_id=args.item, count=args.count), timeout=args.timeout,
-                    metadata=metadata)
-            else:
-                reply = stub.ReportEvents(gateway_pb2.ReportEventsRequest(events=[common_pb2.Event(
-                    event_id=args.event_id or uuid.uuid4().hex, user_id=args.user,
-                    item_id=args.item, author_id=args.author, type=EVENT_TYPES[args.type],
-                    watch_ms=args.watch_ms)]), timeout=args.timeout, metadata=metadata)
-        except grpc.RpcError as err:
-            print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
-            return 1
-    print(json.dumps(MessageToDict(reply, preserving_proto_field_name=True), indent=2))
-    return 0
+        calls = {
+            "recommend": lambda: stub.Recommend(gateway_pb2.RecommendRequest(
+                user_id=args.user, count=args.count, debug=args.debug, experiment=args.experiment,
+                context=_context(args.context, p)), timeout=args.timeout, metadata=metadata),
+            "explain": lambda: stub.Explain(gateway_pb2.ExplainRequest(
+                user_id=args.user, item_id=args.item, count=args.count), timeout=args.timeout,
+                metadata=metadata),
+            "report": lambda: stub.ReportEvents(gateway_pb2.ReportEventsRequest(events=[common_pb2.Event(
+                event_id=args.event_id or uuid.uuid4().hex, user_id=args.user, item_id=args.item,
+                author_id=args.author, type=EVENT_TYPES[args.type], watch_ms=args.watch_ms)]),
+                timeout=args.timeout, metadata=metadata),
+        }
+        return run_rpc(calls[args.command])
 
 
 if __name__ == "__main__":

@@ -64,6 +64,28 @@ def _batches(n: int, size: int, rng: np.random.Generator, desc: str):
         yield torch.from_numpy(order[lo:lo + size])
 
 
+def _fit(modules: list[torch.nn.Module], loss_of, n_rows: int, batch_size: int, epochs: int,
+         lr: float, rng: np.random.Generator, name: str) -> list[float]:
+    """Adam over `modules`, shuffled mini-batches of row indices; `loss_of(batch)` is the
+    batch's mean loss. Returns the mean training loss per epoch."""
+    opt = torch.optim.Adam([p for m in modules for p in m.parameters()], lr=lr)
+    losses = []
+    for epoch in range(epochs):
+        for m in modules:
+            m.train()
+        total, n = 0.0, 0
+        for b in _batches(n_rows, batch_size, rng, f"{name} epoch {epoch + 1}/{epochs}"):
+            loss = loss_of(b)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * len(b), n + len(b)
+        losses.append(total / max(n, 1))
+    for m in modules:
+        m.eval()
+    return losses
+
+
 def _export(module: torch.nn.Module, args: tuple, names: list[str], outputs: list[str],
             path: Path) -> None:
     """ONNX with a dynamic batch axis, weights inside the file.
@@ -100,25 +122,17 @@ def train_two_tower(ds: Dataset, world: World, epochs: int, seed: int,
                            torch.from_numpy(ds.items.author_id), dim=EMBED_DIM)
     item_tower = ItemTower(len(ds.items), c.n_authors, c.n_categories, c.n_regions,
                            DURATION_EDGES.size + 2, dim=EMBED_DIM)
-    params = list(user_tower.parameters()) + list(item_tower.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    losses = []
-    for epoch in range(epochs):
-        user_tower.train(), item_tower.train()
-        total, n = 0.0, 0
-        for b in _batches(len(pos), 512, rng, f"two-tower epoch {epoch + 1}/{epochs}"):
-            items_b = target[b]
-            # Item-id dropout: teaches the item tower to place items by metadata alone.
-            meta = meta_all[items_b].clone()
-            meta[torch.rand(len(b)) < 0.1, 0] = 0
-            loss = sampled_softmax_loss(user_tower(seq[b], profile[b]), item_tower(meta),
-                                        items_b, log_q[items_b], temperature)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item() * len(b), n + len(b)
-        losses.append(total / max(n, 1))
-    return user_tower.eval(), item_tower.eval(), losses
+
+    def loss_of(b):
+        items_b = target[b]
+        # Item-id dropout: teaches the item tower to place items by metadata alone.
+        meta = meta_all[items_b].clone()
+        meta[torch.rand(len(b)) < 0.1, 0] = 0
+        return sampled_softmax_loss(user_tower(seq[b], profile[b]), item_tower(meta),
+                                    items_b, log_q[items_b], temperature)
+
+    losses = _fit([user_tower, item_tower], loss_of, len(pos), 512, epochs, lr, rng, "two-tower")
+    return user_tower, item_tower, losses
 
 
 def _user_state_at(ds: Dataset, world: World, until_ms: int):
@@ -184,20 +198,13 @@ def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence
                    use_sequence=use_sequence)
     x = _ranker_tensors(ds, ds.train)
     y = torch.from_numpy(ds.train.labels)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    losses = []
-    for epoch in range(epochs):
-        model.train()
-        total, n = 0.0, 0
-        for b in _batches(len(ds.train), 1024, rng, f"ranker epoch {epoch + 1}/{epochs}"):
-            p = model(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
-            loss = F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item() * len(b), n + len(b)
-        losses.append(total / max(n, 1))
-    return model.eval(), vocab, losses
+
+    def loss_of(b):
+        p = model(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
+        return F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y[b])
+
+    losses = _fit([model], loss_of, len(ds.train), 1024, epochs, 2e-3, rng, "ranker")
+    return model, vocab, losses
 
 
 def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: int, seed: int):
@@ -210,19 +217,12 @@ def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: in
                              for b in torch.arange(len(ds.train)).split(8192)])
     target = DISTILL_LABEL_WEIGHT * torch.from_numpy(ds.train.labels) + (1 - DISTILL_LABEL_WEIGHT) * teacher
     model = PreRanker([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for epoch in range(epochs):
-        model.train()
-        total, n = 0.0, 0
-        for b in _batches(len(ds.train), 1024, rng, f"pre-rank epoch {epoch + 1}/{epochs}"):
-            loss = F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), target[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item() * len(b), n + len(b)
-        losses.append(total / max(n, 1))
-    return model.eval(), losses
+
+    def loss_of(b):
+        return F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), target[b])
+
+    losses = _fit([model], loss_of, len(ds.train), 1024, epochs, 3e-3, rng, "pre-rank")
+    return model, losses
 
 
 def evaluate_ranker(ds: Dataset, model: torch.nn.Module) -> tuple[dict[str, float], np.ndarray]:

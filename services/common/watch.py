@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from services.common.errors import RecsysError
 from services.common.registry import ModelVersion, Registry
@@ -47,9 +47,14 @@ class LiveVersionWatcher:
         return True
 
     async def watch(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                await self.check()
-            except Exception:  # the watcher must outlive any surprise
-                log.exception("alias watch failed", extra={"model": self.name})
+        await poll_forever(self.check, every_s, self.name)
+
+
+async def poll_forever(check: Callable[[], Awaitable[object]], every_s: float, model: str) -> None:
+    """Call `check` every `every_s` seconds until cancelled (run as a background task)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await check()
+        except Exception:  # the watcher must outlive any surprise
+            log.exception("alias watch failed", extra={"model": model})

@@ -10,13 +10,12 @@ The address comes from --addr or RANK_ADDR (default 127.0.0.1:50052). Prints JSO
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 
 import grpc
-from google.protobuf.json_format import MessageToDict
 from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc
+
+from services.common.cli import run_rpc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,25 +31,19 @@ def main(argv: list[str] | None = None) -> int:
         if name == "canary":
             cmd.add_argument("--percent", type=float, required=True, help="0..100; 0 ends the canary")
     args = p.parse_args(argv)
+    model = common_pb2.ModelRef(name=args.model, version=getattr(args, "version", ""))
     with grpc.insecure_channel(args.addr) as channel:
         stub = model_admin_pb2_grpc.ModelAdminServiceStub(channel)
-        try:
-            if args.command == "list":
-                reply = stub.ListVersions(model_admin_pb2.ListVersionsRequest(name=args.model), timeout=args.timeout)
-            elif args.command == "promote":
-                reply = stub.Promote(model_admin_pb2.PromoteRequest(
-                    model=common_pb2.ModelRef(name=args.model, version=args.version)), timeout=args.timeout)
-            elif args.command == "canary":
-                reply = stub.SetCanary(model_admin_pb2.SetCanaryRequest(
-                    model=common_pb2.ModelRef(name=args.model, version=args.version), percent=args.percent),
-                    timeout=args.timeout)
-            else:
-                reply = stub.Rollback(model_admin_pb2.RollbackRequest(name=args.model), timeout=args.timeout)
-        except grpc.RpcError as err:
-            print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
-            return 1
-    print(json.dumps(MessageToDict(reply, preserving_proto_field_name=True), indent=2))
-    return 0
+        calls = {
+            "list": lambda: stub.ListVersions(model_admin_pb2.ListVersionsRequest(name=args.model),
+                                              timeout=args.timeout),
+            "promote": lambda: stub.Promote(model_admin_pb2.PromoteRequest(model=model), timeout=args.timeout),
+            "canary": lambda: stub.SetCanary(model_admin_pb2.SetCanaryRequest(
+                model=model, percent=getattr(args, "percent", 0.0)), timeout=args.timeout),
+            "rollback": lambda: stub.Rollback(model_admin_pb2.RollbackRequest(name=args.model),
+                                              timeout=args.timeout),
+        }
+        return run_rpc(calls[args.command])
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from services.common.bucketing import in_share
 from services.common.errors import FailedPrecondition, RecsysError
 from services.common.registry import Registry
+from services.common.watch import poll_forever
 from services.rank.model import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -138,12 +139,7 @@ class ModelSlot:
 
     async def watch(self, every_s: float) -> None:
         """Poll the alias file forever (run as a background task)."""
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                await self.sync()
-            except Exception:  # the watcher must outlive any surprise
-                log.exception("alias sync failed", extra={"model": self.name})
+        await poll_forever(self.sync, every_s, self.name)
 
     def versions(self) -> list[dict]:
         loaded = {self.live.version} | set(self._pinned) | (

@@ -16,14 +16,7 @@ from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb
 
 from services.common.registry import Registry
 from services.stack import Stack
-from training.publish import publish
-
-
-def republish(registry: Registry, name: str) -> str:
-    live = registry.open(name)
-    keep = {k: v for k, v in live.manifest.items() if k not in ("files", "version", "name")}
-    return publish(registry.root, name, {f: live.root / f for f in live.manifest["files"]}, keep,
-                   make_live=False)
+from tests.registry_helpers import republish
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """A broken ranker version is refused with a clear reason; the live one keeps serving."""
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from services.common.errors import FailedPrecondition, NotFound
 from services.common.registry import Registry
 from services.rank.model_store import ModelSlot
-from training.publish import publish
+from tests.registry_helpers import republish
 
 
 @pytest.fixture
@@ -18,18 +17,6 @@ def registry(artifacts, tmp_path):
     root = tmp_path / "models"
     shutil.copytree(artifacts[1] / "ranker", root / "ranker")
     return Registry(root)
-
-
-def republish(registry: Registry, tmp_path, mutate) -> str:
-    """Publish a copy of the live version after `mutate(folder, manifest)` changed it."""
-    live = registry.open("ranker")
-    work = tmp_path / "work"
-    shutil.copytree(live.root, work)
-    manifest = json.loads((work / "manifest.json").read_text())
-    mutate(work, manifest)
-    files = {f: work / f for f in manifest["files"]}
-    keep = {k: v for k, v in manifest.items() if k not in ("files", "version", "name")}
-    return publish(registry.root, "ranker", files, keep, make_live=False)
 
 
 def corrupt_onnx(folder, manifest):
@@ -60,7 +47,7 @@ def reorder_features(folder, manifest):
 def test_broken_versions_are_refused_and_live_keeps_serving(registry, tmp_path, mutate, reason):
     store = ModelSlot(registry, "ranker")
     live = store.live.version
-    bad = republish(registry, tmp_path, mutate)
+    bad = republish(registry, "ranker", mutate)
     import asyncio
     with pytest.raises(FailedPrecondition, match=reason):
         asyncio.run(store.promote(bad))
@@ -82,7 +69,7 @@ def test_checksum_mismatch_is_refused(registry):
 def test_pinned_versions(registry, tmp_path):
     import asyncio
     store = ModelSlot(registry, "ranker")
-    other = republish(registry, tmp_path, lambda folder, manifest: None)
+    other = republish(registry, "ranker")
     assert asyncio.run(store.get(1, other)).version == other
     assert store.live.version != other
     with pytest.raises(NotFound):
@@ -93,7 +80,7 @@ def test_canary_share_alias_sync_and_rollback(registry, tmp_path):
     import asyncio
     store = ModelSlot(registry, "ranker")
     v1 = store.live.version
-    v2 = republish(registry, tmp_path, lambda folder, manifest: None)
+    v2 = republish(registry, "ranker")
     asyncio.run(store.set_canary(v2, 10))
     share = np.mean([store.route(u).version == v2 for u in range(1, 10_001)]) * 100
     assert abs(share - 10) <= 3

@@ -11,14 +11,7 @@ import redis.asyncio as aioredis
 from services.common.registry import Registry
 from services.recall.__main__ import build_pipeline, version_watchers
 from services.recall.settings import RecallSettings
-from training.publish import publish
-
-
-def republish(registry: Registry, name: str) -> str:
-    live = registry.open(name)
-    keep = {k: v for k, v in live.manifest.items() if k not in ("files", "version", "name")}
-    return publish(registry.root, name, {f: live.root / f for f in live.manifest["files"]}, keep,
-                   make_live=False)
+from tests.registry_helpers import republish
 
 
 def test_alias_changes_swap_channel_versions(artifacts, redis_url, tmp_path):

@@ -51,7 +51,7 @@ def test_recommend_returns_a_full_explained_feed(gateway):
     assert not reply.degraded
     ids = [i.item_id for i in reply.items]
     assert len(set(ids)) == len(ids)
-    assert {m.name for m in reply.models} == {"ranker"}
+    assert {m.name for m in reply.models} == {"ranker", "prerank"}  # ~1000 recalled: pre-rank ran
     for item in reply.items:
         assert item.channels and item.recall_position > 0 and item.rank_position > 0
         assert item.author_id > 0 and item.category > 0

@@ -1,0 +1,23 @@
+"""Publishing test versions: a copy of the live version, optionally changed first."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from services.common.registry import Registry
+from training.publish import publish
+
+
+def republish(registry: Registry, name: str, mutate=None) -> str:
+    """Publish (not live) a copy of `name`'s live version after `mutate(folder, manifest)`."""
+    live = registry.open(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "work"
+        shutil.copytree(live.root, work)
+        manifest = json.loads((work / "manifest.json").read_text())
+        if mutate is not None:
+            mutate(work, manifest)
+        keep = {k: v for k, v in manifest.items() if k not in ("files", "version", "name")}
+        return publish(registry.root, name, {f: work / f for f in manifest["files"]}, keep, make_live=False)
