@@ -225,17 +225,18 @@ class RecommendPipeline:
                        debug: bool) -> list[FeedItem]:
         recall_pos = {int(i): p for p, i in enumerate(recalled.item_ids)}
         rank_pos = {int(i): p for p, i in enumerate(ranked.item_ids)} if ranked else {}
+        authors = categories = np.zeros(ids.size, dtype=np.int64)
+        if self.items is not None:  # one lookup for the whole feed
+            idx = self.items.index_of(ids)
+            safe = np.maximum(idx, 0)
+            authors = np.where(idx >= 0, self.items.author_id[safe], 0)
+            categories = np.where(idx >= 0, self.items.category[safe], 0)
         out = []
-        for item in ids.tolist():
+        for item, author, category in zip(ids.tolist(), authors.tolist(), categories.tolist()):
             rp = recall_pos.get(item)
             kp = rank_pos.get(item)
             score = float(ranked.scores[kp]) if kp is not None else (
                 float(recalled.scores[rp]) if rp is not None else 0.0)
-            author = category = 0
-            if self.items is not None:
-                idx = int(self.items.index_of([item])[0])
-                if idx >= 0:
-                    author, category = int(self.items.author_id[idx]), int(self.items.category[idx])
             heads = ({h: float(ranked.head_scores[kp, j]) for j, h in enumerate(ranked.heads)}
                      if debug and kp is not None else {})
             out.append(FeedItem(item, score, recalled.channel_names(rp) if rp is not None else [],

@@ -30,8 +30,11 @@ def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPi
     configs = {c.name: ChannelConfig(int(quotas.get(c.name, 100)),
                                      float(timeouts.get(c.name, settings.timeout_ms)))
                for c in channels}
-    # The serving catalog: what the live two-tower version's item table holds.
-    catalog = ItemTable.load(res.registry.open("two_tower").file("items.npz"))
+    # The serving catalog: what the live two-tower version's item table holds (taken from the
+    # channel when it runs, so the version's files are not opened and hashed twice).
+    catalog = next((c.model.items for c in channels if isinstance(c, TwoTowerChannel)), None)
+    if catalog is None:
+        catalog = ItemTable.load(res.registry.open("two_tower").file("items.npz"))
     filters = [DropSeen(), DropUnknown(catalog.item_id)]
     return RecallPipeline(channels, configs, filters, settings.limit)
 
