@@ -37,11 +37,11 @@ class Candidates:
 
 @dataclass(frozen=True)
 class Operations:
-    """Per-request operational input: what must not show, what to boost, slot pools."""
+    """Per-request operational input: what must not show, what to boost, the time.
+    (Slot pools reach the policy as candidate rows, see Policy.apply.)"""
 
     blocked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     boosts: dict[int, float] = field(default_factory=dict)
-    pools: dict[str, np.ndarray] = field(default_factory=dict)
     now_ms: int = 0  # catalog time of the request, for freshness
 
 

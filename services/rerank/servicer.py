@@ -97,7 +97,7 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
         candidates = self.item_side.candidates(all_ids, all_scores, n_input=ids.size)
         await self.clock.refresh()
         ops = Operations(np.asarray(request.blocked_item_ids, np.int64), dict(request.boosts),
-                         {}, self.clock.now_ms())
+                         self.clock.now_ms())
         result = policy.apply(candidates, request.count, ops, pools)
         feed = np.asarray(result.feed, dtype=np.int64)
         return rerank_pb2.RerankResponse(
