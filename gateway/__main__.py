@@ -4,9 +4,10 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
-from recsys.v1 import gateway_pb2, gateway_pb2_grpc
+from recsys.v1 import catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 
 from gateway.auth import HEADER, ApiKeyInterceptor
+from gateway.catalog import CatalogServicer
 from gateway.clients import StageClients
 from gateway.events import EventWriter
 from gateway.experiments import Experiments
@@ -15,6 +16,8 @@ from gateway.pipeline import RecommendPipeline
 from gateway.servicer import GatewayServicer
 from gateway.settings import GatewaySettings
 from services.common import logging as rlog
+from services.common.catalog import CatalogWriter
+from services.common.clock import CatalogClock
 from services.common.errors import RecsysError
 from services.common.items import ItemTable
 from services.common.keys import Keys
@@ -56,9 +59,12 @@ async def main() -> None:
         await clients.close()
         await client.aclose()
 
-    await run_server("gateway", settings, [Registration(
-        gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
-        gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name)], on_stop=close,
+    catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), items, n_regions)
+    await run_server("gateway", settings, [
+        Registration(gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
+                     gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name),
+        Registration(catalog_pb2_grpc.add_CatalogServiceServicer_to_server, catalog,
+                     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name)], on_stop=close,
         warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[ApiKeyInterceptor(api_keys)])
 
 

@@ -3,6 +3,8 @@
     python -m gateway.cli recommend --user 42 [--count 10] [--debug] [--context device=ios]
     python -m gateway.cli report --user 42 --item 7 --type like [--watch-ms 12000]
     python -m gateway.cli explain --user 42 --item 7
+    python -m gateway.cli publish --item 900001 --author 17 --category 3 --duration 25 [--region 2]
+    python -m gateway.cli remove --item 900001 [--reason moderation]
 
 Prints JSON. The address comes from --addr or GATEWAY_ADDR (default 127.0.0.1:50050); the
 API key from --api-key or GATEWAY_API_KEY (sent as x-api-key when set).
@@ -14,7 +16,7 @@ import os
 import uuid
 
 import grpc
-from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from recsys.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, gateway_pb2, gateway_pb2_grpc
 
 from services.common.cli import run_rpc
 
@@ -55,11 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--type", required=True, choices=sorted(EVENT_TYPES))
     rep.add_argument("--watch-ms", type=int, default=0)
     rep.add_argument("--event-id", default="", help="idempotency key (default: random)")
+    pub = sub.add_parser("publish", help="publish a new video")
+    pub.add_argument("--item", type=int, required=True)
+    pub.add_argument("--author", type=int, required=True)
+    pub.add_argument("--category", type=int, required=True)
+    pub.add_argument("--duration", type=float, required=True, help="seconds")
+    pub.add_argument("--region", type=int, default=0)
+    rem = sub.add_parser("remove", help="take a video down")
+    rem.add_argument("--item", type=int, required=True)
+    rem.add_argument("--reason", default="")
     args = p.parse_args(argv)
 
     metadata = [("x-api-key", args.api_key)] if args.api_key else None
     with grpc.insecure_channel(args.addr) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
         calls = {
             "recommend": lambda: stub.Recommend(gateway_pb2.RecommendRequest(
                 user_id=args.user, count=args.count, debug=args.debug, experiment=args.experiment,
@@ -71,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
                 event_id=args.event_id or uuid.uuid4().hex, user_id=args.user, item_id=args.item,
                 author_id=args.author, type=EVENT_TYPES[args.type], watch_ms=args.watch_ms)]),
                 timeout=args.timeout, metadata=metadata),
+            "publish": lambda: catalog.PublishItem(catalog_pb2.PublishItemRequest(
+                item_id=args.item, author_id=args.author, category=args.category,
+                duration_s=args.duration, region=args.region), timeout=args.timeout, metadata=metadata),
+            "remove": lambda: catalog.RemoveItem(catalog_pb2.RemoveItemRequest(
+                item_id=args.item, reason=args.reason), timeout=args.timeout, metadata=metadata),
         }
         return run_rpc(calls[args.command])
 

@@ -30,8 +30,9 @@ class HotFallback:
         if time.monotonic() - self._read_at >= self.refresh_s:
             self._read_at = time.monotonic()
             try:
+                now_ms = int(time.time() * 1000)  # the hot channel reads wall-clock buckets only
                 req = ChannelRequest(RequestContext(user_id=0), UserStateData(), self.size,
-                                     self.size, int(time.time() * 1000))
+                                     self.size, now_ms, now_ms)
                 result = await asyncio.wait_for(self.hot.retrieve(req), self.timeout_s)
                 if len(result):
                     self.items = result.item_ids

@@ -183,7 +183,8 @@ class RecommendPipeline:
         channels = trace.recalled.channel_names(rp - 1) if rp else []
         if fp:
             verdict, reason = "shown", f"shown at position {fp}"
-        elif self.items is not None and self.items.index_of([item_id])[0] < 0:
+        elif not rp and self.items is not None and self.items.index_of([item_id])[0] < 0:
+            # (videos published online are unknown to this table but may be recalled)
             verdict, reason = "unknown_item", "the item is not in the serving catalog"
         elif item_id in set(trace.state.seen_items.tolist()):
             verdict, reason = "filtered_seen", "removed by DropSeen (recall): the user has seen it"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from services.recall.neighbor_table import NeighborTable
+from services.recall.region_table import RegionTable
 
 
 def build(user_idx: np.ndarray, item_idx: np.ndarray, ts_ms: np.ndarray, n_items: int,
@@ -49,3 +50,25 @@ def build(user_idx: np.ndarray, item_idx: np.ndarray, ts_ms: np.ndarray, n_items
     neighbors[a[keep], rank[keep]] = b[keep]
     scores[a[keep], rank[keep]] = sim[keep]
     return NeighborTable(neighbors, scores)
+
+
+def region_favourites(region: np.ndarray, item_idx: np.ndarray, ts_ms: np.ndarray, k: int = 500,
+                      half_life_days: float = 3.0) -> RegionTable:
+    """Per user region, the items its users engaged with most (time-decayed towards the end
+    of the window), best first: the cold-start channel's list."""
+    if region.size == 0:
+        return RegionTable(*(np.zeros(n, np.int64) for n in (0, 1, 0)), np.zeros(0, np.float32))
+    age_days = (ts_ms.max() - ts_ms) / 86_400_000
+    w = 0.5 ** (age_days / half_life_days)
+    n_items = int(item_idx.max()) + 1
+    uniq, inverse = np.unique(region * n_items + item_idx, return_inverse=True)
+    score = np.bincount(inverse, weights=w)
+    r, i = uniq // n_items, uniq % n_items
+    order = np.lexsort((-score, r))
+    r, i, score = r[order], i[order], score[order]
+    first = np.searchsorted(r, r)  # r is sorted: the first row of each region
+    keep = np.arange(r.size) - first < k
+    r, i, score = r[keep], i[keep], score[keep]
+    regions, starts = np.unique(r, return_index=True)
+    return RegionTable(regions.astype(np.int64), np.append(starts, r.size).astype(np.int64),
+                       i.astype(np.int64), score.astype(np.float32))

@@ -31,6 +31,7 @@ from services.rank.features import (
     assemble,
     vocab_sizes,
 )
+from services.recall.ann import build_index
 from services.recall.channels.item_cf import ItemCFChannel
 from training import data as data_mod
 from training import item_cf
@@ -265,14 +266,17 @@ def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict
         tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf)
         print(f"retrieval: {tt_metrics}", file=sys.stderr)
         cf_table.save(tmp / "neighbors.npz")
+        eng = tr.engaged
+        item_cf.region_favourites(tr.users.region[eng], tr.item_idx[eng], tr.ts_ms[eng]).save(
+            tmp / "region_top.npz")
         versions["item_cf"] = publish(registry, "item_cf", {
-            "neighbors.npz": tmp / "neighbors.npz", "items.npz": tmp / "items.npz"}, {
+            "neighbors.npz": tmp / "neighbors.npz", "region_top.npz": tmp / "region_top.npz",
+            "items.npz": tmp / "items.npz"}, {
             "kind": "item_cf", "inputs": [], "outputs": [],
             "feature_order": {}, "params": {"window": 5, "k": cf_table.neighbors.shape[1]},
             "data_range": data_range,
             "metrics": {k: v for k, v in tt_metrics.items() if k.startswith("item_cf")}})
-        index = faiss.IndexFlatIP(EMBED_DIM)
-        index.add(vecs)
+        index, index_doc = build_index(vecs)
         faiss.write_index(index, str(tmp / "index.faiss"))
         np.save(tmp / "item_vectors.npy", vecs)
         n = 2
@@ -293,7 +297,7 @@ def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict
                        {"name": "profile", "dtype": "int64", "shape": ["batch", 3]}],
             "outputs": [{"name": "user_vec", "dtype": "float32", "shape": ["batch", EMBED_DIM]}],
             "feature_order": tt_schema, "feature_schema_hash": schema_hash(tt_schema),
-            "index": {"type": "flat_ip", "dim": EMBED_DIM, "n_items": len(ds.items)},
+            "index": index_doc,
             "data_range": data_range, "metrics": tt_metrics,
             "train_loss": [round(v, 4) for v in tt_losses]})
 

@@ -38,3 +38,7 @@ class Unavailable(RecsysError):
 
 class Overloaded(RecsysError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class AlreadyExists(RecsysError):
+    code = grpc.StatusCode.ALREADY_EXISTS

@@ -14,10 +14,16 @@
     {prefix}:v1:evt:<event_id>      string  idempotency marker of a stored event, TTL DEDUP_TTL_S
     {prefix}:v1:events              stream  every stored event (capped ~EVENTS_STREAM_CAP), read by training
     {prefix}:v1:meta                hash    world_offset_ms (world time -> wall time), loaded_at_ms
+    {prefix}:v1:{catalog}:items     hash    item id -> "author,category,duration_s,publish_ms,region" of
+                                            videos published online (after the model versions were built)
+    {prefix}:v1:{catalog}:removed   set     item ids taken down (never recalled again)
+    {prefix}:v1:{catalog}:log       stream  every catalog change (op=publish|remove), capped
+                                            ~CATALOG_LOG_CAP; services follow it to apply changes at once
 
 A user's keys share the hash tag `{u:<id>}`, so in Redis Cluster they live in one slot and the
 per-request read stays one pipelined round trip; a hot scope's buckets share `{hot:<scope>}`,
-so ZUNIONSTORE over them is legal on a cluster too.
+so ZUNIONSTORE over them is legal on a cluster too; the catalog keys share `{catalog}`, so a
+publish or a removal is one atomic script.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ HOT_WINDOW_H = 24
 HOT_BUCKET_MS = 3600 * 1000
 DEDUP_TTL_S = 7 * 24 * 3600
 EVENTS_STREAM_CAP = 1_000_000
+CATALOG_LOG_CAP = 100_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,15 @@ class Keys:
 
     def meta(self) -> str:
         return f"{self._root}:meta"
+
+    def catalog_items(self) -> str:
+        return f"{self._root}:{{catalog}}:items"
+
+    def catalog_removed(self) -> str:
+        return f"{self._root}:{{catalog}}:removed"
+
+    def catalog_log(self) -> str:
+        return f"{self._root}:{{catalog}}:log"
 
     def pattern(self) -> str:
         """Glob matching every key of this prefix (for clean-up in tests and reloads)."""

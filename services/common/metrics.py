@@ -16,6 +16,10 @@ CHANNEL_LATENCY_MS = Histogram("recsys_recall_channel_latency_ms",
                                buckets=_MS_BUCKETS)
 CHANNEL_FAILURES = Counter("recsys_recall_channel_failures_total",
                            "Recall channels skipped, by reason.", ["channel", "reason"])
+RECALL_FALLBACKS = Counter("recsys_recall_fallbacks_total",
+                           "Recall requests answered by the fallback list (every channel failed or was empty).")
+CATALOG_CHANGES = Counter("recsys_catalog_changes_total",
+                          "Catalog changes applied from the change log, by operation.", ["op"])
 CHANNEL_CANDIDATES = Counter("recsys_recall_channel_candidates_total",
                              "Candidates returned by a recall channel.", ["channel"])
 DEGRADED = Counter("recsys_degraded_total", "Responses served degraded, by what degraded.",

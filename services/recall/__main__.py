@@ -9,13 +9,17 @@ import redis.asyncio as aioredis
 from recsys.v1 import common_pb2, recall_pb2, recall_pb2_grpc
 
 from services.common import logging as rlog
+from services.common.catalog import CatalogFollower
+from services.common.clock import CatalogClock
 from services.common.items import ItemTable
 from services.common.keys import Keys
 from services.common.server import Registration, run_server
 from services.common.watch import LiveVersionWatcher
+from services.recall.catalog import LiveCatalog
 from services.recall.channels.item_cf import ItemCFChannel
+from services.recall.channels.region import RegionChannel
 from services.recall.channels.two_tower import TwoTowerChannel
-from services.recall.filters import DropSeen, DropUnknown
+from services.recall.filters import DropSeen, DropUnavailable
 from services.recall.pipeline import ChannelConfig, RecallPipeline
 from services.recall.registry import Resources, build_channels
 from services.recall.servicer import RecallServicer
@@ -23,45 +27,68 @@ from services.recall.settings import RecallSettings
 
 
 def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPipeline:
-    res = Resources(client, Keys(settings.redis_prefix), settings.registry(),
-                    settings.onnx_threads)
+    keys = Keys(settings.redis_prefix)
+    res = Resources(client, keys, settings.registry(), catalog=None, onnx_threads=settings.onnx_threads,
+                    ann_params=settings.ann_params or None)
+    # The serving catalog starts as the live two-tower version's item table; online
+    # publishes and removals are applied to it by the catalog follower.
+    base = ItemTable.load(res.version("two_tower").file("items.npz"))
+    res.catalog = LiveCatalog(base)
     channels = build_channels(settings.channel_names(), res)
     quotas, timeouts = json.loads(settings.quotas), json.loads(settings.timeouts_ms)
     configs = {c.name: ChannelConfig(int(quotas.get(c.name, 100)),
                                      float(timeouts.get(c.name, settings.timeout_ms)))
                for c in channels}
-    # The serving catalog: what the live two-tower version's item table holds (taken from the
-    # channel when it runs, so the version's files are not opened and hashed twice).
-    catalog = next((c.model.items for c in channels if isinstance(c, TwoTowerChannel)), None)
-    if catalog is None:
-        catalog = ItemTable.load(res.registry.open("two_tower").file("items.npz"))
-    filters = [DropSeen(), DropUnknown(catalog.item_id)]
-    return RecallPipeline(channels, configs, filters, settings.limit)
+    filters = [DropSeen(), DropUnavailable(res.catalog)]
+    fallback = base.item_id[np.argsort(-base.log_pop, kind="stable")[: settings.fallback_size]]
+    return RecallPipeline(channels, configs, filters, settings.limit, fallback_ids=fallback,
+                          clock=CatalogClock(client, keys))
+
+
+def catalog_of(pipeline: RecallPipeline) -> LiveCatalog:
+    return next(f.catalog for f in pipeline.filters if isinstance(f, DropUnavailable))
 
 
 def version_watchers(pipeline: RecallPipeline, registry) -> list[LiveVersionWatcher]:
-    """Follow the alias files: a new two-tower / item-CF version serves without a restart."""
-    watchers = []
-    unknown = next(f for f in pipeline.filters if isinstance(f, DropUnknown))
+    """Follow the alias files: a new two-tower / item-CF version serves without a restart.
+    One watcher per model; a model several channels use (item-CF: item_cf and region) loads
+    into each of them."""
+    catalog = catalog_of(pipeline)
+    loaders: dict[str, list] = {}
+    current: dict[str, str] = {}
     for channel in pipeline.channels:
         if isinstance(channel, TwoTowerChannel):
             def load_two_tower(mv, channel=channel):
-                channel.load_version(mv)
-                unknown.known_ids = np.sort(channel.model.items.item_id)  # the catalog follows
-            watchers.append(LiveVersionWatcher(registry, "two_tower", channel.model.version, load_two_tower))
-        elif isinstance(channel, ItemCFChannel):
-            watchers.append(LiveVersionWatcher(registry, "item_cf", channel.version, channel.load_version))
-    return watchers
+                channel.load_version(mv, catalog.online_items)
+                catalog.set_base(channel.model.items)  # the catalog follows
+            loaders.setdefault("two_tower", []).append(load_two_tower)
+            current["two_tower"] = channel.model.version
+        elif isinstance(channel, (ItemCFChannel, RegionChannel)):
+            loaders.setdefault("item_cf", []).append(channel.load_version)
+            current["item_cf"] = channel.version
+
+    def load_all(fns):
+        def load(mv):
+            for fn in fns:
+                fn(mv)
+        return load
+    return [LiveVersionWatcher(registry, name, current[name], load_all(fns)) for name, fns in loaders.items()]
 
 
 async def main() -> None:
     settings = RecallSettings()
     rlog.configure("recall", settings.log_level)
-    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=1.0,
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2.0,
                                      socket_connect_timeout=1.0)
     pipeline = build_pipeline(settings, client)
+    follower = CatalogFollower(client, Keys(settings.redis_prefix), catalog_of(pipeline))
+    try:
+        await follower.load()  # start with every published/removed video known
+    except Exception:  # Redis down at start: the follower retries in the background
+        pass
     tasks = [asyncio.create_task(w.watch(settings.alias_poll_s))
              for w in version_watchers(pipeline, settings.registry())]
+    tasks.append(asyncio.create_task(follower.follow()))
 
     async def stop() -> None:
         for task in tasks:

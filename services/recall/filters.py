@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common.user_state import UserStateData
+from services.recall.catalog import LiveCatalog
 from services.recall.merge import Merged
 
 
@@ -36,17 +37,14 @@ class DropSeen(Filter):
         return ~np.isin(candidates.item_ids, state.seen_items)
 
 
-class DropUnknown(Filter):
-    """Drop ids the serving item table does not hold (removed or not yet indexed videos)."""
+class DropUnavailable(Filter):
+    """Drop ids the live catalog does not hold or holds as removed: videos taken down (at
+    once, through the catalog follower) and ids no model version nor online publish knows."""
 
-    name = "DropUnknown"
+    name = "DropUnavailable"
 
-    def __init__(self, known_ids: np.ndarray):
-        self.known_ids = np.sort(known_ids)
+    def __init__(self, catalog: LiveCatalog):
+        self.catalog = catalog
 
     def keep_mask(self, candidates: Merged, state: UserStateData) -> np.ndarray:
-        if self.known_ids.size == 0:
-            return np.zeros(len(candidates), dtype=bool)
-        pos = np.minimum(np.searchsorted(self.known_ids, candidates.item_ids),
-                         self.known_ids.size - 1)
-        return self.known_ids[pos] == candidates.item_ids
+        return self.catalog.available(candidates.item_ids)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from services.common.user_state import UserStateData
-from services.recall.filters import DropSeen, DropUnknown
+from services.recall.filters import DropSeen
 from services.recall.merge import merge
 
 
@@ -15,9 +15,3 @@ def test_drop_seen_reports_kept_and_removed():
     assert out.kept.item_ids.tolist() == [1, 3, 5]
     assert sorted(out.removed.tolist()) == [2, 4]
     assert len(out.kept) + out.removed.size == len(c)
-
-
-def test_drop_unknown_keeps_catalog_items_only():
-    out = DropUnknown(np.array([5, 1, 3])).apply(candidates(), UserStateData())
-    assert out.kept.item_ids.tolist() == [1, 3, 5]
-    assert DropUnknown(np.array([], dtype=np.int64)).apply(candidates(), UserStateData()).kept.item_ids.size == 0

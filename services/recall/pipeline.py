@@ -1,8 +1,9 @@
 """The recall pipeline: channels in parallel -> merge with provenance -> filters -> cut.
 
 Each channel runs under its own timeout; a channel that is slow or fails is skipped and
-reported (never failing the request). Quotas come from configuration and may be overridden
-per request.
+reported (never failing the request). When every channel failed or found nothing, the
+fallback list (the catalog's most popular videos) answers, flagged. Quotas come from
+configuration and may be overridden per request.
 """
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from services.common import metrics
+from services.common.clock import CatalogClock
 from services.common.context import RequestContext
 from services.common.errors import InvalidArgument
 from services.common.user_state import UserStateData
@@ -46,11 +50,13 @@ class RecallResult:
     channels: list[str]          # bit position -> channel name
     channel_stats: list[ChannelStat]
     filter_stats: list[tuple[str, int]]
+    fallback: bool = False       # every channel failed or was empty: the fallback list answered
 
 
 class RecallPipeline:
     def __init__(self, channels: list[Channel], configs: dict[str, ChannelConfig],
-                 filters: list[Filter], default_limit: int = 1000):
+                 filters: list[Filter], default_limit: int = 1000,
+                 fallback_ids: np.ndarray | None = None, clock: CatalogClock | None = None):
         missing = [c.name for c in channels if c.name not in configs]
         if missing:
             raise ValueError(f"no configuration for channels {missing}")
@@ -59,6 +65,8 @@ class RecallPipeline:
         self.filters = filters
         self.default_limit = default_limit
         self.names = [c.name for c in channels]
+        self.fallback_ids = np.zeros(0, np.int64) if fallback_ids is None else fallback_ids
+        self.clock = clock or CatalogClock(None, None)
 
     def resolve_quotas(self, overrides: dict[str, int]) -> dict[str, int]:
         quotas = {name: self.configs[name].quota for name in self.names}
@@ -96,20 +104,26 @@ class RecallPipeline:
             raise InvalidArgument("limit", f"must be 0..{MAX_LIMIT}, got {limit}")
         limit = limit or self.default_limit
         quotas = self.resolve_quotas(quotas or {})
-        now_ms = int(time.time() * 1000)
+        await self.clock.refresh()
+        now_ms, catalog_now_ms = int(time.time() * 1000), self.clock.now_ms()
         active = [c for c in self.channels if quotas[c.name] > 0]
         headroom = int(state.seen_items.size)
         runs = await asyncio.gather(*(
             self._run(c, ChannelRequest(context, state, quotas[c.name],
-                                        quotas[c.name] + headroom, now_ms))
+                                        quotas[c.name] + headroom, now_ms, catalog_now_ms))
             for c in active))
         bit = {name: i for i, name in enumerate(self.names)}
         merged = merge([(bit[c.name], r.item_ids) for c, (r, _) in zip(active, runs)],
                        [self.configs[c.name].weight for c in active])
+        fallback = len(merged) == 0 and self.fallback_ids.size > 0
+        if fallback:  # provenance 0: found by no channel
+            metrics.RECALL_FALLBACKS.inc()
+            merged = merge([(0, self.fallback_ids[: limit + headroom])])
+            merged = Merged(merged.item_ids, merged.scores, np.zeros_like(merged.channel_mask))
         filter_stats = []
         for f in self.filters:
             out = f.apply(merged, state)
             merged = out.kept
             filter_stats.append((f.name, int(out.removed.size)))
         return RecallResult(merged.take(slice(0, limit)), self.names,
-                            [stat for _, stat in runs], filter_stats)
+                            [stat for _, stat in runs], filter_stats, fallback)

@@ -2,41 +2,64 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
 from services.common.keys import Keys
-from services.common.registry import Registry
+from services.common.registry import ModelVersion, Registry
+from services.recall.catalog import LiveCatalog
 from services.recall.channels.base import Channel
+from services.recall.channels.follow import FollowChannel
+from services.recall.channels.fresh import FreshChannel
 from services.recall.channels.hot import HotChannel
 from services.recall.channels.item_cf import ItemCFChannel
+from services.recall.channels.region import RegionChannel
 from services.recall.channels.two_tower import TwoTowerChannel, TwoTowerModel
 
 
-@dataclass(frozen=True)
+@dataclass
 class Resources:
     """What channels may need; built once in the entry point."""
 
     redis: aioredis.Redis
     keys: Keys
     registry: Registry
+    catalog: LiveCatalog
     onnx_threads: int = 1
+    ann_params: str | None = None  # faiss search parameters; None = the version's manifest
+    _opened: dict[str, ModelVersion] = field(default_factory=dict)
+
+    def version(self, name: str) -> ModelVersion:
+        """The live version of a model, opened (and its files hashed) once per start."""
+        if name not in self._opened:
+            self._opened[name] = self.registry.open(name)
+        return self._opened[name]
 
 
 def _two_tower(res: Resources) -> Channel:
-    return TwoTowerChannel(TwoTowerModel.load(res.registry.open("two_tower"), res.onnx_threads), res.onnx_threads)
+    model = TwoTowerModel.load(res.version("two_tower"), res.onnx_threads, res.ann_params)
+    channel = TwoTowerChannel(model, res.onnx_threads, res.ann_params)
+    res.catalog.on_publish(channel.add_items)
+    return channel
 
 
 FACTORIES: dict[str, Callable[[Resources], Channel]] = {
     "hot": lambda res: HotChannel(res.redis, res.keys),
     "two_tower": _two_tower,
-    "item_cf": lambda res: ItemCFChannel.load(res.registry.open("item_cf")),
+    "item_cf": lambda res: ItemCFChannel.load(res.version("item_cf")),
+    "follow": lambda res: FollowChannel(res.catalog),
+    "fresh": lambda res: FreshChannel(res.catalog),
+    "region": lambda res: RegionChannel.load(res.version("item_cf")),
 }
 
 
-def build_channels(names: list[str], res: Resources) -> list[Channel]:
+def check_names(names: list[str]) -> None:
     unknown = [n for n in names if n not in FACTORIES]
     if unknown:
         raise ValueError(f"RECALL_CHANNELS: unknown channel(s) {unknown}; known: {sorted(FACTORIES)}")
+
+
+def build_channels(names: list[str], res: Resources) -> list[Channel]:
+    check_names(names)
     return [FACTORIES[n](res) for n in names]

@@ -30,4 +30,5 @@ class RecallServicer(recall_pb2_grpc.RecallServiceServicer):
             channel_stats=[recall_pb2.ChannelStat(channel=s.channel, returned=s.returned,
                                                   latency_ms=s.latency_ms, timed_out=s.timed_out,
                                                   error=s.error) for s in result.channel_stats],
-            filter_stats=[recall_pb2.FilterStat(filter=n, removed=r) for n, r in result.filter_stats])
+            filter_stats=[recall_pb2.FilterStat(filter=n, removed=r) for n, r in result.filter_stats],
+            fallback=result.fallback)

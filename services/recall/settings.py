@@ -15,9 +15,9 @@ class RecallSettings(ServiceSettings):
 
     port: int = 50051
     # Channels to run, by registered name, comma-separated.
-    channels: str = "hot,two_tower,item_cf"
+    channels: str = "hot,two_tower,item_cf,follow,fresh,region"
     # Default quota per channel, JSON object.
-    quotas: str = '{"hot": 200, "two_tower": 500, "item_cf": 300}'
+    quotas: str = '{"hot": 200, "two_tower": 500, "item_cf": 300, "follow": 100, "fresh": 50, "region": 200}'
     # Per-channel timeout in milliseconds, JSON object; missing channels use timeout_ms.
     timeouts_ms: str = "{}"
     timeout_ms: float = Field(80.0, gt=0)
@@ -25,6 +25,10 @@ class RecallSettings(ServiceSettings):
     limit: int = Field(1000, ge=1, le=5000)
     # Threads for the user tower's ONNX session.
     onnx_threads: int = Field(1, ge=1)
+    # faiss search parameters for the two-tower index ("nprobe=64"); "" = the version's manifest.
+    ann_params: str = ""
+    # Most popular videos kept as the answer when every channel fails.
+    fallback_size: int = Field(1000, ge=0, le=5000)
     # Seconds between looks at the alias files (a changed live version loads without restart).
     alias_poll_s: float = Field(1.0, gt=0)
 
@@ -34,6 +38,13 @@ class RecallSettings(ServiceSettings):
         doc = json.loads(v)
         if not isinstance(doc, dict) or not all(isinstance(x, (int, float)) for x in doc.values()):
             raise ValueError("must be a JSON object of numbers")
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, v: str) -> str:
+        from services.recall.registry import check_names  # the registry imports the channels
+        check_names([c.strip() for c in v.split(",") if c.strip()])
         return v
 
     def channel_names(self) -> list[str]:

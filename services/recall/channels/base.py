@@ -22,7 +22,8 @@ class ChannelRequest:
     state: UserStateData
     quota: int   # candidates the channel should contribute after filtering
     fetch: int   # candidates to return: quota plus headroom for the seen filter
-    now_ms: int  # wall-clock time of the request
+    now_ms: int          # wall-clock time of the request
+    catalog_now_ms: int  # the same instant in catalog time (publish times are in it)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def test_channel_votes_recent_items_neighbours_and_excludes_seeds():
                        np.array([[0.9, 0.1], [0.5, 0.4], [0, 0], [0, 0]], np.float32))
     ch = ItemCFChannel(nb, table(4))
     state = UserStateData(known=True, recent_items=np.array([1, 2]))  # dense 0 then 1
-    out = asyncio.run(ch.retrieve(ChannelRequest(RequestContext(1), state, 5, 5, 0)))
+    out = asyncio.run(ch.retrieve(ChannelRequest(RequestContext(1), state, 5, 5, 0, 0)))
     # seeds 0 and 1 are excluded; 3 (dense 3, id 4) gets 0.9*0.4, 2 (id 3) gets 0.1
     assert out.item_ids.tolist() == [4, 3]
     assert len(set(out.item_ids.tolist())) == len(out)

@@ -1,0 +1,53 @@
+"""gRPC edge of the catalog admin API (hosted by the gateway): validate, delegate, convert."""
+from __future__ import annotations
+
+import logging
+
+from recsys.v1 import catalog_pb2, catalog_pb2_grpc
+
+from services.common.catalog import CatalogItem, CatalogWriter
+from services.common.clock import CatalogClock
+from services.common.errors import AlreadyExists, InvalidArgument
+from services.common.items import ItemTable
+
+log = logging.getLogger(__name__)
+MAX_DURATION_S = 86_400
+
+
+def parse_publish(request, n_regions: int) -> CatalogItem:
+    for name in ("item_id", "author_id", "category"):
+        if getattr(request, name) < 1:
+            raise InvalidArgument(name, f"must be >= 1, got {getattr(request, name)}")
+    if not 0 < request.duration_s <= MAX_DURATION_S:
+        raise InvalidArgument("duration_s", f"must be in (0, {MAX_DURATION_S}], got {request.duration_s}")
+    if request.publish_ms < 0:
+        raise InvalidArgument("publish_ms", f"must be >= 0, got {request.publish_ms}")
+    if not 0 <= request.region <= n_regions:
+        raise InvalidArgument("region", f"must be 0..{n_regions}, got {request.region}")
+    return CatalogItem(request.item_id, request.author_id, request.category, float(request.duration_s),
+                       request.publish_ms, request.region)
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, writer: CatalogWriter, clock: CatalogClock, items: ItemTable | None, n_regions: int):
+        self.writer, self.clock, self.items, self.n_regions = writer, clock, items, n_regions
+
+    async def PublishItem(self, request, context) -> catalog_pb2.PublishItemResponse:
+        item = parse_publish(request, self.n_regions)
+        if self.items is not None and self.items.index_of([item.item_id])[0] >= 0:
+            raise AlreadyExists(f"item_id: {item.item_id} is in the catalog already")
+        if not item.publish_ms:
+            await self.clock.refresh()
+            item = CatalogItem(**{**item.__dict__, "publish_ms": self.clock.now_ms()})
+        await self.writer.publish(item)
+        log.info("published", extra={"item_id": item.item_id, "author_id": item.author_id})
+        return catalog_pb2.PublishItemResponse(item_id=item.item_id, publish_ms=item.publish_ms)
+
+    async def RemoveItem(self, request, context) -> catalog_pb2.RemoveItemResponse:
+        if request.item_id < 1:
+            raise InvalidArgument("item_id", f"must be >= 1, got {request.item_id}")
+        if len(request.reason) > 256:
+            raise InvalidArgument("reason", f"at most 256 characters, got {len(request.reason)}")
+        await self.writer.remove(request.item_id)
+        log.info("removed", extra={"item_id": request.item_id, "reason": request.reason})
+        return catalog_pb2.RemoveItemResponse()
