@@ -32,7 +32,7 @@ def build(user_idx: np.ndarray, item_idx: np.ndarray, ts_ms: np.ndarray, n_items
         rights += [b, a]
         weights += [w, w]
     if not lefts or sum(x.size for x in lefts) == 0:
-        return NeighborTable(np.full((n_items, k), -1, np.int64), np.zeros((n_items, k), np.float32))
+        return NeighborTable.from_dense(np.full((n_items, k), -1, np.int64), np.zeros((n_items, k), np.float32))
     left, right, weight = np.concatenate(lefts), np.concatenate(rights), np.concatenate(weights)
     pair = left * n_items + right
     uniq, inverse = np.unique(pair, return_inverse=True)
@@ -49,7 +49,7 @@ def build(user_idx: np.ndarray, item_idx: np.ndarray, ts_ms: np.ndarray, n_items
     scores = np.zeros((n_items, k), np.float32)
     neighbors[a[keep], rank[keep]] = b[keep]
     scores[a[keep], rank[keep]] = sim[keep]
-    return NeighborTable(neighbors, scores)
+    return NeighborTable.from_dense(neighbors, scores)
 
 
 def region_favourites(region: np.ndarray, item_idx: np.ndarray, ts_ms: np.ndarray, k: int = 500,

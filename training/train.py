@@ -273,7 +273,7 @@ def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict
             "neighbors.npz": tmp / "neighbors.npz", "region_top.npz": tmp / "region_top.npz",
             "items.npz": tmp / "items.npz"}, {
             "kind": "item_cf", "inputs": [], "outputs": [],
-            "feature_order": {}, "params": {"window": 5, "k": cf_table.neighbors.shape[1]},
+            "feature_order": {}, "params": {"window": 5, "k": int(np.diff(cf_table.indptr).max(initial=0))},
             "data_range": data_range,
             "metrics": {k: v for k, v in tt_metrics.items() if k.startswith("item_cf")}})
         index, index_doc = build_index(vecs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import faiss
 import numpy as np
 import redis.asyncio as aioredis
 from recsys.v1 import common_pb2, recall_pb2, recall_pb2_grpc
@@ -28,6 +29,7 @@ from services.recall.settings import RecallSettings
 
 def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPipeline:
     keys = Keys(settings.redis_prefix)
+    faiss.omp_set_num_threads(settings.ann_threads)
     res = Resources(client, keys, settings.registry(), catalog=None, onnx_threads=settings.onnx_threads,
                     ann_params=settings.ann_params or None)
     # The serving catalog starts as the live two-tower version's item table; online

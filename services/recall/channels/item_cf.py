@@ -26,8 +26,8 @@ class ItemCFChannel(Channel):
 
     def swap(self, table: NeighborTable, items: ItemTable, version: str = "") -> None:
         """Serve another version: one assignment, so a request sees the old or the new pair."""
-        if table.neighbors.shape[0] != len(items):
-            raise ValueError(f"item-CF table has {table.neighbors.shape[0]} rows, item table {len(items)}")
+        if table.n_items != len(items):
+            raise ValueError(f"item-CF table has {table.n_items} rows, item table {len(items)}")
         self._pair = (table, items)
         self.version = version
 
@@ -54,9 +54,9 @@ class ItemCFChannel(Channel):
         weights, seeds = weights[seeds >= 0], seeds[seeds >= 0]
         if seeds.size == 0:
             return np.zeros(0, np.int64), np.zeros(0)
-        nbrs = table.neighbors[seeds]
-        votes = table.scores[seeds] * weights[:, None]
-        valid = (nbrs >= 0) & ~np.isin(nbrs, seeds)
+        nbrs, sims, owner = table.gather(seeds)
+        votes = sims * weights[owner]
+        valid = ~np.isin(nbrs, seeds)
         nbrs, votes = nbrs[valid], votes[valid]
         if nbrs.size == 0:
             return np.zeros(0, np.int64), np.zeros(0)

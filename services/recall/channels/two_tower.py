@@ -13,7 +13,6 @@ new videos into the main index.
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 import faiss
@@ -144,5 +143,7 @@ class TwoTowerChannel(Channel):
         return ChannelResult(ids.astype(np.int64), scores.astype(np.float32))
 
     async def retrieve(self, request: ChannelRequest) -> ChannelResult:
-        # onnxruntime and faiss release the GIL: a worker thread runs beside the event loop.
-        return await asyncio.to_thread(self._retrieve, request)
+        # Inline on the event loop, on purpose: the work is ~1 ms, and handing it to a worker
+        # thread (asyncio.to_thread) measured 2.5 ms p50 / 15 ms p99 for Retrieve on one core
+        # against 2.0 / 2.8 ms inline (the thread waits for the GIL, switch interval 5 ms).
+        return self._retrieve(request)
