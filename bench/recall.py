@@ -206,7 +206,8 @@ def write_report(report: dict, out: Path) -> None:
         lines += ["", f"ANN alone, {a['n']:,} x 64-d, {a['index']['type']} ({a['index']['search_params']}): "
                   f"recall@500 {a['recall_at_500']:.3f}, search p50 {a['search_p50_ms']:.2f} ms / "
                   f"p99 {a['search_p99_ms']:.2f} ms (one thread), vectors + ids {a['index_mb']:.0f} MB; "
-                  f"recall by nprobe: " + ", ".join(f"{p}: {v['recall_at_k']:.3f}" for p, v in a["nprobe_sweep"].items())]
+                  "recall by nprobe: " + ", ".join(f"{p}: {v['recall_at_k']:.3f}"
+                                                   for p, v in a["nprobe_sweep"].items())]
     (out.with_suffix(".md")).write_text("\n".join(lines) + "\n")
     sweep = next((r["ann"].get("nprobe_sweep") for r in reversed(report["catalog"].values())
                   if r["ann"].get("nprobe_sweep")), None)

@@ -10,10 +10,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
 from services.common.keys import Keys
-from services.common.redis_server import ensure_redis
+from services.common.redis_server import drop_prefix, ensure_redis
 from services.stack import Stack, bootstrap
 from training import train
 from training.world import WorldConfig, generate
@@ -21,16 +20,6 @@ from training.world import WorldConfig, generate
 # The default world (what `make demo` serves): the integration tests check the behaviour a
 # user meets, and smaller worlds train models too weak to show within-session learning.
 TEST_WORLD = WorldConfig()
-
-
-def _drop_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        for i in range(0, len(keys), 1000):
-            client.unlink(*keys[i:i + 1000])
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +33,7 @@ def redis_url():
 def prefix(redis_url):
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
-    _drop_prefix(redis_url, name)
+    drop_prefix(redis_url, name)
 
 
 @pytest.fixture
@@ -72,7 +61,7 @@ def stack(artifacts, redis_url, tmp_path_factory):
     s.start()
     yield s
     s.stop()
-    _drop_prefix(redis_url, name)
+    drop_prefix(redis_url, name)
 
 
 @pytest.fixture(scope="session")

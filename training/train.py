@@ -33,6 +33,7 @@ from services.rank.features import (
 )
 from services.recall.ann import build_index
 from services.recall.channels.item_cf import ItemCFChannel
+from services.recall.merge import DEFAULT_WEIGHTS, merge
 from training import data as data_mod
 from training import item_cf
 from training.data import HEADS, Dataset
@@ -175,12 +176,22 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
         cf_scores[row, idx] = votes
     scores = {"two_tower": uvec @ item_vecs.T, "item_cf": cf_scores,
               "popularity": np.broadcast_to(ds.items.log_pop, seen.shape).copy()}
-    out = {}
+    out, tops = {}, {}
     for name, s in scores.items():
         s = np.where(seen, -np.inf, s)
-        top = np.argsort(-s, axis=1)[:, :max(ks)]
+        tops[name] = top = np.argsort(-s, axis=1)[:, :max(ks)]
+        if name == "item_cf":  # only items that got votes: the channel returns no others
+            tops[name] = [t[s_row[t] > -1.0] for t, s_row in zip(top, s)]
         for k in ks:
-            out[f"{name}_recall@{k}"] = round(recall_at_k(top[:, :k], truth), 4)
+            out[f"{name}_recall@{k}"] = round(recall_at_k([t[:k] for t in tops[name]], truth), 4)
+    # The merged reservoir as the recall service builds it: RRF over the channels' lists.
+    # (offline, popularity stands in for the hot channel; quotas as the service's defaults)
+    quota = {"two_tower": 500, "item_cf": 300, "popularity": 200}
+    weights = [DEFAULT_WEIGHTS.get({"popularity": "hot"}.get(n, n), 1.0) for n in scores]
+    merged = [merge([(bit, np.asarray(tops[name][row][: quota[name]], np.int64)) for bit, name in enumerate(scores)],
+                    weights).item_ids for row in range(users.size)]
+    for k in ks:
+        out[f"merged_recall@{k}"] = round(recall_at_k([m[:k] for m in merged], truth), 4)
     return out
 
 

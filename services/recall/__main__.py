@@ -21,6 +21,7 @@ from services.recall.channels.item_cf import ItemCFChannel
 from services.recall.channels.region import RegionChannel
 from services.recall.channels.two_tower import TwoTowerChannel
 from services.recall.filters import DropSeen, DropUnavailable
+from services.recall.merge import DEFAULT_WEIGHTS
 from services.recall.pipeline import ChannelConfig, RecallPipeline
 from services.recall.registry import Resources, build_channels
 from services.recall.servicer import RecallServicer
@@ -38,8 +39,10 @@ def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPi
     res.catalog = LiveCatalog(base)
     channels = build_channels(settings.channel_names(), res)
     quotas, timeouts = json.loads(settings.quotas), json.loads(settings.timeouts_ms)
+    weights = {**DEFAULT_WEIGHTS, **json.loads(settings.weights)}
     configs = {c.name: ChannelConfig(int(quotas.get(c.name, 100)),
-                                     float(timeouts.get(c.name, settings.timeout_ms)))
+                                     float(timeouts.get(c.name, settings.timeout_ms)),
+                                     float(weights.get(c.name, 1.0)))
                for c in channels}
     filters = [DropSeen(), DropUnavailable(res.catalog)]
     fallback = base.item_id[np.argsort(-base.log_pop, kind="stable")[: settings.fallback_size]]

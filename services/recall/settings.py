@@ -18,6 +18,9 @@ class RecallSettings(ServiceSettings):
     channels: str = "hot,two_tower,item_cf,follow,fresh,region"
     # Default quota per channel, JSON object.
     quotas: str = '{"hot": 200, "two_tower": 500, "item_cf": 300, "follow": 100, "fresh": 50, "region": 200}'
+    # Per-channel weight in the reciprocal-rank fusion, JSON object; missing channels use
+    # services.recall.merge.DEFAULT_WEIGHTS, then 1.0.
+    weights: str = "{}"
     # Per-channel timeout in milliseconds, JSON object; missing channels use timeout_ms.
     timeouts_ms: str = "{}"
     timeout_ms: float = Field(80.0, gt=0)
@@ -35,7 +38,7 @@ class RecallSettings(ServiceSettings):
     # Seconds between looks at the alias files (a changed live version loads without restart).
     alias_poll_s: float = Field(1.0, gt=0)
 
-    @field_validator("quotas", "timeouts_ms")
+    @field_validator("quotas", "timeouts_ms", "weights")
     @classmethod
     def _json_object(cls, v: str) -> str:
         doc = json.loads(v)
