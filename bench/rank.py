@@ -113,6 +113,42 @@ def service(registry_root: Path, seconds: float, clients: int = 2) -> dict:
                         time.sleep(seconds / 12)
 
                 swapping, swap_err = phase(seconds, swaps)
+
+                def open_phase(rate, duration, during=None):
+                    """Open loop: requests sent at a fixed rate whatever the answers' pace."""
+                    out, errors, futures = [], [], []
+
+                    def done(fut, sent):
+                        try:
+                            fut.result()
+                            out.append((time.perf_counter() - sent) * 1000)
+                        except grpc.RpcError as err:
+                            errors.append(err.code().name)
+                    th = threading.Thread(target=during) if during else None
+                    if th:
+                        th.start()
+                    start = time.perf_counter()
+                    for k in range(int(rate * duration)):
+                        delay = start + k / rate - time.perf_counter()
+                        if delay > 0:
+                            time.sleep(delay)
+                        sent = time.perf_counter()
+                        fut = stub.Rank.future(req, timeout=5)
+                        fut.add_done_callback(lambda f, sent=sent: done(f, sent))
+                        futures.append(fut)
+                    for fut in futures:
+                        try:
+                            fut.result()
+                        except grpc.RpcError:
+                            pass
+                    if th:
+                        th.join()
+                    return out, errors
+
+                # Sustained (not saturating) load: half the closed-loop capacity measured above.
+                rate = max(10.0, 0.5 * len(steady) / seconds)
+                open_steady, open_steady_err = open_phase(rate, seconds)
+                open_swap, open_swap_err = open_phase(rate, seconds, swaps)
         finally:
             stack.stop()
             local.stop()
@@ -124,6 +160,14 @@ def service(registry_root: Path, seconds: float, clients: int = 2) -> dict:
                            "p50_ms": pct(swapping, 50), "p99_ms": pct(swapping, 99),
                            "rps": round(len(swapping) / seconds, 1)},
             "swap_p99_ratio": round(pct(swapping, 99) / pct(steady, 99), 3),
+            "open_loop_half_capacity": {
+                "rate_rps": round(rate, 1),
+                "steady": {"requests": len(open_steady), "errors": len(open_steady_err),
+                           "p50_ms": pct(open_steady, 50), "p99_ms": pct(open_steady, 99)},
+                "swaps": {"swaps": 10, "requests": len(open_swap), "errors": len(open_swap_err),
+                          "p50_ms": pct(open_swap, 50), "p99_ms": pct(open_swap, 99)},
+                "swap_p99_ratio": round(pct(open_swap, 99) / pct(open_steady, 99), 3),
+            },
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)

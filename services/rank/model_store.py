@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -33,6 +35,13 @@ class Canary:
     percent: float
 
 
+def lower_thread_priority(niceness: int = 10) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):  # not Linux, or not allowed: load at normal priority
+        pass
+
+
 class ModelSlot:
     def __init__(self, registry: Registry, name: str, threads: int = 1, cache_size: int = 3):
         self.registry, self.name, self.threads, self.cache_size = registry, name, threads, cache_size
@@ -44,6 +53,9 @@ class ModelSlot:
         self._alias_mtime = self._mtime()
 
     def _load(self, version: str) -> LoadedModel:
+        # Loading (hashing, session creation, warm-up, parity) runs on a worker thread at a
+        # lower CPU priority (Linux nices threads one by one), so serving keeps the cores.
+        lower_thread_priority()
         return LoadedModel.load(self.registry.open(self.name, version), self.threads)
 
     async def _load_off_path(self, version: str) -> LoadedModel:
