@@ -11,13 +11,14 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world artifacts bench simulate deploy-check clean
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench simulate eval deploy-check clean
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
 	@echo "make test   - unit and integration tests (real services, real Redis)"
 	@echo "make train  - generate the world (if missing) and train + publish new model versions"
 	@echo "make bench  - benchmarks and trade-off reports into bench/results/"
+	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
 	@echo "make simulate - simulated users scroll the live system (closed loop) -> reports/simulate.*"
 	@echo "make deploy-check - render and validate the Kubernetes manifests offline"
 	@echo "make proto  - regenerate gRPC stubs from protos/"
@@ -56,6 +57,11 @@ bench: artifacts
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.rank --registry $(REGISTRY_DIR)
 	$(PY) -m training.evaluate_rerank --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --out bench/results
 	$(PY) -m bench.recall --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
+
+# Offline evaluation of the synthetic world (other datasets: python -m training.evaluate --help).
+eval: world
+	$(PY) -m training.evaluate --dataset synthetic --path $(WORLD_DIR) --out reports/eval-synthetic.json \
+	  --dump-recs reports/eval-synthetic-recs.jsonl
 
 # Closed loop: simulated users from the world scroll a freshly started stack (own Redis prefix).
 simulate: artifacts

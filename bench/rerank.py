@@ -16,10 +16,10 @@ import numpy as np
 
 from services.common.items import ItemTable
 from services.common.registry import Registry
+from services.rerank.candidates import ItemSide
 from services.rerank.dpp import dpp_select
 from services.rerank.mmr import mmr_select
 from services.rerank.policies import build_policies
-from services.rerank.servicer import ItemSide
 
 
 def timed(fn, iters: int) -> dict[str, float]:

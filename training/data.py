@@ -106,8 +106,9 @@ def _follows_at(world: World, user_idx, author_id, ts_ms) -> np.ndarray:
     return ((uniq[pos] == q) & (first_ts[pos] <= ts_ms)).astype(np.float32)
 
 
-def build(world: World, test_days: float = 2.0) -> Dataset:
+def build(world: World, test_days: float | None = None) -> Dataset:
     c = world.config
+    test_days = c.test_days if test_days is None else test_days
     imp, users, v = world.impressions, world.users, world.videos
     end_ms = c.end_ms
     cutoff = int(end_ms - test_days * DAY_MS)

@@ -38,3 +38,29 @@ def recall_at_k(top: np.ndarray, truth: list[np.ndarray]) -> float:
     """Mean over users of |top-k ∩ truth| / |truth| (users with empty truth skipped)."""
     values = [np.isin(t, row).mean() for row, t in zip(top, truth) if t.size]
     return float(np.mean(values)) if values else float("nan")
+
+
+def logloss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()) if y.size else float("nan")
+
+
+def ndcg_at_k(top, truth: list[np.ndarray], k: int = 10) -> float:
+    """Binary-relevance NDCG@k averaged over users with a non-empty truth."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    values = []
+    for row, t in zip(top, truth):
+        if not t.size:
+            continue
+        gains = np.isin(np.asarray(row)[:k], t)
+        ideal = discounts[: min(t.size, k)].sum()
+        values.append(float((gains * discounts[: gains.size]).sum() / ideal))
+    return float(np.mean(values)) if values else float("nan")
+
+
+def hit_rate_at_k(top, truth: list[np.ndarray], k: int = 10) -> float:
+    """Share of users (with a non-empty truth) with at least one held-out item in the top k."""
+    values = [bool(np.isin(np.asarray(row)[:k], t).any()) for row, t in zip(top, truth) if t.size]
+    return float(np.mean(values)) if values else float("nan")

@@ -11,9 +11,11 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import sys
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
@@ -37,7 +39,8 @@ from services.recall.merge import DEFAULT_WEIGHTS, merge
 from training import data as data_mod
 from training import item_cf
 from training.data import HEADS, Dataset
-from training.metrics import auc, gauc, recall_at_k
+from training.metrics import auc, gauc, hit_rate_at_k, logloss, ndcg_at_k, recall_at_k
+from training.models.lr import LogisticRegression
 from training.models.prerank import PreRanker
 from training.models.ranker import Ranker
 from training.models.two_tower import ItemTower, UserTower, sampled_softmax_loss
@@ -60,9 +63,24 @@ def item_meta(items: ItemTable, with_ids: bool = True) -> np.ndarray:
     return np.stack([ids, items.author_id, items.category, items.region, dur], 1).astype(np.int64)
 
 
+def _distributed():
+    """torch.distributed when this runs under torchrun (WORLD_SIZE > 1), else None."""
+    import torch.distributed as dist
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
 def _batches(n: int, size: int, rng: np.random.Generator, desc: str):
+    """Shuffled mini-batches of row indices. Data-parallel: every process draws the same
+    permutation (same seed) and takes its own stride of it, so shards are disjoint and every
+    process runs the same number of steps."""
     order = rng.permutation(n)
-    for lo in tqdm(range(0, n, size), desc=desc, unit="batch", leave=False):
+    dist = _distributed()
+    if dist is not None:
+        ws = dist.get_world_size()
+        order = order[: n - n % ws][dist.get_rank()::ws]
+        size = max(1, size // ws)  # the global batch stays `size`
+    for lo in tqdm(range(0, order.size, size), desc=desc, unit="batch", leave=False,
+                   disable=dist is not None and dist.get_rank() > 0):
         yield torch.from_numpy(order[lo:lo + size])
 
 
@@ -70,7 +88,9 @@ def _fit(modules: list[torch.nn.Module], loss_of, n_rows: int, batch_size: int, 
          lr: float, rng: np.random.Generator, name: str) -> list[float]:
     """Adam over `modules`, shuffled mini-batches of row indices; `loss_of(batch)` is the
     batch's mean loss. Returns the mean training loss per epoch."""
-    opt = torch.optim.Adam([p for m in modules for p in m.parameters()], lr=lr)
+    params = [p for m in modules for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    dist = _distributed()
     losses = []
     for epoch in range(epochs):
         for m in modules:
@@ -80,8 +100,18 @@ def _fit(modules: list[torch.nn.Module], loss_of, n_rows: int, batch_size: int, 
             loss = loss_of(b)
             opt.zero_grad()
             loss.backward()
+            if dist is not None:  # data-parallel: average the gradients, as DDP's all-reduce does
+                for p in params:
+                    if p.grad is None:  # every process must reduce the same tensors
+                        p.grad = torch.zeros_like(p)
+                    dist.all_reduce(p.grad)
+                    p.grad /= dist.get_world_size()
             opt.step()
             total, n = total + loss.item() * len(b), n + len(b)
+        if dist is not None:
+            t = torch.tensor([total, float(n)], dtype=torch.float64)
+            dist.all_reduce(t)
+            total, n = float(t[0]), int(t[1])
         losses.append(total / max(n, 1))
     for m in modules:
         m.eval()
@@ -153,7 +183,8 @@ def _user_state_at(ds: Dataset, world: World, until_ms: int):
 
 
 def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndarray,
-                       cf: ItemCFChannel, ks=(50, 100, 500), max_users: int = 1000) -> dict[str, float]:
+                       cf: ItemCFChannel, ks=(50, 100, 500), max_users: int = 1000,
+                       extra: dict | None = None) -> dict[str, float]:
     """Recall@k on the test window for two-tower, item-CF (u2i2i) and popularity, with the
     users' state at the cutoff; items the user met in training are excluded."""
     te = ds.test.take(ds.test.engaged)
@@ -176,6 +207,8 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
         cf_scores[row, idx] = votes
     scores = {"two_tower": uvec @ item_vecs.T, "item_cf": cf_scores,
               "popularity": np.broadcast_to(ds.items.log_pop, seen.shape).copy()}
+    for name, score_fn in (extra or {}).items():  # baselines trained by the caller (e.g. ALS)
+        scores[name] = score_fn(ds, users)
     out, tops = {}, {}
     for name, s in scores.items():
         s = np.where(seen, -np.inf, s)
@@ -184,14 +217,19 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
             tops[name] = [t[s_row[t] > -1.0] for t, s_row in zip(top, s)]
         for k in ks:
             out[f"{name}_recall@{k}"] = round(recall_at_k([t[:k] for t in tops[name]], truth), 4)
+        out[f"{name}_ndcg@10"] = round(ndcg_at_k(tops[name], truth), 4)
+        out[f"{name}_hitrate@10"] = round(hit_rate_at_k(tops[name], truth), 4)
     # The merged reservoir as the recall service builds it: RRF over the channels' lists.
     # (offline, popularity stands in for the hot channel; quotas as the service's defaults)
     quota = {"two_tower": 500, "item_cf": 300, "popularity": 200}
-    weights = [DEFAULT_WEIGHTS.get({"popularity": "hot"}.get(n, n), 1.0) for n in scores]
-    merged = [merge([(bit, np.asarray(tops[name][row][: quota[name]], np.int64)) for bit, name in enumerate(scores)],
+    weights = [DEFAULT_WEIGHTS.get({"popularity": "hot"}.get(n, n), 1.0) for n in quota]
+    channels = list(quota)
+    merged = [merge([(bit, np.asarray(tops[name][row][: quota[name]], np.int64)) for bit, name in enumerate(channels)],
                     weights).item_ids for row in range(users.size)]
     for k in ks:
         out[f"merged_recall@{k}"] = round(recall_at_k([m[:k] for m in merged], truth), 4)
+    out["merged_ndcg@10"] = round(ndcg_at_k(merged, truth), 4)
+    out["merged_hitrate@10"] = round(hit_rate_at_k(merged, truth), 4)
     return out
 
 
@@ -237,16 +275,32 @@ def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: in
     return model, losses
 
 
+def train_lr(ds: Dataset, vocab: dict[str, int], epochs: int, seed: int):
+    """The logistic-regression baseline on the logged labels (same features, no crossing)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = _ranker_tensors(ds, ds.train)
+    y = torch.from_numpy(ds.train.labels)
+    model = LogisticRegression([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS))
+
+    def loss_of(b):
+        return F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), y[b])
+
+    losses = _fit([model], loss_of, len(ds.train), 1024, epochs, 1e-2, rng, "logistic regression")
+    return model, losses
+
+
 def evaluate_ranker(ds: Dataset, model: torch.nn.Module) -> tuple[dict[str, float], np.ndarray]:
     x = _ranker_tensors(ds, ds.test)
-    args = ((x["cat"], x["num"]) if isinstance(model, PreRanker)
+    args = ((x["cat"], x["num"]) if not isinstance(model, Ranker)
             else (x["cat"], x["num"], x["seq_items"], x["seq_cats"]))
     with torch.no_grad():
         p = model(*args).numpy()
     out = {}
     for h, name in enumerate(HEADS):
         out[f"auc_{name}"] = round(auc(ds.test.labels[:, h], p[:, h]), 4)
-    out["gauc_like"] = round(gauc(ds.test.user_idx, ds.test.labels[:, 0], p[:, 0]), 4)
+        out[f"logloss_{name}"] = round(logloss(ds.test.labels[:, h], p[:, h]), 4)
+    out["gauc_like"] = round(float(gauc(ds.test.user_idx, ds.test.labels[:, 0], p[:, 0])), 4)
     return out, p
 
 
@@ -254,9 +308,23 @@ def schema_hash(doc: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@dataclass
+class TrainResult:
+    versions: dict[str, str]               # model name -> published version
+    ds: Dataset                            # the split everything was trained / evaluated on
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> offline metrics
+    losses: dict[str, list[float]] = field(default_factory=dict)        # model -> loss per epoch
+
+
 def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict[str, str]:
+    return run_world(World.load(world_dir), registry, epochs, seed).versions
+
+
+def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
+              extra_retrieval: dict | None = None) -> TrainResult:
+    """Train every model on the world's time split, evaluate, publish; `extra_retrieval`
+    adds baselines (name -> fn(ds, users) -> scores) to the retrieval evaluation."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    world = World.load(world_dir)
     ds = data_mod.build(world)
     print(f"data: {len(ds.train)} train rows, {len(ds.test)} test rows, "
           f"cutoff {ds.cutoff_ms}", file=sys.stderr)
@@ -274,7 +342,7 @@ def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict
         cf_table = item_cf.build(tr.user_idx[tr.engaged], tr.item_idx[tr.engaged],
                                  tr.ts_ms[tr.engaged], len(ds.items))
         cf = ItemCFChannel(cf_table, ds.items)
-        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf)
+        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf, extra=extra_retrieval)
         print(f"retrieval: {tt_metrics}", file=sys.stderr)
         cf_table.save(tmp / "neighbors.npz")
         eng = tr.engaged
@@ -364,7 +432,12 @@ def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict
             "distillation": {"label_weight": DISTILL_LABEL_WEIGHT, "teacher": f"ranker/{versions['ranker']}"},
             "data_range": data_range, "metrics": pr_metrics,
             "train_loss": [round(v, 4) for v in pr_losses]})
-    return versions
+    lr, lr_losses = train_lr(ds, vocab, epochs, seed)  # the baseline every evaluation keeps
+    lr_metrics, _ = evaluate_ranker(ds, lr)
+    print(f"logistic regression: {lr_metrics}", file=sys.stderr)
+    return TrainResult(versions, ds, {"retrieval": tt_metrics, "ranker": rk_metrics, "prerank": pr_metrics,
+                                      "lr": lr_metrics},
+                       {"two_tower": tt_losses, "ranker": rk_losses, "prerank": pr_losses, "lr": lr_losses})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,7 +451,22 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--world {args.world}: no world here (run `python -m training.world`)")
     if args.epochs < 1:
         p.error("--epochs must be >= 1")
-    versions = run(args.world, args.registry, args.epochs, args.seed)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: data-parallel over gloo (CPU)
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
+        rank, size = dist.get_rank(), dist.get_world_size()
+        print(f"data-parallel training: process {rank} of {size}", file=sys.stderr)
+        try:
+            if rank == 0:
+                versions = run(args.world, args.registry, args.epochs, args.seed)
+            else:  # identical models (same seed, averaged gradients): only process 0 publishes
+                with tempfile.TemporaryDirectory() as scratch:
+                    run(args.world, Path(scratch), args.epochs, args.seed)
+                return 0
+        finally:
+            dist.destroy_process_group()
+    else:
+        versions = run(args.world, args.registry, args.epochs, args.seed)
     print(f"published: {versions}", file=sys.stderr)
     return 0
 

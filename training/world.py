@@ -59,6 +59,8 @@ class WorldConfig:
     # adding mood_weight * cos(mood centroid, item trait) to the appeal within that session.
     mood_share: float = 0.6
     mood_weight: float = 3.0
+    # The last test_days of the log are the test window of the time split (training/data.py).
+    test_days: float = 2.0
 
     def validate(self) -> None:
         for name in ("n_users", "n_authors", "n_videos", "n_categories", "n_tags",

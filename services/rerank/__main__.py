@@ -13,8 +13,9 @@ from services.common.clock import CatalogClock
 from services.common.items import ItemTable
 from services.common.keys import Keys
 from services.common.server import Registration, run_server
+from services.rerank.candidates import ItemSide
 from services.rerank.policies import build_policies
-from services.rerank.servicer import ItemSide, RerankServicer
+from services.rerank.servicer import RerankServicer
 from services.rerank.settings import RerankSettings
 
 

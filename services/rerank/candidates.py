@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from services.common.items import ItemTable
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -58,3 +60,21 @@ class Change(NamedTuple):
     reason: str
     from_position: int  # 1-based position in the input, 0 for pool items
     to_position: int    # 1-based position in the feed
+
+
+class ItemSide:
+    """Authors, categories, publish times and embeddings of the catalog, by dense index."""
+
+    def __init__(self, items: ItemTable, vectors: np.ndarray):
+        self.items = items
+        self.vectors = np.vstack([vectors.astype(np.float32),
+                                  np.zeros((1, vectors.shape[1]), np.float32)])  # row -1: unknown
+
+    def candidates(self, ids: np.ndarray, scores: np.ndarray, n_input: int | None = None) -> Candidates:
+        idx = self.items.index_of(ids)
+        known = idx >= 0
+        safe = np.where(known, idx, 0)
+        return Candidates(ids, scores, np.where(known, self.items.author_id[safe], 0),
+                          np.where(known, self.items.category[safe], 0), self.vectors[idx],
+                          np.where(known, self.items.publish_ms[safe], np.iinfo(np.int64).min),
+                          ids.size if n_input is None else n_input)

@@ -8,8 +8,7 @@ from recsys.v1 import rerank_pb2, rerank_pb2_grpc
 
 from services.common.clock import CatalogClock
 from services.common.errors import InvalidArgument
-from services.common.items import ItemTable
-from services.rerank.candidates import Candidates, ChangeKind, Operations
+from services.rerank.candidates import ChangeKind, ItemSide, Operations
 from services.rerank.policies import Policy, choose
 
 MAX_CANDIDATES = 2000
@@ -20,24 +19,6 @@ MAX_POOL_ITEMS = 100
 MAX_POOL_NAME = 32
 _KINDS = {ChangeKind.MOVED: rerank_pb2.RerankChange.KIND_MOVED,
           ChangeKind.INSERTED: rerank_pb2.RerankChange.KIND_INSERTED}
-
-
-class ItemSide:
-    """Authors, categories, publish times and embeddings of the catalog, by dense index."""
-
-    def __init__(self, items: ItemTable, vectors: np.ndarray):
-        self.items = items
-        self.vectors = np.vstack([vectors.astype(np.float32),
-                                  np.zeros((1, vectors.shape[1]), np.float32)])  # row -1: unknown
-
-    def candidates(self, ids: np.ndarray, scores: np.ndarray, n_input: int | None = None) -> Candidates:
-        idx = self.items.index_of(ids)
-        known = idx >= 0
-        safe = np.where(known, idx, 0)
-        return Candidates(ids, scores, np.where(known, self.items.author_id[safe], 0),
-                          np.where(known, self.items.category[safe], 0), self.vectors[idx],
-                          np.where(known, self.items.publish_ms[safe], np.iinfo(np.int64).min),
-                          ids.size if n_input is None else n_input)
 
 
 def validate(request: rerank_pb2.RerankRequest) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,98 @@
+"""KuaiRand and KuaiRec interaction logs (CSV with a header), detected by their columns.
+
+* KuaiRand (`log_*.csv`, e.g. log_standard_4_08_to_4_21_1k.csv): user_id, video_id,
+  time_ms, is_like, is_follow, is_forward, play_time_ms, duration_ms, ... -> like, follow,
+  share (forward), watch time, duration.
+* KuaiRec (`small_matrix.csv` / `big_matrix.csv`): user_id, video_id, play_duration,
+  video_duration, timestamp (s), watch_ratio -> watch time and duration; a like is a
+  watch ratio >= 2 (watched twice), no shares or follows.
+
+Optional side files: KuaiRand `video_features_basic*.csv` (video_id, author_id, ...,
+tag) for authors and categories, and `user_features*.csv` (user_id, ...) is not needed.
+Every log file found is read; rows are one interaction each.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from training.importers.common import BadInput, build_world
+from training.world import World
+
+KUAIRAND = ("user_id", "video_id", "time_ms", "is_like", "is_follow", "is_forward", "play_time_ms", "duration_ms")
+KUAIREC = ("user_id", "video_id", "play_duration", "video_duration", "timestamp")
+
+
+def _read(path: Path, need: tuple[str, ...], skip_bad: bool) -> tuple[dict[str, list[float]], int]:
+    cols: dict[str, list[float]] = {c: [] for c in need}
+    skipped = 0
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise BadInput(f"{path}:1: header lacks columns {missing}")
+        for row in reader:
+            try:
+                values = [float(row[c]) if row[c] not in ("", None) else float("nan") for c in need]
+                if any(np.isnan(v) for v in values[:2]):
+                    raise ValueError("empty user_id/video_id")
+            except (ValueError, TypeError) as err:
+                if not skip_bad:
+                    raise BadInput(f"{path}:{reader.line_num}: malformed row ({err})") from None
+                skipped += 1
+                continue
+            for c, v in zip(need, values):
+                cols[c].append(v)
+    return cols, skipped
+
+
+def _video_features(folder: Path) -> dict[int, tuple[int, int, float]]:
+    out: dict[int, tuple[int, int, float]] = {}
+    for path in sorted(folder.glob("video_features_basic*.csv")):
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    tag = str(row.get("tag") or "1").split(",")[0]
+                    out[int(row["video_id"])] = (int(float(row.get("author_id") or 1)),
+                                                 int(float(tag)) + 1 if tag.strip().lstrip("-").isdigit() else 1,
+                                                 float(row.get("video_duration") or 0) / 1000 or 60.0)
+                except (ValueError, KeyError):
+                    continue
+    return out
+
+
+def load(path: Path, skip_bad: bool = False) -> World:
+    logs = sorted(path.glob("log_*.csv"))
+    kind = "kuairand"
+    if not logs:
+        logs, kind = sorted(p for p in path.glob("*_matrix.csv")), "kuairec"
+    if not logs:
+        raise BadInput(f"{path}: no KuaiRand log_*.csv or KuaiRec *_matrix.csv files here")
+    need = KUAIRAND if kind == "kuairand" else KUAIREC
+    parts, skipped = [], 0
+    for log in logs:
+        cols, n_bad = _read(log, need, skip_bad)
+        parts.append(cols)
+        skipped += n_bad
+    c = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in need}
+    features = _video_features(path)
+    if kind == "kuairand":
+        ts, watch, dur = c["time_ms"], c["play_time_ms"], c["duration_ms"]
+        like, share, follow = c["is_like"] > 0, c["is_forward"] > 0, c["is_follow"] > 0
+    else:
+        ts, watch, dur = c["timestamp"] * 1000, c["play_duration"], c["video_duration"]
+        like = np.nan_to_num(watch / np.maximum(dur, 1)) >= 2.0
+        share = follow = np.zeros(ts.size, bool)
+    items = dict(features)
+    video = c["video_id"].astype(np.int64)
+    for v, d in zip(*np.unique(np.stack([video, np.nan_to_num(dur).astype(np.int64)]), axis=1)):
+        author, cat, _ = items.get(int(v), (1, 1, 0.0))
+        items[int(v)] = (author, cat, max(float(d) / 1000, 1.0))
+    world = build_world(user_ids=c["user_id"].astype(np.int64), item_ids=video,
+                        ts_ms=np.nan_to_num(ts).astype(np.int64), watch_ms=np.nan_to_num(watch).astype(np.int64),
+                        like=like.astype(np.int8), share=share.astype(np.int8), follow=follow.astype(np.int8),
+                        users={}, items=items, name=str(path))
+    world.skipped_rows = skipped
+    return world
