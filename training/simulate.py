@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import math
 import os
@@ -37,6 +36,7 @@ import grpc
 import numpy as np
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
+from services.common.net import check_loopback
 from training.world import LIKE_BIAS, OUTCOME_SLOPE, World, _sigmoid, react
 
 METRICS = ("like_rate", "watch_s", "oracle_relevance", "diversity", "novelty", "repeat_rate")
@@ -380,17 +380,6 @@ def simulate(address: str, world: World, users: int = 200, rounds: int = 10, cou
     return report
 
 
-def loopback_only(address: str) -> str:
-    host = address.rsplit(":", 1)[0].strip("[]")
-    try:
-        ok = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"--gateway {address}: loopback addresses only (127.0.0.1, ::1, localhost)")
-    return address
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.simulate", description=__doc__.split("\n")[0])
     p.add_argument("--gateway", default="", help="address of a running gateway (default: start the stack here)")
@@ -414,15 +403,15 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.rounds < 2:
         p.error("--rounds must be >= 2 (the report compares early and late rounds)")
+    if args.gateway:
+        try:
+            check_loopback(args.gateway)
+        except ValueError as err:
+            p.error(f"--gateway {err}")
     if not (args.world / "world.json").exists():
         p.error(f"--world {args.world}: no world here (run `make world`)")
     if args.experiments and not args.experiments.exists():
         p.error(f"--experiments {args.experiments}: no such file")
-    if args.gateway:
-        try:
-            loopback_only(args.gateway)
-        except ValueError as err:
-            p.error(str(err))
     world = World.load(args.world)
     kw = dict(users=args.users, rounds=args.rounds, count=args.count, concurrency=args.concurrency,
               max_requests=args.max_requests, max_seconds=args.max_seconds, seed=args.seed, api_key=args.api_key)

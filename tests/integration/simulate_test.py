@@ -52,7 +52,7 @@ def test_small_simulation_stores_events_writes_the_report_and_splits_arms(ab_gat
     assert out.with_suffix(".md").exists() and out.with_suffix(".png").stat().st_size > 0
 
 
-def test_the_simulator_talks_to_loopback_only():
-    assert sim.loopback_only("127.0.0.1:50050") and sim.loopback_only("localhost:1")
-    with pytest.raises(ValueError, match="loopback"):
-        sim.loopback_only("10.0.0.8:50050")
+def test_the_simulator_talks_to_loopback_only(capsys):
+    with pytest.raises(SystemExit):
+        sim.main(["--gateway", "10.0.0.8:50050"])
+    assert "loopback addresses only" in capsys.readouterr().err

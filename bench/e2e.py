@@ -1,0 +1,255 @@
+"""End-to-end benchmark: the whole stack under load, the same pipeline in process, and an
+echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
+
+    python -m bench.e2e [--seconds 8] [--world data/world] [--registry models]
+
+* closed loop at 1, 4 and 16 concurrent users, open loop at 25/50/75% of the measured
+  capacity (bench/loadgen.py; users drawn by activity, loopback only);
+* per-stage latency from the responses' own timings;
+* in process: the same four steps (state read from Redis, recall pipeline, pre-rank + rank,
+  rerank policy) called one after the other without gRPC -> `overhead_ratio` = e2e p50 at
+  one user / in-process p50;
+* the echo chain (bench/echo.py) at 16 users -> `throughput_ratio` = pipeline RPS / echo RPS;
+* cost per request in CPU-ms (the four services' CPU time over the 16-user phase / answers)
+  and each service's RSS;
+* `catalog`: recall at 10k/100k/1M from bench/results/recall.json when present (the other
+  services at those sizes are not measured yet: see the README).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from bench.loadgen import LoadGen
+from services.common.context import RequestContext
+from services.common.keys import Keys
+from services.common.redis_server import drop_prefix, ensure_redis, free_port
+from services.common.registry import Registry
+from services.common.user_state import read_user_state
+from services.rank import scoring
+from services.rank.model import LoadedModel
+from services.recall.__main__ import build_pipeline
+from services.recall.settings import RecallSettings
+from services.rerank.candidates import ItemSide
+from services.rerank.policies import build_policies
+from services.stack import ROOT, Stack, bootstrap, wait_healthy
+from training.world import World
+
+CONCURRENCY = (1, 4, 16)
+OPEN_SHARES = (0.25, 0.5, 0.75)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+async def in_process(world: World, registry: Path, redis_url: str, prefix: str, n: int = 300) -> dict:
+    """The four steps without gRPC, one request at a time."""
+    client = aioredis.Redis.from_url(redis_url)
+    keys = Keys(prefix)
+    recall = build_pipeline(RecallSettings(registry_dir=registry, redis_url=redis_url, redis_prefix=prefix), client)
+    reg = Registry(registry)
+    ranker, prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
+    tt = reg.open("two_tower")
+    side = ItemSide(ranker.items, np.load(tt.file("item_vectors.npy"), allow_pickle=False))
+    policy = build_policies()["default"]
+    users, counts = np.unique(world.impressions["user_id"], return_counts=True)
+    rng = np.random.default_rng(0)
+    samples, stages = [], {"state": [], "recall": [], "rank": [], "rerank": []}
+    try:
+        for i in range(n + 30):
+            user = int(rng.choice(users, p=counts / counts.sum()))
+            t0 = time.perf_counter()
+            state = await read_user_state(client, keys, user)
+            t1 = time.perf_counter()
+            ctx = RequestContext(user_id=user, region=state.region)
+            recalled = await recall.retrieve(ctx, state)
+            t2 = time.perf_counter()
+            scored = scoring.score(ctx, state, recalled.candidates.item_ids, recall.clock.now_ms(), ranker, prerank,
+                                   200, 50)
+            t3 = time.perf_counter()
+            policy.apply(side.candidates(scored.item_ids, scored.fused), 20)
+            t4 = time.perf_counter()
+            if i >= 30:  # warm-up first
+                samples.append((t4 - t0) * 1000)
+                for name, a, b in (("state", t0, t1), ("recall", t1, t2), ("rank", t2, t3), ("rerank", t3, t4)):
+                    stages[name].append((b - a) * 1000)
+    finally:
+        await client.aclose()
+    return {"p50_ms": round(float(np.percentile(samples, 50)), 3),
+            "p99_ms": round(float(np.percentile(samples, 99)), 3),
+            "stages_p50_ms": {k: round(float(np.percentile(v, 50)), 3) for k, v in stages.items()}}
+
+
+def echo_chain(seconds: float, concurrency: int, world: World) -> dict:
+    ports = {r: free_port() for r in ("recall", "rank", "rerank", "gateway")}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "protos")]))
+    procs = []
+    try:
+        for role in ("recall", "rank", "rerank", "gateway"):
+            args = [sys.executable, "-m", "bench.echo", "--role", role, "--port", str(ports[role])]
+            if role == "gateway":
+                args += [f"--{r}=127.0.0.1:{ports[r]}" for r in ("recall", "rank", "rerank")]
+            procs.append(subprocess.Popen(args, env=env, cwd=ROOT))
+        time.sleep(1.0)
+        address = f"127.0.0.1:{ports['gateway']}"
+        gen = LoadGen.from_world(address, world)
+        asyncio.run(gen.closed(concurrency, 1.0))  # warm-up
+        out = asyncio.run(gen.closed(concurrency, seconds))
+        return {"rps": round(out.rps, 1), "p50_ms": out.pct(50), "p99_ms": out.pct(99), "concurrency": concurrency}
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def run(world_dir: Path, registry: Path, seconds: float) -> dict:
+    world = World.load(world_dir)
+    local = ensure_redis("redis://127.0.0.1:6379/0")
+    prefix = f"bench-e2e-{uuid.uuid4().hex[:6]}"
+    report: dict = {}
+    try:
+        bootstrap(world_dir, registry, local.url, prefix, progress=False, say=lambda *_: None)
+        with Stack(registry, local.url, prefix, Path("run/bench-logs")) as stack:
+            wait_healthy(stack.address("gateway"), 60)
+            gen = LoadGen.from_world(stack.address("gateway"), world)
+            asyncio.run(gen.closed(4, 2.0))  # warm-up
+            closed = {}
+            for c in CONCURRENCY:
+                pids = {n: p.pid for n, p in stack.procs.items()}
+                cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
+                out = asyncio.run(gen.closed(c, seconds))
+                cpu = {n: cpu_seconds(pid) - cpu0[n] for n, pid in pids.items()}
+                closed[c] = out.summary() | {"cpu_ms_per_request": round(1000 * sum(cpu.values()) / max(out.ok, 1), 2),
+                                             "cpu_ms_per_request_by_service": {
+                                                 n: round(1000 * v / max(out.ok, 1), 2) for n, v in cpu.items()}}
+                print(json.dumps({f"closed_{c}": {k: closed[c][k] for k in ("p50_ms", "p99_ms", "rps")}}), flush=True)
+            capacity = max(v["rps"] for v in closed.values())
+            opened = {}
+            for share in OPEN_SHARES:
+                out = asyncio.run(gen.open(share * capacity, seconds))
+                opened[f"{int(share * 100)}%"] = out.summary() | {"offered_rps": round(share * capacity, 1)}
+            rss = {n: rss_mb(p.pid) for n, p in stack.procs.items()}
+        inproc = asyncio.run(in_process(world, registry, local.url, prefix))
+        echo = echo_chain(seconds, 16, world)
+    finally:
+        drop_prefix(local.url, prefix)
+        local.stop()
+    one, busy = closed[1], closed[16]
+    report.update({
+        "e2e_p50_ms": one["p50_ms"], "e2e_p95_ms": one["p95_ms"], "e2e_p99_ms": one["p99_ms"],
+        "e2e_rps": capacity, "e2e_p99_ms_at_16": busy["p99_ms"],
+        "inproc_p50_ms": inproc["p50_ms"], "overhead_ratio": round(one["p50_ms"] / inproc["p50_ms"], 3),
+        "echo_chain_rps": echo["rps"], "throughput_ratio": round(capacity / echo["rps"], 3),
+        "cpu_ms_per_request": busy["cpu_ms_per_request"], "rss_mb": rss,
+        "stages_p50_ms": one["stages_p50_ms"], "inproc": inproc, "echo_chain": echo,
+        "closed_loop": {str(c): v for c, v in closed.items()}, "open_loop": opened,
+    })
+    return report
+
+
+def merge_results(report: dict, results: Path) -> dict:
+    """Add the micro-benchmarks' headline numbers and the catalog scaling already measured."""
+    def load(name):
+        path = results / name
+        return json.loads(path.read_text()) if path.exists() else {}
+    rank, rerank, recall = load("rank.json"), load("rerank.json"), load("recall.json")
+    if rank:
+        report["rank_inproc_p50_ms_200"] = rank.get("in_process", {}).get("ranker_run_200", {}).get("p50_ms")
+    if rerank:
+        report["rerank_inproc_p99_ms_200to20"] = rerank.get("rerank_inproc_p99_ms_200to20")
+    report["catalog"] = {n: {"recall_p99_ms": c["service"]["p99_ms"], "rss_mb": {"recall": c["service"]["rss_mb"]},
+                             "e2e_p99_ms": None, "rank_p99_ms": None, "rerank_p99_ms": None}
+                         for n, c in recall.get("catalog", {}).items()}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=ROOT).stdout.strip()
+    except OSError:
+        commit = ""
+    report["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
+    report["git_commit"] = commit
+    return report
+
+
+def write(report: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    lines = ["| measure | value | target |", "|---|---:|---|",
+             f"| e2e p50 / p95 / p99, one user | {report['e2e_p50_ms']:.1f} / {report['e2e_p95_ms']:.1f} / "
+             f"{report['e2e_p99_ms']:.1f} ms | |",
+             f"| throughput (best closed loop) | {report['e2e_rps']:.0f} rps | |",
+             f"| in-process pipeline p50 | {report['inproc_p50_ms']:.1f} ms | |",
+             f"| overhead ratio (e2e p50 / in-process p50) | {report['overhead_ratio']:.2f} | ≤ 1.3 |",
+             f"| echo chain (same 4 hops, no work) | {report['echo_chain_rps']:.0f} rps | |",
+             f"| throughput ratio (pipeline / echo) | {report['throughput_ratio']:.2f} | |",
+             f"| CPU per request (4 services, 16 users) | {report['cpu_ms_per_request']:.1f} ms | |"]
+    if report.get("rank_inproc_p50_ms_200") is not None:
+        lines.append(f"| ranker alone, 200 candidates, p50 | {report['rank_inproc_p50_ms_200']:.2f} ms | ≤ 3 ms |")
+    if report.get("rerank_inproc_p99_ms_200to20") is not None:
+        lines.append(f"| rerank DPP 200 → 20, p99 | {report['rerank_inproc_p99_ms_200to20']:.2f} ms | ≤ 2 ms |")
+    lines += ["", "| concurrency | p50 ms | p99 ms | rps | CPU-ms / request |", "|---:|---:|---:|---:|---:|"]
+    for c, v in report["closed_loop"].items():
+        lines.append(f"| {c} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {v['rps']:.0f} | "
+                     f"{v['cpu_ms_per_request']:.1f} |")
+    lines += ["", "| open loop | offered rps | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---|"]
+    for k, v in report["open_loop"].items():
+        lines.append(f"| {k} of capacity | {v['offered_rps']:.0f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | "
+                     f"{v['errors_by_code'] or 'none'} |")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    cs = list(report["closed_loop"])
+    a.plot([report["closed_loop"][c]["rps"] for c in cs], [report["closed_loop"][c]["p99_ms"] for c in cs], "o-",
+           label="p99")
+    a.plot([report["closed_loop"][c]["rps"] for c in cs], [report["closed_loop"][c]["p50_ms"] for c in cs], "s-",
+           label="p50")
+    a.set_xlabel("throughput, rps (closed loop 1 / 4 / 16 users)")
+    a.set_ylabel("latency, ms")
+    a.legend()
+    st = report["stages_p50_ms"]
+    b.bar(list(st), list(st.values()))
+    b.set_ylabel("p50 ms (one user)")
+    b.set_title("per stage")
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.split("\n")[0])
+    p.add_argument("--world", type=Path, default=Path(os.environ.get("WORLD_DIR", "data/world")))
+    p.add_argument("--registry", type=Path, default=Path(os.environ.get("REGISTRY_DIR", "models")))
+    p.add_argument("--seconds", type=float, default=8.0, help="per load phase")
+    p.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
+    args = p.parse_args(argv)
+    if not (args.world / "world.json").exists():
+        p.error(f"--world {args.world}: no world here (run `make world`)")
+    if not (args.registry / "ranker" / "aliases.json").exists():
+        p.error(f"--registry {args.registry}: no live models (run `make train`)")
+    report = merge_results(run(args.world, args.registry, args.seconds), args.out.parent)
+    write(report, args.out)
+    print(args.out.with_suffix(".md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
