@@ -11,13 +11,14 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world artifacts bench simulate eval deploy-check clean
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval deploy-check clean
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
 	@echo "make test   - unit and integration tests (real services, real Redis)"
 	@echo "make train  - generate the world (if missing) and train + publish new model versions"
-	@echo "make bench  - benchmarks and trade-off reports into bench/results/"
+	@echo "make bench  - benchmarks and trade-off reports into bench/results/ (latest.json: end to end)"
+	@echo "make chaos  - faults under load (kills, Redis crash, latency, swaps, overload, fuzz) -> bench/results/chaos.json"
 	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
 	@echo "make simulate - simulated users scroll the live system (closed loop) -> reports/simulate.*"
 	@echo "make deploy-check - render and validate the Kubernetes manifests offline"
@@ -57,6 +58,10 @@ bench: artifacts
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.rank --registry $(REGISTRY_DIR)
 	$(PY) -m training.evaluate_rerank --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --out bench/results
 	$(PY) -m bench.recall --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
+	$(PY) -m bench.e2e --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
+
+chaos: artifacts
+	$(PY) -m bench.chaos --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
 
 # Offline evaluation of the synthetic world (other datasets: python -m training.evaluate --help).
 eval: world

@@ -14,6 +14,11 @@ class GatewaySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     port: int = 50050
+    # Requests in flight before RESOURCE_EXHAUSTED. Kept near capacity x a good latency: a
+    # 2-core replica serves ~160 rps at ~100 ms with 16 in flight; with the shared default of
+    # 256, 5x overload queued requests for 1.6 s and clients saw DEADLINE_EXCEEDED instead of
+    # a fast, retryable RESOURCE_EXHAUSTED (bench/chaos.py, scenario overload).
+    max_concurrent_rpcs: int = Field(32, ge=1)
     # Downstream addresses; "dns:///name:port" resolves every replica for client-side round-robin.
     recall_addr: str = "127.0.0.1:50051"
     rank_addr: str = "127.0.0.1:50052"
