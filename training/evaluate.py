@@ -50,8 +50,9 @@ from training.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
 from training.world import World
 
 FEED = 20
-QUOTAS = {"two_tower": 500, "item_cf": 300, "hot": 200, "region": 200}
-RETRIEVAL_MODELS = ("popularity", "item_cf", "implicit_als", "two_tower", "merged")
+QUOTAS = {"two_tower": 500, "item_cf": 300, "hot": 200, "region": 200, "follow": 100}
+FOLLOW_WINDOW_MS = 7 * 86_400_000
+RETRIEVAL_MODELS = ("popularity", "item_cf", "implicit_als", "two_tower", "follow", "merged")
 
 
 # ---- baselines -----------------------------------------------------------------------------
@@ -114,10 +115,14 @@ def pipeline(world: World, ds: Dataset, registry: Path, max_users: int) -> tuple
         vec = tower.user_vector(recent, state.region, state.age_bucket, state.gender)
         cf_idx, _ = cf.votes(items.index_of(recent[: cf.seeds]))
         reg_idx, _ = region._pair[0].top(state.region) if recent.size < region.max_history else (np.zeros(0, int), 0)
+        fresh = (items.publish_ms >= ds.cutoff_ms - FOLLOW_WINDOW_MS) & (items.publish_ms < ds.cutoff_ms)
+        follow = np.flatnonzero(fresh & np.isin(items.author_id, state.followed_authors))
+        follow = items.item_id[follow[np.argsort(-items.publish_ms[follow], kind="stable")]]
         lists = {"two_tower": tower.search(vec, QUOTAS["two_tower"] + extra)[0],
                  "item_cf": items.item_id[cf_idx[: QUOTAS["item_cf"] + extra]],
                  "hot": popular[: QUOTAS["hot"] + extra],
-                 "region": items.item_id[np.asarray(reg_idx, np.int64)[: QUOTAS["region"] + extra]]}
+                 "region": items.item_id[np.asarray(reg_idx, np.int64)[: QUOTAS["region"] + extra]],
+                 "follow": follow[: QUOTAS["follow"] + extra]}
         merged = merge([(bit, np.asarray(ids, np.int64)) for bit, ids in enumerate(lists.values())], weights)
         cand = merged.item_ids[~np.isin(merged.item_ids, seen)][:1000]
         ctx = RequestContext(user_id=int(u) + 1, region=state.region)

@@ -25,7 +25,7 @@ def test_report_has_the_documented_layout(tiny_report):
     report = json.loads((tiny_report / "eval.json").read_text())
     assert report["dataset"] == "movielens"
     assert report["split"]["kind"] == "time" and report["split"]["cutoff_ts"] > 0
-    assert set(report["retrieval"]) == {"popularity", "item_cf", "implicit_als", "two_tower", "merged"}
+    assert {"popularity", "item_cf", "implicit_als", "two_tower", "merged"} <= set(report["retrieval"])
     for metrics in report["retrieval"].values():
         assert {"recall@50", "recall@100", "recall@500", "ndcg@10", "hitrate@10"} <= set(metrics)
     assert {"lr", "prerank", "ranker"} <= set(report["ranking"])

@@ -220,8 +220,23 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
         out[f"{name}_ndcg@10"] = round(ndcg_at_k(tops[name], truth), 4)
         out[f"{name}_hitrate@10"] = round(hit_rate_at_k(tops[name], truth), 4)
     # The merged reservoir as the recall service builds it: RRF over the channels' lists.
+    # The follow channel: uploads of the authors the user follows (at the cutoff) from the
+    # last 7 days before it, newest first, never items the user met in training.
+    f, it = world.follows, ds.items
+    since = ds.cutoff_ms - 7 * 86_400_000
+    fresh = np.flatnonzero((it.publish_ms >= since) & (it.publish_ms < ds.cutoff_ms))
+    fresh = fresh[np.argsort(-it.publish_ms[fresh], kind="stable")]
+    tops["follow"] = []
+    for row, u in enumerate(users):
+        authors = f["author_id"][(f["user_id"] == u + 1) & (f["ts_ms"] < ds.cutoff_ms)]
+        picks = fresh[np.isin(it.author_id[fresh], authors)]
+        tops["follow"].append(picks[~seen[row, picks]][:100])
+    for k in ks:
+        out[f"follow_recall@{k}"] = round(recall_at_k([t[:k] for t in tops["follow"]], truth), 4)
+    out["follow_ndcg@10"] = round(ndcg_at_k(tops["follow"], truth), 4)
+    out["follow_hitrate@10"] = round(hit_rate_at_k(tops["follow"], truth), 4)
     # (offline, popularity stands in for the hot channel; quotas as the service's defaults)
-    quota = {"two_tower": 500, "item_cf": 300, "popularity": 200}
+    quota = {"two_tower": 500, "item_cf": 300, "popularity": 200, "follow": 100}
     weights = [DEFAULT_WEIGHTS.get({"popularity": "hot"}.get(n, n), 1.0) for n in quota]
     channels = list(quota)
     merged = [merge([(bit, np.asarray(tops[name][row][: quota[name]], np.int64)) for bit, name in enumerate(channels)],
