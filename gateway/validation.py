@@ -103,11 +103,11 @@ def parse_events(events, max_batch: int) -> list[EventData]:
             kind = EventKind(e.type)
         except ValueError:
             raise InvalidArgument(f"{f}.type", f"must be a known EventType, got {e.type}") from None
-        follow = kind in (EventKind.FOLLOW, EventKind.UNFOLLOW)
+        follow = kind in (EventKind.FOLLOW, EventKind.UNFOLLOW, EventKind.BLOCK)
         if e.item_id < 0 or (e.item_id == 0 and not (follow and e.author_id > 0)):
             raise InvalidArgument(f"{f}.item_id", f"must be >= 1, got {e.item_id}")
         if e.author_id < 0 or (e.author_id and not follow):
-            raise InvalidArgument(f"{f}.author_id", "only FOLLOW/UNFOLLOW carry an author_id (>= 1)")
+            raise InvalidArgument(f"{f}.author_id", "only FOLLOW/UNFOLLOW/BLOCK carry an author_id (>= 1)")
         if not 0 <= e.watch_ms <= MAX_WATCH_MS or (e.watch_ms and kind != EventKind.VIEW):
             raise InvalidArgument(f"{f}.watch_ms", f"must be 0..{MAX_WATCH_MS}, and 0 unless VIEW")
         if e.ts_ms < 0:

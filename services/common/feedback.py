@@ -17,6 +17,7 @@ class EventKind(IntEnum):
     UNFOLLOW = 7
     SKIP = 8
     DISLIKE = 9
+    BLOCK = 10
 
 
 HOT_WEIGHTS = {EventKind.VIEW: 1.0, EventKind.LIKE: 3.0, EventKind.COMMENT: 2.0,

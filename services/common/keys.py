@@ -4,6 +4,7 @@
     {prefix}:v1:{u:<id>}:seq        list    engaged item ids, most recent first, capped at SEQ_CAP
     {prefix}:v1:{u:<id>}:seen       set     item ids shown/viewed, expires SEEN_TTL_S after last write
     {prefix}:v1:{u:<id>}:follows    set     followed author ids
+    {prefix}:v1:{u:<id>}:blocked    set     blocked author ids (BLOCK events)
     {prefix}:v1:{hot:<scope>}:<hour> zset   item id -> engagement score in that UTC hour bucket;
                                             scope "g" (global) or "r<region>"; expires after
                                             HOT_WINDOW_H + 1 hours
@@ -61,6 +62,9 @@ class Keys:
 
     def follows(self, user_id: int) -> str:
         return self._user(user_id, "follows")
+
+    def blocked(self, user_id: int) -> str:
+        return self._user(user_id, "blocked")
 
     def hot(self, scope: str, bucket: int) -> str:
         return f"{self._root}:{{hot:{scope}}}:{int(bucket)}"

@@ -19,6 +19,7 @@ class UserStateData:
     recent_items: np.ndarray = field(default_factory=lambda: _EMPTY)
     seen_items: np.ndarray = field(default_factory=lambda: _EMPTY)
     followed_authors: np.ndarray = field(default_factory=lambda: _EMPTY)
+    blocked_authors: np.ndarray = field(default_factory=lambda: _EMPTY)
     age_bucket: int = 0
     gender: int = 0
     region: int = 0
@@ -35,13 +36,15 @@ async def read_user_state(client: aioredis.Redis, keys: Keys, user_id: int) -> U
         pipe.lrange(keys.seq(user_id), 0, -1)
         pipe.smembers(keys.seen(user_id))
         pipe.smembers(keys.follows(user_id))
-        profile, seq, seen, follows = await pipe.execute()
-    known = bool(profile or seq or seen or follows)
+        pipe.smembers(keys.blocked(user_id))
+        profile, seq, seen, follows, blocked = await pipe.execute()
+    known = bool(profile or seq or seen or follows or blocked)
     return UserStateData(
         known=known,
         recent_items=_ints(seq),
         seen_items=_ints(seen),
         followed_authors=_ints(follows),
+        blocked_authors=_ints(blocked),
         age_bucket=int(profile.get(b"age_bucket", 0)),
         gender=int(profile.get(b"gender", 0)),
         region=int(profile.get(b"region", 0)),

@@ -20,7 +20,7 @@ from services.recall.catalog import LiveCatalog
 from services.recall.channels.item_cf import ItemCFChannel
 from services.recall.channels.region import RegionChannel
 from services.recall.channels.two_tower import TwoTowerChannel
-from services.recall.filters import DropSeen, DropUnavailable
+from services.recall.filters import DropBlocked, DropSeen, DropUnavailable
 from services.recall.merge import DEFAULT_WEIGHTS
 from services.recall.pipeline import ChannelConfig, RecallPipeline
 from services.recall.registry import Resources, build_channels
@@ -44,7 +44,7 @@ def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPi
                                      float(timeouts.get(c.name, settings.timeout_ms)),
                                      float(weights.get(c.name, 1.0)))
                for c in channels}
-    filters = [DropSeen(), DropUnavailable(res.catalog)]
+    filters = [DropSeen(), DropBlocked(res.catalog), DropUnavailable(res.catalog)]
     fallback = base.item_id[np.argsort(-base.log_pop, kind="stable")[: settings.fallback_size]]
     return RecallPipeline(channels, configs, filters, settings.limit, fallback_ids=fallback,
                           clock=CatalogClock(client, keys))

@@ -109,6 +109,17 @@ class LiveCatalog(CatalogSink):
         known = (self.base.index_of(ids) >= 0) | np.isin(ids, self._online_ids)
         return known & ~np.isin(ids, self.removed)
 
+    def authors_of(self, ids: np.ndarray) -> np.ndarray:
+        """Each id's author (0 when unknown)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        idx = self.base.index_of(ids)
+        out = np.where(idx >= 0, self.base.author_id[np.maximum(idx, 0)], 0)
+        for j in np.flatnonzero(idx < 0):
+            item = self._online.get(int(ids[j]))
+            if item is not None:
+                out[j] = item.author_id
+        return out
+
     def uploads(self, authors: np.ndarray, since_ms: int, per_author: int) -> tuple[np.ndarray, np.ndarray]:
         """Ids and publish times of the authors' uploads at or after since_ms, newest first."""
         parts = [u.of_authors(np.asarray(authors, np.int64), since_ms, per_author)

@@ -58,3 +58,14 @@ def test_a_new_base_version_keeps_online_items_known():
     cat.publish([item(9, 7, 2)])
     cat.set_base(table([1, 2], [7, 7], [1, 2]))
     assert cat.available(np.array([1, 2, 9])).all()
+
+
+def test_blocked_authors_videos_are_dropped_including_online_ones():
+    from services.recall.filters import DropBlocked
+    cat = LiveCatalog(table([1, 2, 3], [7, 8, 7], [1, 2, 3]))
+    cat.publish([item(60, 8, 4)])
+    assert cat.authors_of(np.array([1, 2, 60, 999])).tolist() == [7, 8, 8, 0]
+    c = merge([(0, np.array([1, 2, 3, 60]))])
+    out = DropBlocked(cat).apply(c, UserStateData(blocked_authors=np.array([8])))
+    assert out.kept.item_ids.tolist() == [1, 3] and sorted(out.removed.tolist()) == [2, 60]
+    assert len(DropBlocked(cat).apply(c, UserStateData()).kept) == 4

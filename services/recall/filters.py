@@ -37,6 +37,20 @@ class DropSeen(Filter):
         return ~np.isin(candidates.item_ids, state.seen_items)
 
 
+class DropBlocked(Filter):
+    """Drop videos of the authors the user blocked (BLOCK events, in the request's state)."""
+
+    name = "DropBlocked"
+
+    def __init__(self, catalog: LiveCatalog):
+        self.catalog = catalog
+
+    def keep_mask(self, candidates: Merged, state: UserStateData) -> np.ndarray:
+        if state.blocked_authors.size == 0:
+            return np.ones(len(candidates), dtype=bool)
+        return ~np.isin(self.catalog.authors_of(candidates.item_ids), state.blocked_authors)
+
+
 class DropUnavailable(Filter):
     """Drop ids the live catalog does not hold or holds as removed: videos taken down (at
     once, through the catalog follower) and ids no model version nor online publish knows."""

@@ -116,3 +116,16 @@ def test_bad_publishes_name_the_field(stubs, field, value):
         catalog.PublishItem(catalog_pb2.PublishItemRequest(**request), timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith(field)
+
+
+def test_a_blocked_authors_videos_are_not_recalled(stubs):
+    gateway, catalog, _ = stubs
+    user, author, item = new_id(), new_id(), new_id()
+    gateway.ReportEvents(gateway_pb2.ReportEventsRequest(events=[
+        event(user, common_pb2.EVENT_TYPE_FOLLOW, author=author)]), timeout=10)
+    catalog.PublishItem(catalog_pb2.PublishItemRequest(item_id=item, author_id=author, category=2,
+                                                       duration_s=20.0, region=1), timeout=10)
+    assert until(lambda: "follow" in explain(gateway, user, item).channels)
+    gateway.ReportEvents(gateway_pb2.ReportEventsRequest(events=[
+        event(user, common_pb2.EVENT_TYPE_BLOCK, author=author)]), timeout=10)
+    assert not explain(gateway, user, item).channels  # blocked: dropped (and unfollowed)
