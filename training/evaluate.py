@@ -44,6 +44,7 @@ from services.rerank.candidates import ItemSide
 from services.rerank.policies import build_policies
 from training import train
 from training.data import Dataset
+from training.evaluate_rerank import ild
 from training.importers import DATASETS, BadInput
 from training.importers import load as import_dataset
 from training.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
@@ -76,14 +77,6 @@ def als_scores(factors: int = 64, iterations: int = 15, seed: int = 7):
 
 
 # ---- the pipeline, offline -------------------------------------------------------------------
-def ild(vectors: np.ndarray) -> float:
-    n = vectors.shape[0]
-    if n < 2:
-        return 0.0
-    sim = vectors @ vectors.T
-    return float((1.0 - sim[np.triu_indices(n, 1)]).mean())
-
-
 def pipeline(world: World, ds: Dataset, registry: Path, max_users: int) -> tuple[dict, list[dict]]:
     """Recall -> pre-rank -> rank -> rerank with the services' code, for each test user."""
     reg = Registry(registry)

@@ -51,3 +51,24 @@ def test_onnx_matches_pytorch_at_every_batch_size(name, model, names, tmp_path):
             want = model(*(torch.from_numpy(feeds[n]) for n in names)).numpy()
         got = session.run(None, feeds)[0]
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5, err_msg=f"{name} at batch {batch}")
+
+
+def test_publish_cli_copies_a_built_version_and_names_missing_files(tmp_path, capsys):
+    import json
+    import shutil
+
+    from services.common.registry import Registry
+    from training.publish import main as publish_main
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "weights.bin").write_bytes(b"abc")
+    (src / "manifest.json").write_text(json.dumps({"kind": "test", "inputs": [], "outputs": [],
+                                                   "files": {"weights.bin": "x"}}))
+    assert publish_main(["--registry", str(tmp_path / "reg"), "--name", "toy", "--source", str(src), "--live"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "v0001"
+    assert Registry(tmp_path / "reg").open("toy").file("weights.bin").read_bytes() == b"abc"
+    (src / "weights.bin").unlink()
+    with pytest.raises(SystemExit):
+        publish_main(["--registry", str(tmp_path / "reg"), "--name", "toy", "--source", str(src)])
+    assert "missing: ['weights.bin']" in capsys.readouterr().err
+    shutil.rmtree(src)

@@ -52,3 +52,38 @@ def publish(root: Path, name: str, files: dict[str, Path], manifest: dict[str, A
     if make_live:
         registry.set_live(name, version)
     return version
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Publish a model built elsewhere: a folder holding `manifest.json` (inputs, outputs,
+    feature order, metrics, ... as `make train` writes them) and the files it lists."""
+    import argparse
+    import json
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m training.publish", description=main.__doc__.split("\n")[0])
+    p.add_argument("--registry", type=Path, default=Path("models"))
+    p.add_argument("--name", required=True, help="model name, e.g. ranker")
+    p.add_argument("--source", type=Path, required=True, help="folder with manifest.json and the model's files")
+    p.add_argument("--live", action="store_true", help="make the new version live at once (default: publish only)")
+    args = p.parse_args(argv)
+    manifest_path = args.source / "manifest.json"
+    if not manifest_path.is_file():
+        p.error(f"--source {args.source}: no manifest.json there")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as err:
+        p.error(f"--source {manifest_path}: not JSON ({err})")
+    names = list(manifest.get("files", {})) or [f.name for f in args.source.iterdir()
+                                                 if f.is_file() and f.name != "manifest.json"]
+    missing = [n for n in names if not (args.source / n).is_file()]
+    if missing:
+        p.error(f"--source {args.source}: files listed in the manifest are missing: {missing}")
+    keep = {k: v for k, v in manifest.items() if k not in ("files", "version", "name")}
+    version = publish(args.registry, args.name, {n: args.source / n for n in names}, keep, make_live=args.live)
+    print(json.dumps({"name": args.name, "version": version, "live": args.live}), file=sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

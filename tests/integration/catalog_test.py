@@ -66,13 +66,19 @@ def test_a_liked_items_neighbours_are_recalled_by_item_cf(stack, stubs, artifact
     assert "item_cf" in explain(gateway, user, neighbour).channels
 
 
-def test_a_followed_authors_upload_is_recalled_within_a_second_and_a_removal_at_once(stubs):
-    gateway, catalog, _ = stubs
+def follow_then_publish(gateway, catalog) -> tuple[int, int, int]:
+    """A new user follows a new author, who then publishes a video: (user, author, item)."""
     user, author, item = new_id(), new_id(), new_id()
     gateway.ReportEvents(gateway_pb2.ReportEventsRequest(events=[
         event(user, common_pb2.EVENT_TYPE_FOLLOW, author=author)]), timeout=10)
     catalog.PublishItem(catalog_pb2.PublishItemRequest(item_id=item, author_id=author, category=2,
                                                        duration_s=20.0, region=1), timeout=10)
+    return user, author, item
+
+
+def test_a_followed_authors_upload_is_recalled_within_a_second_and_a_removal_at_once(stubs):
+    gateway, catalog, _ = stubs
+    user, author, item = follow_then_publish(gateway, catalog)
     published = time.monotonic()
     reply = until(lambda: "follow" in explain(gateway, user, item).channels)
     assert reply, "the followed author's new upload was not recalled"
@@ -120,11 +126,7 @@ def test_bad_publishes_name_the_field(stubs, field, value):
 
 def test_a_blocked_authors_videos_are_not_recalled(stubs):
     gateway, catalog, _ = stubs
-    user, author, item = new_id(), new_id(), new_id()
-    gateway.ReportEvents(gateway_pb2.ReportEventsRequest(events=[
-        event(user, common_pb2.EVENT_TYPE_FOLLOW, author=author)]), timeout=10)
-    catalog.PublishItem(catalog_pb2.PublishItemRequest(item_id=item, author_id=author, category=2,
-                                                       duration_s=20.0, region=1), timeout=10)
+    user, author, item = follow_then_publish(gateway, catalog)
     assert until(lambda: "follow" in explain(gateway, user, item).channels)
     gateway.ReportEvents(gateway_pb2.ReportEventsRequest(events=[
         event(user, common_pb2.EVENT_TYPE_BLOCK, author=author)]), timeout=10)

@@ -35,8 +35,9 @@ def _region(zip_code: str) -> int:
     return int(zip_code[0]) + 1 if zip_code[:1].isdigit() else 0
 
 
-def _user_100k(parts: list[str]) -> tuple[int, tuple[int, int, int]]:
-    uid, age, gender, _, zip_code = parts[:5]
+def _user(parts: list[str], age_at: int, gender_at: int) -> tuple[int, tuple[int, int, int]]:
+    """A user row: ml-100k (id|age|gender|occupation|zip) or ml-1m (id::gender::age::occupation::zip)."""
+    uid, age, gender, zip_code = parts[0], parts[age_at], parts[gender_at], parts[4]
     if gender not in ("M", "F"):
         raise ValueError(f"gender {gender!r}")
     return int(uid), (age_bucket(int(age)), 1 if gender == "M" else 2, _region(zip_code))
@@ -49,13 +50,6 @@ def _item_100k(parts: list[str]) -> tuple[int, tuple[int, int, float]]:
     return int(parts[0]), (1, next((g + 1 for g, f in enumerate(flags) if f), 1), DURATION_S)
 
 
-def _user_1m(parts: list[str]) -> tuple[int, tuple[int, int, int]]:
-    uid, gender, age, _, zip_code = parts[:5]
-    if gender not in ("M", "F"):
-        raise ValueError(f"gender {gender!r}")
-    return int(uid), (age_bucket(int(age)), 1 if gender == "M" else 2, _region(zip_code))
-
-
 def _item_1m(parts: list[str]) -> tuple[int, tuple[int, int, float]]:
     if len(parts) < 3:
         raise ValueError("expected MovieID::Title::Genres")
@@ -66,11 +60,11 @@ def _item_1m(parts: list[str]) -> tuple[int, tuple[int, int, float]]:
 def load(path: Path, skip_bad: bool = False) -> World:
     if (path / "u.data").exists():
         ratings = parse_lines(path / "u.data", "\t", _rating, skip_bad)
-        users = parse_lines(path / "u.user", "|", _user_100k, skip_bad)
+        users = parse_lines(path / "u.user", "|", lambda p: _user(p, age_at=1, gender_at=2), skip_bad)
         items = parse_lines(path / "u.item", "|", _item_100k, skip_bad, encoding="latin-1")
     elif (path / "ratings.dat").exists():
         ratings = parse_lines(path / "ratings.dat", "::", _rating, skip_bad)
-        users = parse_lines(path / "users.dat", "::", _user_1m, skip_bad)
+        users = parse_lines(path / "users.dat", "::", lambda p: _user(p, age_at=2, gender_at=1), skip_bad)
         items = parse_lines(path / "movies.dat", "::", _item_1m, skip_bad, encoding="latin-1")
     else:
         raise BadInput(f"{path}: neither ml-100k (u.data) nor ml-1m (ratings.dat) files here")
