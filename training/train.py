@@ -319,6 +319,12 @@ def evaluate_ranker(ds: Dataset, model: torch.nn.Module) -> tuple[dict[str, floa
     return out, p
 
 
+def feature_defaults(items: ItemTable) -> dict[str, float]:
+    """What an item the serving table does not know looks like: a typical duration, no
+    engagement yet."""
+    return {"duration_s": float(np.median(items.duration_s)) if len(items) else 30.0, "log_pop": 0.0}
+
+
 def schema_hash(doc: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -420,6 +426,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
                        {"name": "seq_cats", "dtype": "int64", "shape": ["batch", SEQ_LEN]}],
             "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(HEADS)]}],
             "heads": list(HEADS), "fusion_weights": FUSION_WEIGHTS,
+            "feature_defaults": feature_defaults(ds.items),
             "feature_order": rk_schema, "feature_schema_hash": schema_hash(rk_schema),
             "data_range": data_range, "metrics": rk_metrics,
             "train_loss": [round(v, 4) for v in rk_losses]})
@@ -443,6 +450,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
                        {"name": "num", "dtype": "float32", "shape": ["batch", len(NUM_FEATURES)]}],
             "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(HEADS)]}],
             "heads": list(HEADS), "fusion_weights": FUSION_WEIGHTS,
+            "feature_defaults": feature_defaults(ds.items),
             "feature_order": pr_schema, "feature_schema_hash": schema_hash(pr_schema),
             "distillation": {"label_weight": DISTILL_LABEL_WEIGHT, "teacher": f"ranker/{versions['ranker']}"},
             "data_range": data_range, "metrics": pr_metrics,

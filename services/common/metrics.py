@@ -29,6 +29,10 @@ SHED = Counter("recsys_shed_total", "RPCs refused with RESOURCE_EXHAUSTED (overl
 RECOMMENDS = Counter("recsys_recommend_total", "Recommend calls served, by experiment.",
                      ["experiment"])
 EVENTS = Counter("recsys_events_total", "Reported events, by outcome.", ["outcome"])
+FEATURE_DEFAULTS = Counter("recsys_rank_feature_defaults_total",
+                           "Feature values the rank service filled with defaults, by feature "
+                           "(item: every feature of an unknown item; hour/device/user_region: "
+                           "missing request context).", ["feature"])
 MISSING_FEATURES = Counter("recsys_rank_unknown_items_total",
                            "Candidates the ranker scored with default item features.")
 

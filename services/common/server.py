@@ -117,8 +117,10 @@ async def run_server(
     warmup: Callable[[grpc.aio.Channel], Awaitable[None]] | None = None,
     warmup_rounds: int = 3,
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
+    on_serving: Callable[[health.aio.HealthServicer], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then drain. `name` labels logs and metrics."""
+    """Serve until SIGTERM/SIGINT, then drain. `name` labels logs and metrics. `on_serving`
+    gets the health servicer once SERVING, to report finer-grained health names."""
     registrations = list(registrations)
     server = grpc.aio.server(
         interceptors=[*interceptors, ErrorInterceptor(name, settings.max_concurrent_rpcs)],
@@ -156,6 +158,8 @@ async def run_server(
     for full_name in names + [""]:
         await health_servicer.set(full_name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"address": f"{settings.host}:{port}", "services": names})
+    if on_serving is not None:
+        await on_serving(health_servicer)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2
 from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb2, rank_pb2_grpc
 
 from services.common import logging as rlog
@@ -14,6 +15,8 @@ from services.rank.admin import ModelAdminServicer
 from services.rank.model_store import ModelSlot
 from services.rank.servicer import PRERANK, RANKER, RankServicer
 from services.rank.settings import RankSettings
+
+RANK_SERVICE = rank_pb2.DESCRIPTOR.services_by_name["RankService"].full_name
 
 
 async def main() -> None:
@@ -39,6 +42,19 @@ async def main() -> None:
         await rank_pb2_grpc.RankServiceStub(channel).Rank(rank_pb2.RankRequest(
             user=common_pb2.UserContext(user_id=1), item_ids=items, top_k=50), timeout=10)
 
+    async def report_models(health_servicer) -> None:
+        """Health name "recsys.v1.RankService/<model>": NOT_SERVING while a version the alias
+        file asks for was refused (the old version keeps serving and readiness, the empty
+        name, stays SERVING), SERVING otherwise."""
+        async def loop() -> None:
+            while True:
+                for name, slot in slots.items():
+                    status = (health_pb2.HealthCheckResponse.NOT_SERVING if slot.refused()
+                              else health_pb2.HealthCheckResponse.SERVING)
+                    await health_servicer.set(f"{RANK_SERVICE}/{name}", status)
+                await asyncio.sleep(settings.alias_poll_s)
+        watchers.append(asyncio.create_task(loop()))
+
     async def stop() -> None:
         for task in watchers:
             task.cancel()
@@ -50,7 +66,7 @@ async def main() -> None:
         Registration(model_admin_pb2_grpc.add_ModelAdminServiceServicer_to_server,
                      ModelAdminServicer(slots),
                      model_admin_pb2.DESCRIPTOR.services_by_name["ModelAdminService"].full_name),
-    ], on_stop=stop, warmup=warmup)
+    ], on_stop=stop, warmup=warmup, on_serving=report_models)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ ITEM_COL = CAT_FEATURES.index("item")
 CATEGORY_COL = CAT_FEATURES.index("category")
 DURATION_EDGES = np.array([10, 15, 20, 30, 45, 60, 90, 120], dtype=np.float32)
 DAY_MS = 24 * 3600 * 1000
+# Values an unknown item's numeric features take; a model's manifest may override them
+# ("feature_defaults", written by training: the training catalog's median duration).
+ITEM_DEFAULTS = {"duration_s": 30.0, "log_pop": 0.0}
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,11 @@ def pad_sequence(seq_idx: np.ndarray, length: int = SEQ_LEN) -> np.ndarray:
     return out
 
 
-def assemble(items: ItemTable, item_idx: np.ndarray, users: UserRows) -> dict[str, np.ndarray]:
-    """Model inputs for B rows. `item_idx` [B] dense indices, -1 for unknown items."""
+def assemble(items: ItemTable, item_idx: np.ndarray, users: UserRows,
+             defaults: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Model inputs for B rows. `item_idx` [B] dense indices, -1 for unknown items, whose
+    item features take `defaults` (ITEM_DEFAULTS where a key is missing)."""
+    defaults = {**ITEM_DEFAULTS, **(defaults or {})}
     known = item_idx >= 0
     safe = np.where(known, item_idx, 0)
 
@@ -77,7 +83,7 @@ def assemble(items: ItemTable, item_idx: np.ndarray, users: UserRows) -> dict[st
     author = item_col(items.author_id)
     category = item_col(items.category)
     item_region = item_col(items.region)
-    duration = item_col(items.duration_s, np.float32(30.0))
+    duration = item_col(items.duration_s, np.float32(defaults["duration_s"]))
     duration_bucket = np.where(known, np.searchsorted(DURATION_EDGES, duration) + 1, 0)
 
     if users.shared_sequence:
@@ -106,7 +112,7 @@ def assemble(items: ItemTable, item_idx: np.ndarray, users: UserRows) -> dict[st
         np.where(known, safe + 1, 0), author, category, item_region, duration_bucket,
     ], axis=1).astype(np.int64)
     num = np.stack([
-        item_col(items.log_pop, np.float32(0.0)),
+        item_col(items.log_pop, np.float32(defaults["log_pop"])),
         np.log1p(age_days),
         users.follows_author,
         ((item_region == users.region) & (users.region > 0)).astype(np.float32),

@@ -40,6 +40,10 @@ def test_unknown_items_get_defaults():
     cat = dict(zip(CAT_FEATURES, x["cat"][0]))
     assert cat["item"] == 0 and cat["author"] == 0 and cat["hour"] == 0
     assert not np.any(x["num"][0, 2:]) and x["seq_items"].sum() == 0
+    # the model's manifest defaults replace the built-in ones
+    y = assemble(items, idx, rows, {"duration_s": 100.0, "log_pop": 1.5})
+    assert dict(zip(NUM_FEATURES, y["num"][0]))["item_log_pop"] == 1.5
+    assert x["cat"][0, CAT_FEATURES.index("duration_bucket")] == 0  # unknown stays code 0
 
 
 def test_shared_sequence_fast_path_equals_the_general_path():

@@ -16,7 +16,7 @@ from services.common.errors import FailedPrecondition
 from services.common.items import ItemTable
 from services.common.onnx_session import check_signature, make_session
 from services.common.registry import ModelVersion
-from services.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN, assemble, rows_for_user
+from services.rank.features import CAT_FEATURES, ITEM_DEFAULTS, NUM_FEATURES, SEQ_LEN, assemble, rows_for_user
 
 GOLDEN_RTOL, GOLDEN_ATOL = 1e-3, 1e-5
 
@@ -31,6 +31,7 @@ class LoadedModel:
     inputs: tuple[str, ...]   # ONNX input names, e.g. ("cat", "num") or + ("seq_items", "seq_cats")
     heads: tuple[str, ...]
     weights: np.ndarray       # float32 [n_heads], fusion weights
+    feature_defaults: dict    # unknown items' numeric features (manifest "feature_defaults")
 
     @classmethod
     def load(cls, mv: ModelVersion, threads: int = 1) -> LoadedModel:
@@ -45,7 +46,8 @@ class LoadedModel:
         heads = tuple(mv.manifest["heads"])
         weights = np.array([mv.manifest["fusion_weights"].get(h, 0.0) for h in heads], np.float32)
         model = cls(mv.name, mv.version, session, ItemTable.load(mv.file("items.npz")),
-                    mv.manifest["files"]["items.npz"], inputs, heads, weights)
+                    mv.manifest["files"]["items.npz"], inputs, heads, weights,
+                    {**ITEM_DEFAULTS, **mv.manifest.get("feature_defaults", {})})
         model._check_golden(mv, where)
         model._warm_up()
         return model

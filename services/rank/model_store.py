@@ -149,6 +149,13 @@ class ModelSlot:
             except (RecsysError, OSError):
                 pass  # refused: recorded in self.errors; what served before keeps serving
 
+    def refused(self) -> dict[str, str]:
+        """Versions the alias file asks for (live or canary) that were refused, with why: what
+        health reports (the slot keeps serving what it served before)."""
+        doc = self.registry.aliases(self.name)
+        wanted = {doc.get("live"), doc.get("canary")} - {None, ""}
+        return {v: why for v, why in self.errors.items() if v in wanted}
+
     async def watch(self, every_s: float) -> None:
         """Poll the alias file forever (run as a background task)."""
         await poll_forever(self.sync, every_s, self.name)

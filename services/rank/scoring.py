@@ -33,7 +33,7 @@ def _features(model: LoadedModel, context: RequestContext, state: UserStateData,
                          age_bucket=state.age_bucket, gender=state.gender, device=context.device,
                          hour=context.local_hour, recent_items=state.recent_items,
                          followed_authors=state.followed_authors, now_ms=now_ms)
-    return assemble(model.items, idx, rows), idx
+    return assemble(model.items, idx, rows, model.feature_defaults), idx
 
 
 def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms: int,

@@ -49,6 +49,12 @@ class RankServicer(rank_pb2_grpc.RankServiceServicer):
                                self.clock.now_ms(), ranker, prerank, self.prerank_keep, request.top_k)
         if result.unknown:
             metrics.MISSING_FEATURES.inc(result.unknown)
+            metrics.FEATURE_DEFAULTS.labels("item").inc(result.unknown)
+        u = request.user
+        for feature, missing in (("hour", u.local_hour < 0), ("device", not u.device),
+                                 ("user_region", not (u.region or request.state.region))):
+            if missing:
+                metrics.FEATURE_DEFAULTS.labels(feature).inc()
         models = [common_pb2.ModelRef(name=RANKER, version=ranker.version)]
         if result.prerank_ran:
             models.append(common_pb2.ModelRef(name=PRERANK, version=prerank.version))

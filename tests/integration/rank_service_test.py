@@ -127,3 +127,31 @@ def test_admin_cli(rank, capsys):
     assert '"live": true' in capsys.readouterr().out
     assert admin_cli.main(["--addr", addr, "promote", "--model", "ranker", "--version", "v0404"]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+def test_a_refused_version_shows_in_health_while_the_old_one_serves(rank):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    registry = rank.registry
+    before = registry.aliases("ranker")
+    bad = republish(registry, "ranker")
+    (registry.root / "ranker" / bad / "model.onnx").write_bytes(b"corrupt")
+    path = registry.aliases_path("ranker")
+    path.write_text(json.dumps({**before, "live": bad}))
+
+    def status(name: str) -> int:
+        with grpc.insecure_channel(rank.address) as ch:
+            return health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status
+    try:
+        deadline = time.monotonic() + 10
+        while status("recsys.v1.RankService/ranker") != health_pb2.HealthCheckResponse.NOT_SERVING:
+            assert time.monotonic() < deadline, "health never reported the refused version"
+            time.sleep(0.2)
+        assert status("") == health_pb2.HealthCheckResponse.SERVING  # readiness: still serving
+        reply = rank.stub.Rank(rank_request(registry), timeout=10)
+        assert reply.model.version == before["live"]
+    finally:
+        path.write_text(json.dumps(before))
+    deadline = time.monotonic() + 10
+    while status("recsys.v1.RankService/ranker") != health_pb2.HealthCheckResponse.SERVING:
+        assert time.monotonic() < deadline, "health did not recover once the alias named a good version"
+        time.sleep(0.2)
