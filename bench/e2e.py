@@ -12,8 +12,9 @@ echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
 * the echo chain (bench/echo.py) at 16 users -> `throughput_ratio` = pipeline RPS / echo RPS;
 * cost per request in CPU-ms (the four services' CPU time over the 16-user phase / answers)
   and each service's RSS;
-* `catalog`: recall at 10k/100k/1M from bench/results/recall.json when present (the other
-  services at those sizes are not measured yet: see the README).
+* `catalog`: the whole stack again at 10k, 100k and 1M videos (the trained catalog grown
+  as in bench/recall.py; ranker and pre-rank see the added videos as unknown ids), one user,
+  closed loop: end-to-end and per-stage p99 and every service's RSS.
 """
 from __future__ import annotations
 
@@ -166,6 +167,40 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
     return report
 
 
+def catalog_scaling(world_dir: Path, registry: Path, sizes: list[int], seconds: float) -> dict:
+    import shutil
+    import tempfile
+
+    from bench.recall import scaled_registry
+    world = World.load(world_dir)
+    local = ensure_redis("redis://127.0.0.1:6379/0")
+    out = {}
+    try:
+        for n in sizes:
+            work = Path(tempfile.mkdtemp(prefix=f"bench-catalog-{n}-"))
+            prefix = f"bench-cat-{uuid.uuid4().hex[:6]}"
+            try:
+                scaled_registry(Registry(registry), work, n, with_rank=True)
+                bootstrap(world_dir, work, local.url, prefix, progress=False, say=lambda *_: None)
+                with Stack(work, local.url, prefix, work / "logs") as stack:
+                    gen = LoadGen.from_world(stack.address("gateway"), world)
+                    asyncio.run(gen.closed(1, 1.0))  # warm-up
+                    res = asyncio.run(gen.closed(1, seconds))
+                    rss = {name: rss_mb(p.pid) for name, p in stack.procs.items()}
+                s = res.summary()
+                out[str(n)] = {"e2e_p50_ms": s["p50_ms"], "e2e_p99_ms": s["p99_ms"],
+                               **{f"{k}_p99_ms": s["stages_p99_ms"].get(k) for k in ("recall", "rank", "rerank")},
+                               "rss_mb": rss, "requests": s["sent"], "errors": s["errors_by_code"],
+                               "degraded": s["degraded"]}
+                print(json.dumps({f"catalog_{n}": out[str(n)]}), flush=True)
+            finally:
+                drop_prefix(local.url, prefix)
+                shutil.rmtree(work, ignore_errors=True)
+    finally:
+        local.stop()
+    return out
+
+
 def merge_results(report: dict, results: Path) -> dict:
     """Add the micro-benchmarks' headline numbers and the catalog scaling already measured."""
     def load(name):
@@ -176,9 +211,10 @@ def merge_results(report: dict, results: Path) -> dict:
         report["rank_inproc_p50_ms_200"] = rank.get("in_process", {}).get("ranker_run_200", {}).get("p50_ms")
     if rerank:
         report["rerank_inproc_p99_ms_200to20"] = rerank.get("rerank_inproc_p99_ms_200to20")
-    report["catalog"] = {n: {"recall_p99_ms": c["service"]["p99_ms"], "rss_mb": {"recall": c["service"]["rss_mb"]},
-                             "e2e_p99_ms": None, "rank_p99_ms": None, "rerank_p99_ms": None}
-                         for n, c in recall.get("catalog", {}).items()}
+    if "catalog" not in report:  # not measured in this run: recall alone, from bench/recall.py
+        report["catalog"] = {n: {"recall_p99_ms": c["service"]["p99_ms"], "rss_mb": {"recall": c["service"]["rss_mb"]},
+                                 "e2e_p99_ms": None, "rank_p99_ms": None, "rerank_p99_ms": None}
+                             for n, c in recall.get("catalog", {}).items()}
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=ROOT).stdout.strip()
@@ -205,6 +241,15 @@ def write(report: dict, out: Path) -> None:
         lines.append(f"| ranker alone, 200 candidates, p50 | {report['rank_inproc_p50_ms_200']:.2f} ms | ≤ 3 ms |")
     if report.get("rerank_inproc_p99_ms_200to20") is not None:
         lines.append(f"| rerank DPP 200 → 20, p99 | {report['rerank_inproc_p99_ms_200to20']:.2f} ms | ≤ 2 ms |")
+    if report.get("catalog"):
+        lines += ["", "| videos | e2e p99 ms | recall p99 | rank p99 | rerank p99 | RSS MB (gateway / recall / rank / "
+                  "rerank) |", "|---:|---:|---:|---:|---:|---|"]
+        fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
+        for n, c in report["catalog"].items():
+            rss = c.get("rss_mb", {})
+            lines.append(f"| {int(n):,} | {fmt(c.get('e2e_p99_ms'))} | {fmt(c.get('recall_p99_ms'))} | "
+                         f"{fmt(c.get('rank_p99_ms'))} | {fmt(c.get('rerank_p99_ms'))} | "
+                         + " / ".join(fmt(rss.get(s)) for s in ("gateway", "recall", "rank", "rerank")) + " |")
     lines += ["", "| concurrency | p50 ms | p99 ms | rps | CPU-ms / request |", "|---:|---:|---:|---:|---:|"]
     for c, v in report["closed_loop"].items():
         lines.append(f"| {c} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {v['rps']:.0f} | "
@@ -239,13 +284,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--world", type=Path, default=Path(os.environ.get("WORLD_DIR", "data/world")))
     p.add_argument("--registry", type=Path, default=Path(os.environ.get("REGISTRY_DIR", "models")))
     p.add_argument("--seconds", type=float, default=8.0, help="per load phase")
+    p.add_argument("--catalog-sizes", default="10000,100000,1000000",
+                   help="catalog sizes for the scaling runs, comma-separated ('' to skip)")
     p.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
     args = p.parse_args(argv)
+    try:
+        sizes = [int(x) for x in args.catalog_sizes.split(",") if x.strip()]
+    except ValueError:
+        p.error(f"--catalog-sizes {args.catalog_sizes!r}: expected integers separated by commas")
     if not (args.world / "world.json").exists():
         p.error(f"--world {args.world}: no world here (run `make world`)")
     if not (args.registry / "ranker" / "aliases.json").exists():
         p.error(f"--registry {args.registry}: no live models (run `make train`)")
-    report = merge_results(run(args.world, args.registry, args.seconds), args.out.parent)
+    report = run(args.world, args.registry, args.seconds)
+    if sizes:
+        report["catalog"] = catalog_scaling(args.world, args.registry, sizes, args.seconds)
+    report = merge_results(report, args.out.parent)
     write(report, args.out)
     print(args.out.with_suffix(".md").read_text())
     return 0

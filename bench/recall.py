@@ -62,8 +62,10 @@ def user_states(world: World, n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def scaled_registry(src: Registry, work: Path, n: int, seed: int = 0) -> dict:
-    """A registry with two_tower and item_cf versions over an n-video catalog."""
+def scaled_registry(src: Registry, work: Path, n: int, seed: int = 0, with_rank: bool = False) -> dict:
+    """A registry with two_tower and item_cf versions over an n-video catalog (and, with
+    `with_rank`, ranker and pre-rank versions: the same models over the larger item table;
+    videos beyond the trained catalog are unknown ids to them, as brand-new videos are)."""
     tt, cf = src.open("two_tower"), src.open("item_cf")
     items = ItemTable.load(tt.file("items.npz"))
     vecs = np.load(tt.file("item_vectors.npy"))
@@ -95,6 +97,11 @@ def scaled_registry(src: Registry, work: Path, n: int, seed: int = 0) -> dict:
     keep = {k: v for k, v in cf.manifest.items() if k not in ("files", "version", "name")}
     publish(work, "item_cf", {"neighbors.npz": tmp / "neighbors.npz", "region_top.npz": cf.file("region_top.npz"),
                               "items.npz": tmp / "items.npz"}, keep)
+    for name in ("ranker", "prerank") if with_rank else ():
+        mv = src.open(name)
+        keep = {k: v for k, v in mv.manifest.items() if k not in ("files", "version", "name")}
+        publish(work, name, {"model.onnx": mv.file("model.onnx"), "golden.npz": mv.file("golden.npz"),
+                             "items.npz": tmp / "items.npz"}, keep)
     shutil.rmtree(tmp)
     return {"index": index_doc, "index_build_s": round(build_s, 1), "vectors": big_vecs}
 

@@ -21,6 +21,14 @@ from services.rank.features import CAT_FEATURES, ITEM_DEFAULTS, NUM_FEATURES, SE
 GOLDEN_RTOL, GOLDEN_ATOL = 1e-3, 1e-5
 
 
+def _limits(order: dict) -> tuple[np.ndarray | None, tuple[int, int] | None]:
+    vocab = order.get("vocab") or {}
+    if not all(f in vocab for f in CAT_FEATURES):
+        return None, None
+    cat = np.array([int(vocab[f]) for f in CAT_FEATURES], dtype=np.int64)
+    return cat, (int(vocab["item"]), int(vocab["category"]))
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     name: str
@@ -32,6 +40,10 @@ class LoadedModel:
     heads: tuple[str, ...]
     weights: np.ndarray       # float32 [n_heads], fusion weights
     feature_defaults: dict    # unknown items' numeric features (manifest "feature_defaults")
+    # Embedding sizes per categorical column (manifest vocab): codes beyond them (an item or
+    # author newer than the model) are read as 0, unknown, instead of indexing out of range.
+    cat_limits: np.ndarray | None = None
+    seq_limits: tuple[int, int] | None = None  # (item, category) sizes for seq_items / seq_cats
 
     @classmethod
     def load(cls, mv: ModelVersion, threads: int = 1) -> LoadedModel:
@@ -47,7 +59,7 @@ class LoadedModel:
         weights = np.array([mv.manifest["fusion_weights"].get(h, 0.0) for h in heads], np.float32)
         model = cls(mv.name, mv.version, session, ItemTable.load(mv.file("items.npz")),
                     mv.manifest["files"]["items.npz"], inputs, heads, weights,
-                    {**ITEM_DEFAULTS, **mv.manifest.get("feature_defaults", {})})
+                    {**ITEM_DEFAULTS, **mv.manifest.get("feature_defaults", {})}, *_limits(order))
         model._check_golden(mv, where)
         model._warm_up()
         return model
@@ -70,7 +82,14 @@ class LoadedModel:
 
     def run(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Head probabilities [n, n_heads] for assembled features (extra inputs are ignored)."""
-        return self.session.run(None, {k: features[k] for k in self.inputs})[0]
+        feeds = {k: features[k] for k in self.inputs}
+        if self.cat_limits is not None and np.any(feeds["cat"] >= self.cat_limits):
+            feeds["cat"] = np.where(feeds["cat"] < self.cat_limits, feeds["cat"], 0)
+        if self.seq_limits is not None and "seq_items" in feeds:
+            for key, limit in zip(("seq_items", "seq_cats"), self.seq_limits):
+                if feeds[key].size and feeds[key].max() >= limit:
+                    feeds[key] = np.where(feeds[key] < limit, feeds[key], 0)
+        return self.session.run(None, feeds)[0]
 
     def fuse(self, heads: np.ndarray) -> np.ndarray:
         return heads @ self.weights
