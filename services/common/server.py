@@ -42,12 +42,15 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
     It also parses the request itself: bytes that are not a valid message are the caller's
     error (INVALID_ARGUMENT), not the INTERNAL that gRPC would answer otherwise; and it sheds
-    load: beyond `max_in_flight` concurrent calls it answers RESOURCE_EXHAUSTED at once
-    (counted), instead of letting requests queue. Health checks are never shed."""
+    load: beyond `max_in_flight` concurrent calls, or when the caller's remaining deadline is
+    shorter than this method's recent service time (an exponential average), it answers
+    RESOURCE_EXHAUSTED at once (counted) instead of working on an answer nobody will wait
+    for. Health checks are never shed."""
 
     def __init__(self, service: str, max_in_flight: int = 1 << 30):
         self.service, self.max_in_flight = service, max_in_flight
         self.in_flight = 0
+        self.service_s: dict[str, float] = {}  # method -> recent service time (EWMA), seconds
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -63,10 +66,17 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         async def wrapped(raw, context: grpc.aio.ServicerContext):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
-            if sheddable and self.in_flight >= self.max_in_flight:
-                metrics.SHED.labels(service, method).inc()
-                metrics.RPC_TOTAL.labels(service, method, "RESOURCE_EXHAUSTED").inc()
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "overloaded; retry later")
+            if sheddable:
+                remaining = context.time_remaining()
+                late = remaining is not None and remaining < self.service_s.get(method, 0.0)
+                if late or self.in_flight >= self.max_in_flight:
+                    if late:  # decay, so one slow spell cannot shut a method for good
+                        self.service_s[method] *= 0.98
+                    metrics.SHED.labels(service, method).inc()
+                    metrics.RPC_TOTAL.labels(service, method, "RESOURCE_EXHAUSTED").inc()
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                        "overloaded: the deadline would pass first; retry later" if late
+                                        else "overloaded; retry later")
             self.in_flight += 1
             try:
                 try:
@@ -89,9 +99,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
                 self.in_flight -= 1
+                elapsed = time.perf_counter() - start
+                if code == grpc.StatusCode.OK:
+                    self.service_s[method] = 0.9 * self.service_s.get(method, elapsed) + 0.1 * elapsed
                 metrics.RPC_TOTAL.labels(service, method, code.name).inc()
-                metrics.RPC_LATENCY_MS.labels(service, method).observe(
-                    (time.perf_counter() - start) * 1000)
+                metrics.RPC_LATENCY_MS.labels(service, method).observe(elapsed * 1000)
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped, request_deserializer=None, response_serializer=handler.response_serializer)

@@ -1,0 +1,61 @@
+"""The error/shedding interceptor on a real in-process grpc.aio server."""
+import asyncio
+
+import grpc
+import pytest
+
+from services.common.redis_server import free_port
+from services.common.server import ErrorInterceptor
+
+
+async def _serve(interceptor: ErrorInterceptor, delay_s: float):
+    async def say(request: bytes, context) -> bytes:
+        await asyncio.sleep(delay_s)
+        return request
+
+    server = grpc.aio.server(interceptors=[interceptor])
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+        "test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)})])
+    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
+    await server.start()
+    return server, port
+
+
+def test_requests_that_would_miss_their_deadline_are_shed_at_once_and_the_estimate_decays():
+    async def go():
+        interceptor = ErrorInterceptor("test")
+        server, port = await _serve(interceptor, delay_s=0.05)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                call = ch.unary_unary("/test.Echo/Say")
+                assert await call(b"x", timeout=5) == b"x"  # learns a ~50 ms service time
+                assert interceptor.service_s["Say"] >= 0.04
+                with pytest.raises(grpc.RpcError) as err:
+                    await call(b"x", timeout=0.02)  # cannot make it: shed, not timed out
+                assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                before = interceptor.service_s["Say"]
+                for _ in range(5):
+                    with pytest.raises(grpc.RpcError):
+                        await call(b"x", timeout=0.02)
+                assert interceptor.service_s["Say"] < before  # shedding decays the estimate
+                assert await call(b"y", timeout=5) == b"y"  # generous deadlines still served
+        finally:
+            await server.stop(0)
+    asyncio.run(go())
+
+
+def test_in_flight_limit_sheds_beyond_it():
+    async def go():
+        interceptor = ErrorInterceptor("test", max_in_flight=2)
+        server, port = await _serve(interceptor, delay_s=0.3)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                call = ch.unary_unary("/test.Echo/Say")
+                results = await asyncio.gather(*(call(b"x", timeout=5) for _ in range(5)),
+                                               return_exceptions=True)
+                codes = [r.code() for r in results if isinstance(r, grpc.RpcError)]
+                assert sum(r == b"x" for r in results) == 2
+                assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3
+        finally:
+            await server.stop(0)
+    asyncio.run(go())
