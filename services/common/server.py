@@ -43,7 +43,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
     It also parses the request itself: bytes that are not a valid message are the caller's
     error (INVALID_ARGUMENT), not the INTERNAL that gRPC would answer otherwise; and it sheds
     load: beyond `max_in_flight` concurrent calls, or when the caller's remaining deadline is
-    shorter than this method's recent service time (an exponential average), it answers
+    shorter than twice this method's recent service time (an exponential average; twice,
+    because under overload the next call is slower than the average), it answers
     RESOURCE_EXHAUSTED at once (counted) instead of working on an answer nobody will wait
     for. Health checks are never shed."""
 
@@ -68,7 +69,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             code = grpc.StatusCode.OK
             if sheddable:
                 remaining = context.time_remaining()
-                late = remaining is not None and remaining < self.service_s.get(method, 0.0)
+                late = remaining is not None and remaining < 2.0 * self.service_s.get(method, 0.0)
                 if late or self.in_flight >= self.max_in_flight:
                     if late:  # decay, so one slow spell cannot shut a method for good
                         self.service_s[method] *= 0.98
