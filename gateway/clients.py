@@ -127,10 +127,11 @@ class StageClients:
                       r.model.version, [(m.name, m.version) for m in r.models])
 
     async def rerank(self, ctx: RequestContext, item_ids: np.ndarray, scores: np.ndarray,
-                     count: int, policy: str, timeout: float) -> Reranked:
+                     count: int, policy: str, timeout: float, state: UserStateData | None = None) -> Reranked:
         r = await self.rerank_stub.Rerank(rerank_pb2.RerankRequest(
             user=context_to_proto(ctx), item_ids=item_ids.tolist(), scores=scores.tolist(),
-            policy=policy, count=count), timeout=timeout)
+            policy=policy, count=count, state=state_to_proto(state) if state is not None else None),
+            timeout=timeout)
         kinds = {rerank_pb2.RerankChange.KIND_MOVED: "moved",
                  rerank_pb2.RerankChange.KIND_INSERTED: "inserted"}
         reasons = {c.item_id: f"{kinds[c.kind]}:{c.reason}" for c in r.changes if c.kind in kinds}

@@ -28,11 +28,11 @@ from services.common.feedback import EventKind, hot_score, is_engaged
 from services.common.items import ItemTable
 from services.common.keys import Keys
 
-KEYS_PER_EVENT = 8
+KEYS_PER_EVENT = 9
 ARGS_PER_EVENT = 11
 
 # KEYS[1] = stream; then per event: marker, seq, seen, follows, hot global, hot region, item stats,
-#   blocked.
+#   blocked, session.
 # ARGV[1..4] = dedup ttl s, seq cap, seen ttl s, stream cap; then per event:
 #   event_id, user_id, item_id, type, watch_ms, ts_ms, author_id, engaged, hot score, hot expiry ms,
 #   type name
@@ -42,8 +42,9 @@ local n = (#KEYS - 1) / %(kpe)d
 for i = 0, n - 1 do
   local k = 1 + i * %(kpe)d
   local a = 4 + i * %(ape)d
-  local marker, seq, seen, follows, hot_g, hot_r, stats, blocked =
-    KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], KEYS[k + 8]
+  local marker, seq, seen, follows, hot_g, hot_r, stats, blocked, session =
+    KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], KEYS[k + 8],
+    KEYS[k + 9]
   local event_id, user_id, item = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local etype, watch_ms, ts_ms, author = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local engaged, score, hot_expiry = ARGV[a + 8], tonumber(ARGV[a + 9]), ARGV[a + 10]
@@ -59,6 +60,10 @@ for i = 0, n - 1 do
       redis.call('LREM', seq, 0, item)
       redis.call('LPUSH', seq, item)
       redis.call('LTRIM', seq, 0, tonumber(ARGV[2]) - 1)
+      redis.call('LREM', session, 0, item)
+      redis.call('LPUSH', session, item)
+      redis.call('LTRIM', session, 0, %(session_cap)d - 1)
+      redis.call('EXPIRE', session, %(session_ttl)d)
     end
     if etype == '%(follow)d' then redis.call('SADD', follows, author) end
     if etype == '%(unfollow)d' then redis.call('SREM', follows, author) end
@@ -83,7 +88,8 @@ for i = 0, n - 1 do
 end
 return {accepted, duplicates}
 """ % {"kpe": KEYS_PER_EVENT, "ape": ARGS_PER_EVENT, "follow": EventKind.FOLLOW,
-       "unfollow": EventKind.UNFOLLOW, "block": EventKind.BLOCK}
+       "unfollow": EventKind.UNFOLLOW, "block": EventKind.BLOCK, "session_cap": K.SESSION_CAP,
+       "session_ttl": K.SESSION_TTL_S}
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,8 @@ class EventWriter:
                 hot_r = self.keys.hot(K.region_scope(region), bucket) if region else hot_g
                 keys += [self.keys.event_marker(e.event_id), self.keys.seq(e.user_id),
                          self.keys.seen(e.user_id), self.keys.follows(e.user_id), hot_g, hot_r,
-                         self.keys.item_stats(e.item_id), self.keys.blocked(e.user_id)]
+                         self.keys.item_stats(e.item_id), self.keys.blocked(e.user_id),
+                         self.keys.session(e.user_id)]
                 args += [e.event_id, e.user_id, e.item_id, int(e.kind), e.watch_ms, ts, author,
                          int(engaged), hot_score(e.kind, engaged),
                          (bucket + K.HOT_WINDOW_H + 1) * K.HOT_BUCKET_MS, e.kind.name.lower()]

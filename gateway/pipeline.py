@@ -155,7 +155,7 @@ class RecommendPipeline:
         if ids.size:
             policy = assignment.rerank_policy or self.s.rerank_policy
             reranked = await self._stage(
-                "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count, policy, t),
+                "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count, policy, t, state),
                 self.s.rerank_budget_ms, deadline, feed)
             if reranked is not None:
                 final_ids = reranked.item_ids

@@ -27,6 +27,7 @@ def state_from_proto(msg: common_pb2.UserState) -> UserStateData:
         seen_items=np.asarray(msg.seen_items, dtype=np.int64),
         followed_authors=np.asarray(msg.followed_authors, dtype=np.int64),
         blocked_authors=np.asarray(msg.blocked_authors, dtype=np.int64),
+        session_items=np.asarray(msg.session_items, dtype=np.int64),
         age_bucket=msg.age_bucket, gender=msg.gender, region=msg.region)
 
 
@@ -34,5 +35,5 @@ def state_to_proto(state: UserStateData) -> common_pb2.UserState:
     return common_pb2.UserState(
         known=state.known, recent_items=state.recent_items.tolist(),
         seen_items=state.seen_items.tolist(), followed_authors=state.followed_authors.tolist(),
-        blocked_authors=state.blocked_authors.tolist(),
+        blocked_authors=state.blocked_authors.tolist(), session_items=state.session_items.tolist(),
         age_bucket=state.age_bucket, gender=state.gender, region=state.region)

@@ -5,6 +5,8 @@
     {prefix}:v1:{u:<id>}:seen       set     item ids shown/viewed, expires SEEN_TTL_S after last write
     {prefix}:v1:{u:<id>}:follows    set     followed author ids
     {prefix}:v1:{u:<id>}:blocked    set     blocked author ids (BLOCK events)
+    {prefix}:v1:{u:<id>}:session    list    items engaged in the current session, most recent first,
+                                            capped at SESSION_CAP, expires SESSION_TTL_S after the last
     {prefix}:v1:{hot:<scope>}:<hour> zset   item id -> engagement score in that UTC hour bucket;
                                             scope "g" (global) or "r<region>"; expires after
                                             HOT_WINDOW_H + 1 hours
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 
 LAYOUT_VERSION = "v1"
 SEQ_CAP = 50
+SESSION_CAP = 20
+SESSION_TTL_S = 30 * 60
 SEEN_TTL_S = 30 * 24 * 3600
 HOT_WINDOW_H = 24
 HOT_BUCKET_MS = 3600 * 1000
@@ -62,6 +66,9 @@ class Keys:
 
     def follows(self, user_id: int) -> str:
         return self._user(user_id, "follows")
+
+    def session(self, user_id: int) -> str:
+        return self._user(user_id, "session")
 
     def blocked(self, user_id: int) -> str:
         return self._user(user_id, "blocked")

@@ -20,6 +20,7 @@ class UserStateData:
     seen_items: np.ndarray = field(default_factory=lambda: _EMPTY)
     followed_authors: np.ndarray = field(default_factory=lambda: _EMPTY)
     blocked_authors: np.ndarray = field(default_factory=lambda: _EMPTY)
+    session_items: np.ndarray = field(default_factory=lambda: _EMPTY)
     age_bucket: int = 0
     gender: int = 0
     region: int = 0
@@ -37,7 +38,8 @@ async def read_user_state(client: aioredis.Redis, keys: Keys, user_id: int) -> U
         pipe.smembers(keys.seen(user_id))
         pipe.smembers(keys.follows(user_id))
         pipe.smembers(keys.blocked(user_id))
-        profile, seq, seen, follows, blocked = await pipe.execute()
+        pipe.lrange(keys.session(user_id), 0, -1)
+        profile, seq, seen, follows, blocked, session = await pipe.execute()
     known = bool(profile or seq or seen or follows or blocked)
     return UserStateData(
         known=known,
@@ -45,6 +47,7 @@ async def read_user_state(client: aioredis.Redis, keys: Keys, user_id: int) -> U
         seen_items=_ints(seen),
         followed_authors=_ints(follows),
         blocked_authors=_ints(blocked),
+        session_items=_ints(session),
         age_bucket=int(profile.get(b"age_bucket", 0)),
         gender=int(profile.get(b"gender", 0)),
         region=int(profile.get(b"region", 0)),

@@ -45,6 +45,8 @@ class Operations:
     blocked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     boosts: dict[int, float] = field(default_factory=dict)
     now_ms: int = 0  # catalog time of the request, for freshness
+    # Categories of the items engaged in the current session -> their share of them.
+    session_categories: dict[int, float] = field(default_factory=dict)
 
 
 class ChangeKind(Enum):
@@ -69,6 +71,11 @@ class ItemSide:
         self.items = items
         self.vectors = np.vstack([vectors.astype(np.float32),
                                   np.zeros((1, vectors.shape[1]), np.float32)])  # row -1: unknown
+
+    def categories_of(self, ids: np.ndarray) -> np.ndarray:
+        """Each id's category, 0 when unknown."""
+        idx = self.items.index_of(ids)
+        return np.where(idx >= 0, self.items.category[np.maximum(idx, 0)], 0)
 
     def candidates(self, ids: np.ndarray, scores: np.ndarray, n_input: int | None = None) -> Candidates:
         idx = self.items.index_of(ids)

@@ -23,12 +23,14 @@ DEFAULT_POLICIES = {
     "default": {
         "rules": [["DropBlocked", {}], ["DropNearDuplicates", {"threshold": 0.97}],
                   ["CapPerAuthor", {"limit": 2}], ["BoostItems", {"max_boost": 2.0}],
+                  ["BoostSessionCategories", {"strength": 1.0}],
                   ["SpreadCategories", {"max_per_window": 2, "window": 4, "strict": False}],
                   ["InsertOperationSlots", {"positions": [2], "pool": "operations"}]],
         "selector": {"kind": "mmr", "lambda": 0.7}, "backfill": True},
     "dpp": {
         "rules": [["DropBlocked", {}], ["DropNearDuplicates", {"threshold": 0.97}],
                   ["CapPerAuthor", {"limit": 2}], ["BoostItems", {"max_boost": 2.0}],
+                  ["BoostSessionCategories", {"strength": 1.0}],
                   ["InsertOperationSlots", {"positions": [2], "pool": "operations"}]],
         "selector": {"kind": "dpp", "theta": 0.7}, "backfill": True},
     "relevance": {"rules": [["DropBlocked", {}]], "selector": {"kind": "relevance"}},

@@ -10,6 +10,7 @@ from services.common.clock import CatalogClock
 from services.common.errors import InvalidArgument
 from services.rerank.candidates import ChangeKind, ItemSide, Operations
 from services.rerank.policies import Policy, choose
+from services.rerank.rules.boost_session_categories import session_categories
 
 MAX_CANDIDATES = 2000
 MAX_COUNT = 100
@@ -77,8 +78,9 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
         all_scores = np.concatenate([scores, np.zeros(len(extra), np.float32)])
         candidates = self.item_side.candidates(all_ids, all_scores, n_input=ids.size)
         await self.clock.refresh()
+        session = self.item_side.categories_of(np.asarray(request.state.session_items, np.int64))
         ops = Operations(np.asarray(request.blocked_item_ids, np.int64), dict(request.boosts),
-                         self.clock.now_ms())
+                         self.clock.now_ms(), session_categories(session))
         result = policy.apply(candidates, request.count, ops, pools)
         feed = np.asarray(result.feed, dtype=np.int64)
         return rerank_pb2.RerankResponse(

@@ -51,6 +51,8 @@ def test_events_update_state_counters_and_stream(redis_url, keys):
     ])
     assert (out.accepted, out.duplicates) == (6, 0)
     assert [int(x) for x in client.lrange(keys.seq(5), 0, -1)] == [2, 7]
+    assert [int(x) for x in client.lrange(keys.session(5), 0, -1)] == [2, 7]  # this session
+    assert 0 < client.ttl(keys.session(5)) <= 30 * 60
     assert {int(x) for x in client.smembers(keys.seen(5))} == {2, 3, 4, 7}
     assert {int(x) for x in client.smembers(keys.follows(5))} == {7 % 3 + 1}
     assert client.ttl(keys.seen(5)) > 0

@@ -81,3 +81,16 @@ def test_slot_pools():
     assert fresh == [9, 2, 4]  # request pool first, then young candidates by score
     with pytest.raises(ValueError):
         InsertFreshSlots([-1])
+
+
+def test_session_categories_boost_follows_the_share_of_the_session():
+    from services.rerank.rules.boost_session_categories import BoostSessionCategories, session_categories
+    shares = session_categories(np.array([3, 3, 5, 0]))  # unknown (0) skipped
+    assert shares == {3: 2 / 3, 5: 1 / 3}
+    c = make_candidates([1, 2, 3], categories=[3, 5, 7])
+    scores = np.ones(3, np.float32)
+    out = BoostSessionCategories(strength=1.5).adjust(scores, c, Operations(session_categories=shares))
+    assert np.allclose(out, [1 + 1.5 * 2 / 3, 1 + 1.5 / 3, 1.0])
+    assert np.array_equal(BoostSessionCategories().adjust(scores, c, Operations()), scores)
+    with pytest.raises(ValueError, match="strength"):
+        BoostSessionCategories(strength=-1)
