@@ -41,11 +41,12 @@ import redis
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, model_admin_pb2, model_admin_pb2_grpc
 
 from bench.loadgen import LoadGen, LoadResult
+from gateway.events import stored_events
 from services.common.keys import Keys
 from services.common.redis_server import answers, free_port
 from services.common.registry import Registry
 from services.stack import Stack, bootstrap
-from training.publish import publish
+from training.publish import copy_version
 from training.world import World
 
 SCENARIOS = ("kill_recall", "kill_rank", "kill_rerank", "redis_down", "latency_injection", "model_swaps",
@@ -165,14 +166,7 @@ class Env:
         client = redis.Redis.from_url(self.redis.url)
         keys = Keys(self.prefix)
         try:
-            in_stream, last = set(), "-"
-            while True:
-                batch = client.xrange(keys.events_stream(), min=last, count=10_000)
-                batch = batch[1:] if last != "-" else batch
-                if not batch:
-                    break
-                in_stream.update(f.get(b"event_id", b"").decode() for _, f in batch)
-                last = batch[-1][0]
+            in_stream = {f.get(b"event_id", b"").decode() for f in stored_events(client, keys)}
             pipe = client.pipeline(transaction=False)
             for i in ids:
                 pipe.exists(keys.event_marker(i))
@@ -251,10 +245,7 @@ def latency_injection(env: Env, seconds: float, delay_s: float = 0.4) -> dict:
 def model_swaps(env: Env, seconds: float) -> dict:
     reg = Registry(env.registry)
     live = reg.open("ranker")
-    keep = {k: v for k, v in live.manifest.items() if k not in ("files", "version", "name")}
-    files = {f: live.root / f for f in live.manifest["files"]}
-    v1, v2 = live.version, publish(env.registry, "ranker", files, keep, make_live=False)
-    bad = publish(env.registry, "ranker", files, keep, make_live=False)
+    v1, v2, bad = live.version, copy_version(env.registry, live), copy_version(env.registry, live)
     (env.registry / "ranker" / bad / "model.onnx").write_bytes(b"corrupt")
 
     def fault():

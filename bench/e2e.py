@@ -32,6 +32,7 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from bench.loadgen import LoadGen
+from bench.measure import cpu_seconds, rss_mb
 from services.common.context import RequestContext
 from services.common.keys import Keys
 from services.common.redis_server import drop_prefix, ensure_redis, free_port
@@ -48,18 +49,6 @@ from training.world import World
 
 CONCURRENCY = (1, 4, 16)
 OPEN_SHARES = (0.25, 0.5, 0.75)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
 
 
 async def in_process(world: World, registry: Path, redis_url: str, prefix: str, n: int = 300) -> dict:

@@ -20,6 +20,7 @@ import grpc
 import numpy as np
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
+from bench.measure import pct
 from services.common.net import check_loopback
 
 
@@ -48,7 +49,7 @@ class LoadResult:
         return self.ok / self.seconds if self.seconds else 0.0
 
     def pct(self, q: float) -> float:
-        return round(float(np.percentile(self.latencies_ms, q)), 3) if self.latencies_ms else float("nan")
+        return pct(self.latencies_ms, q)
 
     def summary(self) -> dict:
         return {"sent": self.sent, "ok": self.ok, "errors_by_code": {c: n for c, n in self.codes.items() if c != "OK"},

@@ -21,6 +21,7 @@ import grpc
 import numpy as np
 from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb2, rank_pb2_grpc
 
+from bench.measure import pct
 from bench.rerank import timed
 from services.common.context import RequestContext
 from services.common.redis_server import ensure_redis
@@ -30,11 +31,7 @@ from services.rank import scoring
 from services.rank.features import assemble, rows_for_user
 from services.rank.model import LoadedModel
 from services.stack import Stack
-from training.publish import publish
-
-
-def pct(samples, q) -> float:
-    return round(float(np.percentile(samples, q)), 3) if samples else float("nan")
+from training.publish import copy_version
 
 
 def in_process(registry: Registry, iters: int) -> dict:
@@ -63,8 +60,7 @@ def service(registry_root: Path, seconds: float, clients: int = 2) -> dict:
         reg = Registry(work)
         v1 = reg.live_version("ranker")
         live = reg.open("ranker")
-        keep = {k: v for k, v in live.manifest.items() if k not in ("files", "version", "name")}
-        v2 = publish(work, "ranker", {f: live.root / f for f in live.manifest["files"]}, keep, make_live=False)
+        v2 = copy_version(work, live)
         local = ensure_redis("redis://127.0.0.1:6379/0")
         stack = Stack(work, local.url, f"bench-{uuid.uuid4().hex[:6]}", work / "logs")
         stack.start_one("rank")

@@ -29,6 +29,7 @@ import grpc
 import numpy as np
 from recsys.v1 import common_pb2, recall_pb2, recall_pb2_grpc
 
+from bench.measure import pct, rss_mb
 from bench.rerank import timed
 from services.common.items import COLUMNS, ItemTable
 from services.common.redis_server import ensure_redis
@@ -37,14 +38,10 @@ from services.recall.ann import build_index, exact_top_k, recall_vs_exact, set_s
 from services.recall.channels.two_tower import TwoTowerModel
 from services.recall.neighbor_table import NeighborTable
 from services.stack import Stack
-from training.publish import publish
+from training.publish import copy_version
 from training.world import World
 
 NPROBES = (16, 32, 64, 128, 256, 500, 1000)
-
-
-def pct(samples, q) -> float:
-    return round(float(np.percentile(samples, q)), 3)
 
 
 def user_states(world: World, n: int, seed: int = 0) -> list[dict]:
@@ -87,21 +84,13 @@ def scaled_registry(src: Registry, work: Path, n: int, seed: int = 0, with_rank:
     big.save(tmp / "items.npz")
     np.save(tmp / "item_vectors.npy", big_vecs)
     faiss.write_index(index, str(tmp / "index.faiss"))
-    keep = {k: v for k, v in tt.manifest.items() if k not in ("files", "version", "name")}
-    publish(work, "two_tower", {"user_tower.onnx": tt.file("user_tower.onnx"),
-                                "item_tower.onnx": tt.file("item_tower.onnx"),
-                                "index.faiss": tmp / "index.faiss", "item_vectors.npy": tmp / "item_vectors.npy",
-                                "items.npz": tmp / "items.npz"}, {**keep, "index": index_doc})
-    table = NeighborTable.load(cf.file("neighbors.npz"))
-    table.padded(n).save(tmp / "neighbors.npz")
-    keep = {k: v for k, v in cf.manifest.items() if k not in ("files", "version", "name")}
-    publish(work, "item_cf", {"neighbors.npz": tmp / "neighbors.npz", "region_top.npz": cf.file("region_top.npz"),
-                              "items.npz": tmp / "items.npz"}, keep)
+    items_file = {"items.npz": tmp / "items.npz"}
+    copy_version(work, tt, {"index.faiss": tmp / "index.faiss", "item_vectors.npy": tmp / "item_vectors.npy",
+                            **items_file}, {"index": index_doc}, make_live=True)
+    NeighborTable.load(cf.file("neighbors.npz")).padded(n).save(tmp / "neighbors.npz")
+    copy_version(work, cf, {"neighbors.npz": tmp / "neighbors.npz", **items_file}, make_live=True)
     for name in ("ranker", "prerank") if with_rank else ():
-        mv = src.open(name)
-        keep = {k: v for k, v in mv.manifest.items() if k not in ("files", "version", "name")}
-        publish(work, name, {"model.onnx": mv.file("model.onnx"), "golden.npz": mv.file("golden.npz"),
-                             "items.npz": tmp / "items.npz"}, keep)
+        copy_version(work, src.open(name), items_file, make_live=True)
     shutil.rmtree(tmp)
     return {"index": index_doc, "index_build_s": round(build_s, 1), "vectors": big_vecs}
 
@@ -124,13 +113,6 @@ def ann_quality(registry: Registry, vecs: np.ndarray, states: list[dict], k: int
                              "search_p99_ms": t["p99_ms"]}
         out["nprobe_sweep"] = sweep
     return out
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
 
 
 def serve(work: Path, states: list[dict], seconds: float, redis_url: str) -> dict:

@@ -146,3 +146,19 @@ class EventWriter:
         metrics.EVENTS.labels("accepted").inc(accepted)
         metrics.EVENTS.labels("duplicate").inc(duplicates)
         return WriteResult(int(accepted), int(duplicates))
+
+
+def stored_events(client, keys: Keys, batch: int = 10_000):
+    """Every event in the stream, oldest first, as its field dict (bytes -> bytes), read in
+    batches with a synchronous client: how tools check what was really stored."""
+    last = "-"
+    while True:
+        entries = client.xrange(keys.events_stream(), min=last, count=batch)
+        if last != "-":
+            entries = entries[1:]  # the range is inclusive: the last entry was read already
+        if not entries:
+            return
+        for _, fields in entries:
+            yield fields
+        last = entries[-1][0]
+

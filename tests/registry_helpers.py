@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from services.common.registry import Registry
-from training.publish import publish
+from training.publish import manifest_body, publish
 
 
 def republish(registry: Registry, name: str, mutate=None) -> str:
@@ -19,5 +19,5 @@ def republish(registry: Registry, name: str, mutate=None) -> str:
         manifest = json.loads((work / "manifest.json").read_text())
         if mutate is not None:
             mutate(work, manifest)
-        keep = {k: v for k, v in manifest.items() if k not in ("files", "version", "name")}
-        return publish(registry.root, name, {f: work / f for f in manifest["files"]}, keep, make_live=False)
+        return publish(registry.root, name, {f: work / f for f in manifest["files"]}, manifest_body(manifest),
+                       make_live=False)

@@ -107,14 +107,13 @@ def pipeline(world: World, ds: Dataset, registry: Path, max_users: int) -> tuple
         extra = seen.size
         vec = tower.user_vector(recent, state.region, state.age_bucket, state.gender)
         cf_idx, _ = cf.votes(items.index_of(recent[: cf.seeds]))
-        reg_idx, _ = region._pair[0].top(state.region) if recent.size < region.max_history else (np.zeros(0, int), 0)
         fresh = (items.publish_ms >= ds.cutoff_ms - FOLLOW_WINDOW_MS) & (items.publish_ms < ds.cutoff_ms)
         follow = np.flatnonzero(fresh & np.isin(items.author_id, state.followed_authors))
         follow = items.item_id[follow[np.argsort(-items.publish_ms[follow], kind="stable")]]
         lists = {"two_tower": tower.search(vec, QUOTAS["two_tower"] + extra)[0],
                  "item_cf": items.item_id[cf_idx[: QUOTAS["item_cf"] + extra]],
                  "hot": popular[: QUOTAS["hot"] + extra],
-                 "region": items.item_id[np.asarray(reg_idx, np.int64)[: QUOTAS["region"] + extra]],
+                 "region": region.favourites(state.region, recent.size, QUOTAS["region"] + extra).item_ids,
                  "follow": follow[: QUOTAS["follow"] + extra]}
         merged = merge([(bit, np.asarray(ids, np.int64)) for bit, ids in enumerate(lists.values())], weights)
         cand = merged.item_ids[~np.isin(merged.item_ids, seen)][:1000]

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from services.common.registry import MANIFEST, Registry, sha256_file
+from services.common.registry import MANIFEST, ModelVersion, Registry, sha256_file
 
 
 def code_version() -> str:
@@ -54,6 +54,19 @@ def publish(root: Path, name: str, files: dict[str, Path], manifest: dict[str, A
     return version
 
 
+def manifest_body(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a new version inherits from a manifest: all but what `publish` writes itself."""
+    return {k: v for k, v in manifest.items() if k not in ("files", "version", "name")}
+
+
+def copy_version(root: Path, mv: ModelVersion, files: dict[str, Path] | None = None,
+                 changes: dict[str, Any] | None = None, make_live: bool = False) -> str:
+    """Publish into `root` a new version of `mv`'s model: its files and manifest, with `files`
+    (name -> path) replacing or adding files and `changes` merged into the manifest."""
+    sources = {f: mv.root / f for f in mv.manifest["files"]} | (files or {})
+    return publish(root, mv.name, sources, manifest_body(mv.manifest) | (changes or {}), make_live)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Publish a model built elsewhere: a folder holding `manifest.json` (inputs, outputs,
     feature order, metrics, ... as `make train` writes them) and the files it lists."""
@@ -79,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = [n for n in names if not (args.source / n).is_file()]
     if missing:
         p.error(f"--source {args.source}: files listed in the manifest are missing: {missing}")
-    keep = {k: v for k, v in manifest.items() if k not in ("files", "version", "name")}
-    version = publish(args.registry, args.name, {n: args.source / n for n in names}, keep, make_live=args.live)
+    version = publish(args.registry, args.name, {n: args.source / n for n in names}, manifest_body(manifest),
+                      make_live=args.live)
     print(json.dumps({"name": args.name, "version": version, "live": args.live}), file=sys.stdout)
     return 0
 

@@ -327,20 +327,13 @@ def count_events_in_redis(redis_url: str, prefix: str, user_ids: list[int]) -> i
     """Events of the simulated users found in the events stream (read back, not trusted)."""
     import redis
 
+    from gateway.events import stored_events
     from services.common.keys import Keys
     client = redis.Redis.from_url(redis_url)
     try:
         wanted = {str(u).encode() for u in user_ids}
-        n, last = 0, "-"
-        stream = Keys(prefix).events_stream()
-        while True:
-            batch = client.xrange(stream, min=last, count=10_000)
-            if last != "-":
-                batch = batch[1:]
-            if not batch:
-                return n
-            n += sum(1 for _, f in batch if f.get(b"user_id") in wanted and f.get(b"event_id", b"").startswith(b"sim-"))
-            last = batch[-1][0]
+        return sum(1 for f in stored_events(client, Keys(prefix))
+                   if f.get(b"user_id") in wanted and f.get(b"event_id", b"").startswith(b"sim-"))
     finally:
         client.close()
 

@@ -12,7 +12,6 @@ from recsys.v1 import common_pb2, recall_pb2, recall_pb2_grpc
 from services.common import logging as rlog
 from services.common.catalog import CatalogFollower
 from services.common.clock import CatalogClock
-from services.common.items import ItemTable
 from services.common.keys import Keys
 from services.common.server import Registration, run_server
 from services.common.watch import LiveVersionWatcher
@@ -35,7 +34,7 @@ def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPi
                     ann_params=settings.ann_params or None)
     # The serving catalog starts as the live two-tower version's item table; online
     # publishes and removals are applied to it by the catalog follower.
-    base = ItemTable.load(res.version("two_tower").file("items.npz"))
+    base = res.items("two_tower")
     res.catalog = LiveCatalog(base)
     channels = build_channels(settings.channel_names(), res)
     quotas, timeouts = json.loads(settings.quotas), json.loads(settings.timeouts_ms)

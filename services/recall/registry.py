@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from services.common.items import ItemTable
 from services.common.keys import Keys
 from services.common.registry import ModelVersion, Registry
 from services.recall.catalog import LiveCatalog
@@ -29,6 +30,7 @@ class Resources:
     onnx_threads: int = 1
     ann_params: str | None = None  # faiss search parameters; None = the version's manifest
     _opened: dict[str, ModelVersion] = field(default_factory=dict)
+    _items: dict[str, ItemTable] = field(default_factory=dict)
 
     def version(self, name: str) -> ModelVersion:
         """The live version of a model, opened (and its files hashed) once per start."""
@@ -36,9 +38,15 @@ class Resources:
             self._opened[name] = self.registry.open(name)
         return self._opened[name]
 
+    def items(self, name: str) -> ItemTable:
+        """The live version's item table, loaded once (the catalog and the channel share it)."""
+        if name not in self._items:
+            self._items[name] = ItemTable.load(self.version(name).file("items.npz"))
+        return self._items[name]
+
 
 def _two_tower(res: Resources) -> Channel:
-    model = TwoTowerModel.load(res.version("two_tower"), res.onnx_threads, res.ann_params)
+    model = TwoTowerModel.load(res.version("two_tower"), res.onnx_threads, res.ann_params, res.items("two_tower"))
     channel = TwoTowerChannel(model, res.onnx_threads, res.ann_params)
     res.catalog.on_publish(channel.add_items)
     return channel

@@ -31,10 +31,14 @@ class RegionChannel(Channel):
         channel.load_version(mv)
         return channel
 
-    async def retrieve(self, request: ChannelRequest) -> ChannelResult:
-        if request.state.recent_items.size >= self.max_history:
+    def favourites(self, region: int, history: int, k: int) -> ChannelResult:
+        """The region's top k for a user with `history` engaged items (none past max_history)."""
+        if history >= self.max_history:
             return ChannelResult.empty()
-        region = request.context.region or request.state.region
         table, items = self._pair
         idx, scores = table.top(region)
-        return ChannelResult(items.item_id[idx[: request.fetch]], scores[: request.fetch])
+        return ChannelResult(items.item_id[idx[:k]], scores[:k])
+
+    async def retrieve(self, request: ChannelRequest) -> ChannelResult:
+        return self.favourites(request.context.region or request.state.region,
+                               int(request.state.recent_items.size), request.fetch)

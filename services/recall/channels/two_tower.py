@@ -54,13 +54,15 @@ class TwoTowerModel:
     item_tower: ort.InferenceSession | None = None
 
     @classmethod
-    def load(cls, mv: ModelVersion, threads: int = 1, search_params: str | None = None) -> TwoTowerModel:
+    def load(cls, mv: ModelVersion, threads: int = 1, search_params: str | None = None,
+             items: ItemTable | None = None) -> TwoTowerModel:
+        """`items`: the version's item table when the caller loaded it already."""
         session = make_session(mv.file("user_tower.onnx"), threads)
         check_signature(session, mv.manifest, f"{mv.name}/{mv.version}")
         index = faiss.read_index(str(mv.file("index.faiss")))
         set_search_params(index, mv.manifest.get("index", {}).get("search_params", "")
                           if search_params is None else search_params)
-        items = ItemTable.load(mv.file("items.npz"))
+        items = items if items is not None else ItemTable.load(mv.file("items.npz"))
         if index.ntotal != len(items):
             raise ValueError(f"{mv.name}/{mv.version}: index has {index.ntotal} vectors, "
                              f"item table {len(items)} rows")
