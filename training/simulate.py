@@ -39,8 +39,11 @@ from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from services.common.net import check_loopback
 from training.world import LIKE_BIAS, OUTCOME_SLOPE, World, _sigmoid, react
 
-METRICS = ("like_rate", "watch_s", "oracle_relevance", "diversity", "novelty", "repeat_rate")
-BASELINES = ("random", "popularity")
+METRICS = ("like_rate", "watch_s", "oracle_relevance", "mood_share", "diversity", "novelty", "repeat_rate")
+# Feeds computed here, without the system, on the same users: two floors (random, most popular)
+# and two ceilings that know the truth — `oracle` the user's taste and the session's mood,
+# `oracle_taste` the taste only (a perfect long-term model that learns nothing in the session).
+BASELINES = ("random", "popularity", "oracle", "oracle_taste")
 FATIGUE = 0.4    # appeal lost per earlier item of the same category in the session
 BOREDOM = 3.0    # appeal lost by a video the user was already shown in this run
 ROUND_GAP_MS = 60_000
@@ -126,6 +129,9 @@ def react_to(world: World, user: SimUser, item_ids: list[int], ts_ms: int, popul
         "diversity": diversity,
         "novelty": float(-np.log2(popularity[idx]).mean()) if n else 0.0,
         "repeat_rate": float(repeat.mean()) if n else 0.0,
+        # Share of the feed in the category the session leans to (NaN for users without a
+        # mood): the system can only learn it from this session's reactions.
+        "mood_share": float((cats - 1 == user.mood).mean()) if n and user.mood >= 0 else float("nan"),
     }
     watch_ms = (frac * v["duration_s"][idx] * 1000).astype(np.int64)
     return Reaction(idx, watch_ms, like, share, follow, metrics)
@@ -216,8 +222,15 @@ def run_baseline(kind: str, world: World, users: list[SimUser], rounds: int, cou
         for rnd in range(rounds):
             if kind == "random":
                 items = rng.choice(n_items, count, replace=False)
-            else:  # most popular not yet shown to this user in this run
+            elif kind == "popularity":  # most popular not yet shown to this user in this run
                 items = np.array([i for i in order[: count * (rnd + 2)] if user.shown[i] == 0][:count])
+            else:  # the truth's best not yet shown (with or without the session's mood)
+                truth = world.affinity(np.full(n_items, user.user_id - 1), np.arange(n_items),
+                                       ts_ms + rnd * ROUND_GAP_MS,
+                                       np.isin(world.videos["author_id"] - 1, list(user.follows)),
+                                       user.mood if kind == "oracle" else -1)
+                truth[list(user.shown)] = -np.inf
+                items = np.argsort(-truth, kind="stable")[:count]
             r = react_to(world, user, (items + 1).tolist(), ts_ms + rnd * ROUND_GAP_MS, popularity)
             recs.append(r.metrics | {"round": rnd, "items": r.items.tolist()})
         out[user.user_id] = recs
@@ -227,6 +240,7 @@ def run_baseline(kind: str, world: World, users: list[SimUser], rounds: int, cou
 # ---- statistics --------------------------------------------------------------------------
 def mean_ci(values) -> dict[str, float]:
     x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
     if x.size == 0:
         return {"mean": float("nan"), "ci95": float("nan"), "n": 0}
     se = x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else float("nan")
@@ -236,6 +250,7 @@ def mean_ci(values) -> dict[str, float]:
 def compare(a, b) -> dict[str, float]:
     """Welch's z for mean(a) - mean(b) (per-user means; normal approximation)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     diff = float(a.mean() - b.mean())
     se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size) if a.size > 1 and b.size > 1 else float("nan")
     z = diff / se if se and se > 0 else float("nan")
@@ -245,18 +260,32 @@ def compare(a, b) -> dict[str, float]:
             "p_value": round(p, 6) if ok else p, "significant": bool(p < 0.05) if ok else False}
 
 
+def _mean(values) -> float:
+    """Mean ignoring NaN (a metric a user does not have); NaN when nothing is left."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
+def learning(by_user: dict[int, list[dict]], metric: str, half: int) -> dict:
+    """Rounds 1..half vs the rest, per user (users seen in both halves with the metric)."""
+    early, late = [], []
+    for recs in by_user.values():
+        e = _mean([r[metric] for r in recs if r["round"] < half])
+        lt = _mean([r[metric] for r in recs if r["round"] >= half])
+        if not (math.isnan(e) or math.isnan(lt)):
+            early.append(e)
+            late.append(lt)
+    return {"early": mean_ci(early), "late": mean_ci(late), "late_minus_early": mean_ci(np.subtract(late, early))}
+
+
 def summarize(arms: dict[str, dict[int, list[dict]]], rounds: int, n_items: int) -> dict:
     out = {}
+    half = rounds // 2
     for arm, by_user in arms.items():
-        per_user = {m: [np.mean([r[m] for r in recs]) for recs in by_user.values()] for m in METRICS}
-        by_round = {m: [round(float(np.mean([r[m] for recs in by_user.values() for r in recs if r["round"] == k]))
-                              if any(r["round"] == k for recs in by_user.values() for r in recs) else float("nan"), 5)
+        per_user = {m: [_mean([r[m] for r in recs]) for recs in by_user.values()] for m in METRICS}
+        by_round = {m: [round(_mean([r[m] for recs in by_user.values() for r in recs if r["round"] == k]), 5)
                         for k in range(rounds)] for m in METRICS}
-        half = rounds // 2
-        early = [np.mean([r["oracle_relevance"] for r in recs if r["round"] < half]) for recs in by_user.values()
-                 if any(r["round"] < half for r in recs) and any(r["round"] >= half for r in recs)]
-        late = [np.mean([r["oracle_relevance"] for r in recs if r["round"] >= half]) for recs in by_user.values()
-                if any(r["round"] < half for r in recs) and any(r["round"] >= half for r in recs)]
         shown = {i for recs in by_user.values() for r in recs for i in r["items"]}
         out[arm] = {
             "users": len(by_user),
@@ -264,8 +293,9 @@ def summarize(arms: dict[str, dict[int, list[dict]]], rounds: int, n_items: int)
             "coverage": round(len(shown) / n_items, 5),
             "by_round": by_round,
             "learning": {"rounds": f"1-{half} vs {half + 1}-{rounds}",
-                         "oracle_early": mean_ci(early), "oracle_late": mean_ci(late),
-                         "late_minus_early": mean_ci(np.subtract(late, early))},
+                         **{m: learning(by_user, m, half) for m in ("oracle_relevance", "mood_share")},
+                         # The first feed knows nothing of the session; every later one could.
+                         "mood_share_first_vs_rest": learning(by_user, "mood_share", 1)},
             "_per_user": per_user,
         }
     return out
@@ -277,7 +307,7 @@ def comparisons(summary: dict, reference: str) -> dict:
         if arm == reference:
             continue
         out[f"{reference} - {arm}"] = {m: compare(summary[reference]["_per_user"][m], summary[arm]["_per_user"][m])
-                                       for m in ("like_rate", "watch_s", "oracle_relevance")}
+                                       for m in ("like_rate", "watch_s", "oracle_relevance", "mood_share")}
     return out
 
 
@@ -289,16 +319,20 @@ def write_report(report: dict, out: Path) -> None:
     lines = [f"# Closed-loop simulation: {report['config']['users']} users x {report['config']['rounds']} rounds "
              f"of {report['config']['count']} videos", "",
              "| arm | users | like rate | watch s | oracle relevance | diversity | novelty | repeat | coverage | "
-             "oracle late − early |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "oracle late − early | mood share | mood share late − early | mood share rounds 2+ − round 1 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for arm, s in arms.items():
         t = s["totals"]
 
         def cell(m: str, t=t) -> str:
             return f"{t[m]['mean']:.4f} ± {t[m]['ci95']:.4f}"
-        lr = s["learning"]["late_minus_early"]
+        lr = s["learning"]["oracle_relevance"]["late_minus_early"]
+        lm = s["learning"]["mood_share"]["late_minus_early"]
+        lf = s["learning"]["mood_share_first_vs_rest"]["late_minus_early"]
         lines.append(f"| {arm} | {s['users']} | {cell('like_rate')} | {cell('watch_s')} | {cell('oracle_relevance')} | "
                      f"{t['diversity']['mean']:.3f} | {t['novelty']['mean']:.2f} | {t['repeat_rate']['mean']:.3f} | "
-                     f"{s['coverage']:.4f} | {lr['mean']:+.4f} ± {lr['ci95']:.4f} |")
+                     f"{s['coverage']:.4f} | {lr['mean']:+.4f} ± {lr['ci95']:.4f} | {cell('mood_share')} | "
+                     f"{lm['mean']:+.4f} ± {lm['ci95']:.4f} | {lf['mean']:+.4f} ± {lf['ci95']:.4f} |")
     lines += ["", "± = 95% confidence interval over users. Differences (Welch z-test on per-user means):", "",
               "| comparison | metric | difference | 95% CI | p | significant |", "|---|---|---:|---:|---:|---|"]
     for name, by_metric in report["comparisons"].items():
@@ -312,8 +346,8 @@ def write_report(report: dict, out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, m in zip(axes, ("oracle_relevance", "like_rate", "watch_s")):
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    for ax, m in zip(axes, ("oracle_relevance", "mood_share", "like_rate", "watch_s")):
         for arm, s in arms.items():
             ax.plot(range(1, len(s["by_round"][m]) + 1), s["by_round"][m], marker="o", ms=3, label=arm)
         ax.set_title(m)
