@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from services.common.bucketing import in_share
@@ -35,11 +36,26 @@ class Canary:
     percent: float
 
 
-def lower_thread_priority(niceness: int = 10) -> None:
+def lower_thread_priority(niceness: int = 19) -> None:
+    """This thread runs only on CPU time nothing else wants (Linux SCHED_IDLE; elsewhere, or
+    where that is refused, the lowest nice value)."""
+    tid = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-    except (AttributeError, OSError):  # not Linux, or not allowed: load at normal priority
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
         pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, niceness)
+    except (AttributeError, OSError):  # not allowed: load at normal priority
+        pass
+
+
+# One loader thread per process, at idle priority: a version is hashed, its session created,
+# warmed up and checked there while the event loop keeps serving on the cores. Old versions
+# are freed there too (an ONNX session's teardown is ~1 ms), once in-flight requests are done.
+_LOADER = ThreadPoolExecutor(1, thread_name_prefix="model-loader", initializer=lower_thread_priority)
+RETIRE_AFTER_S = 10.0
 
 
 class ModelSlot:
@@ -53,14 +69,23 @@ class ModelSlot:
         self._alias_mtime = self._mtime()
 
     def _load(self, version: str) -> LoadedModel:
-        # Loading (hashing, session creation, warm-up, parity) runs on a worker thread at a
-        # lower CPU priority (Linux nices threads one by one), so serving keeps the cores.
-        lower_thread_priority()
         return LoadedModel.load(self.registry.open(self.name, version), self.threads)
+
+    async def _off_loop(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(_LOADER, fn, *args)
+
+    def _retire(self, model: LoadedModel | None) -> None:
+        """Free a replaced version on the loader thread once requests that started on it
+        are long finished (the gRPC deadline of any caller is far shorter)."""
+        if model is None:
+            return
+        box = [model]
+        loop = asyncio.get_running_loop()
+        loop.call_later(RETIRE_AFTER_S, lambda: loop.run_in_executor(_LOADER, box.clear))
 
     async def _load_off_path(self, version: str) -> LoadedModel:
         try:
-            model = await asyncio.to_thread(self._load, version)
+            model = await self._off_loop(self._load, version)
         except RecsysError as err:
             self.errors[version] = str(err)
             log.error("model version refused", extra={"model": self.name, "version": version,
@@ -103,11 +128,13 @@ class ModelSlot:
         """Make `version` live (verified first); returns the version live before."""
         async with self._lock:
             model = await self._load_off_path(version)
-            previous = self.registry.set_live(self.name, version)
+            # The alias file is written with an fsync: off the loop, which keeps serving.
+            previous = await self._off_loop(self.registry.set_live, self.name, version)
             self._alias_mtime = self._mtime()
-            self.live = model
+            old, self.live = self.live, model
+            self._retire(old)
             if self.canary is not None and self.canary.model.version == version:
-                self.canary = None
+                self._replace_canary(None)
             return previous
 
     async def rollback(self) -> tuple[str, str]:
@@ -121,9 +148,14 @@ class ModelSlot:
     async def set_canary(self, version: str, percent: float) -> None:
         async with self._lock:
             model = await self._load_off_path(version) if version and percent > 0 else None
-            self.registry.set_canary(self.name, version, percent)
+            await self._off_loop(self.registry.set_canary, self.name, version, percent)
             self._alias_mtime = self._mtime()
-            self.canary = Canary(model, percent) if model is not None else None
+            self._replace_canary(Canary(model, percent) if model is not None else None)
+
+    def _replace_canary(self, canary: Canary | None) -> None:
+        old, self.canary = self.canary, canary
+        if old is not None and (canary is None or old.model is not canary.model):
+            self._retire(old.model)
 
     async def sync(self, force: bool = False) -> None:
         """Follow the alias file if it changed since we last looked. Never raises for a bad
@@ -138,12 +170,13 @@ class ModelSlot:
             percent = float(doc.get("canary_percent", 0) or 0)
             try:
                 if live and live != self.live.version:
-                    self.live = await self._load_off_path(live)
+                    old, self.live = self.live, await self._load_off_path(live)
+                    self._retire(old)
                     log.info("live version changed", extra={"model": self.name, "version": live})
                 if not canary or percent <= 0:
-                    self.canary = None
+                    self._replace_canary(None)
                 elif self.canary is None or self.canary.model.version != canary:
-                    self.canary = Canary(await self._load_off_path(canary), percent)
+                    self._replace_canary(Canary(await self._load_off_path(canary), percent))
                 else:
                     self.canary = Canary(self.canary.model, percent)
             except (RecsysError, OSError):
