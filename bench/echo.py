@@ -1,5 +1,6 @@
 """The echo chain: the same four hops as the pipeline (client -> gateway -> recall, rank,
-rerank), each a separate process on the same gRPC stack and server bootstrap, doing no work:
+rerank), each a separate process on the same gRPC stack (grpc.aio, loopback), doing no work
+and without the services' interceptor (a health service answers readiness checks only):
 the backends answer canned messages of the real sizes (1000 recalled candidates, 50 ranked,
 20 reranked) and the gateway calls them one after the other and answers 20 items. Its
 throughput is the ceiling for the real pipeline's on this machine (`bench/e2e.py` reports the
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 
 import grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from recsys.v1 import (
     gateway_pb2,
     gateway_pb2_grpc,
@@ -66,6 +68,7 @@ class Gateway(gateway_pb2_grpc.GatewayServiceServicer):
 
 async def serve(role: str, port: int, recall: str, rank: str, rerank: str) -> None:
     server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     if role == "recall":
         recall_pb2_grpc.add_RecallServiceServicer_to_server(Recall(), server)
     elif role == "rank":

@@ -115,3 +115,39 @@ def test_two_stage_scoring(artifacts):
     # unknown ids are scored with defaults and counted, not dropped
     odd = scoring.score(RequestContext(user_id=3), state, np.array([ids[0], 10**9]), 0, ranker)
     assert odd.unknown == 1 and odd.item_ids.size == 2
+
+
+def test_a_replaced_version_is_kept_for_running_requests_then_freed_on_the_loader(registry, monkeypatch):
+    import asyncio
+    import threading
+    import weakref
+
+    from services.rank import model_store
+    monkeypatch.setattr(model_store, "RETIRE_AFTER_S", 0.05)
+    store = ModelSlot(registry, "ranker")
+    v2 = republish(registry, "ranker")
+    freed_on: list[str] = []
+
+    async def swap() -> weakref.ref:
+        old = store.live
+        weakref.finalize(old, lambda: freed_on.append(threading.current_thread().name))
+        ref = weakref.ref(old)
+        del old
+        await store.promote(v2)
+        assert ref() is not None and not freed_on  # a request that started on it may still run
+        await asyncio.sleep(0.5)
+        return ref
+
+    ref = asyncio.run(swap())
+    assert ref() is None
+    # freed on the loader thread, not on the event loop that serves requests
+    assert freed_on and freed_on[0].startswith("model-loader")
+
+
+def test_versions_load_on_an_idle_priority_thread():
+    import os
+
+    from services.rank import model_store
+    if not hasattr(os, "SCHED_IDLE"):
+        pytest.skip("SCHED_IDLE is Linux only")
+    assert model_store._LOADER.submit(os.sched_getscheduler, 0).result() == os.SCHED_IDLE
