@@ -34,6 +34,8 @@ from services.rank.model import LoadedModel
 from services.stack import Stack
 from training.publish import copy_version
 
+SWAPS_PER_PHASE = 10
+
 
 def in_process(registry: Registry, iters: int) -> dict:
     ranker, prerank = LoadedModel.load(registry.open("ranker")), LoadedModel.load(registry.open("prerank"))
@@ -110,7 +112,7 @@ def service(registry_root: Path, seconds: float, clients: int = 2, rounds: int =
                     return out, errors
 
                 def swaps():
-                    for i in range(10):
+                    for i in range(SWAPS_PER_PHASE):
                         admin.Promote(model_admin_pb2.PromoteRequest(model=common_pb2.ModelRef(
                             name="ranker", version=v2 if i % 2 == 0 else v1)), timeout=60)
                         time.sleep(seconds / 12)
@@ -160,7 +162,7 @@ def service(registry_root: Path, seconds: float, clients: int = 2, rounds: int =
                     summary = {kind: {"requests": len(out), "errors": len(errors), "p50_ms": pct(out, 50),
                                       "p99_ms": pct(out, 99), "rps": round(len(out) / total, 1)}
                                for kind, (out, errors) in pooled.items()}
-                    summary["swaps"]["swaps"] = 10 * rounds
+                    summary["swaps"]["swaps"] = SWAPS_PER_PHASE * rounds
                     summary["swap_p99_ratio"] = round(pct(pooled["swaps"][0], 99) / pct(pooled["steady"][0], 99), 3)
                     return summary
 

@@ -220,27 +220,32 @@ def run_baseline(kind: str, world: World, users: list[SimUser], rounds: int, cou
     for user in users:
         recs = []
         for rnd in range(rounds):
+            now = ts_ms + rnd * ROUND_GAP_MS
             if kind == "random":
                 items = rng.choice(n_items, count, replace=False)
             elif kind == "popularity":  # most popular not yet shown to this user in this run
                 items = np.array([i for i in order[: count * (rnd + 2)] if user.shown[i] == 0][:count])
             else:  # the truth's best not yet shown (with or without the session's mood)
-                truth = world.affinity(np.full(n_items, user.user_id - 1), np.arange(n_items),
-                                       ts_ms + rnd * ROUND_GAP_MS,
+                truth = world.affinity(np.full(n_items, user.user_id - 1), np.arange(n_items), now,
                                        np.isin(world.videos["author_id"] - 1, list(user.follows)),
                                        user.mood if kind == "oracle" else -1)
                 truth[list(user.shown)] = -np.inf
                 items = np.argsort(-truth, kind="stable")[:count]
-            r = react_to(world, user, (items + 1).tolist(), ts_ms + rnd * ROUND_GAP_MS, popularity)
+            r = react_to(world, user, (items + 1).tolist(), now, popularity)
             recs.append(r.metrics | {"round": rnd, "items": r.items.tolist()})
         out[user.user_id] = recs
     return out
 
 
 # ---- statistics --------------------------------------------------------------------------
-def mean_ci(values) -> dict[str, float]:
+def _present(values) -> np.ndarray:
+    """The values as floats, without NaN (a metric a user does not have, e.g. no mood)."""
     x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
+    return x[~np.isnan(x)]
+
+
+def mean_ci(values) -> dict[str, float]:
+    x = _present(values)
     if x.size == 0:
         return {"mean": float("nan"), "ci95": float("nan"), "n": 0}
     se = x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else float("nan")
@@ -249,8 +254,7 @@ def mean_ci(values) -> dict[str, float]:
 
 def compare(a, b) -> dict[str, float]:
     """Welch's z for mean(a) - mean(b) (per-user means; normal approximation)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    a, b = _present(a), _present(b)
     diff = float(a.mean() - b.mean())
     se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size) if a.size > 1 and b.size > 1 else float("nan")
     z = diff / se if se and se > 0 else float("nan")
@@ -261,9 +265,8 @@ def compare(a, b) -> dict[str, float]:
 
 
 def _mean(values) -> float:
-    """Mean ignoring NaN (a metric a user does not have); NaN when nothing is left."""
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
+    """Mean ignoring NaN; NaN when nothing is left."""
+    x = _present(values)
     return float(x.mean()) if x.size else float("nan")
 
 

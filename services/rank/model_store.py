@@ -131,8 +131,7 @@ class ModelSlot:
             # The alias file is written with an fsync: off the loop, which keeps serving.
             previous = await self._off_loop(self.registry.set_live, self.name, version)
             self._alias_mtime = self._mtime()
-            old, self.live = self.live, model
-            self._retire(old)
+            self._replace_live(model)
             if self.canary is not None and self.canary.model.version == version:
                 self._replace_canary(None)
             return previous
@@ -152,6 +151,10 @@ class ModelSlot:
             self._alias_mtime = self._mtime()
             self._replace_canary(Canary(model, percent) if model is not None else None)
 
+    def _replace_live(self, model: LoadedModel) -> None:
+        old, self.live = self.live, model
+        self._retire(old)
+
     def _replace_canary(self, canary: Canary | None) -> None:
         old, self.canary = self.canary, canary
         if old is not None and (canary is None or old.model is not canary.model):
@@ -170,8 +173,7 @@ class ModelSlot:
             percent = float(doc.get("canary_percent", 0) or 0)
             try:
                 if live and live != self.live.version:
-                    old, self.live = self.live, await self._load_off_path(live)
-                    self._retire(old)
+                    self._replace_live(await self._load_off_path(live))
                     log.info("live version changed", extra={"model": self.name, "version": live})
                 if not canary or percent <= 0:
                     self._replace_canary(None)
