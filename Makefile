@@ -73,12 +73,13 @@ simulate: artifacts
 	$(PY) -m training.simulate --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --out reports/simulate.json
 
 run: install
-	$(PY) -m services.stack run
+	$(PY) -m dev.stack run
 
 demo: install
-	$(PY) -m services.stack demo
+	$(PY) -m dev.stack demo
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 unit: install

@@ -41,11 +41,11 @@ import redis
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, model_admin_pb2, model_admin_pb2_grpc
 
 from bench.loadgen import LoadGen, LoadResult
-from gateway.events import stored_events
-from services.common.keys import Keys
-from services.common.redis_server import answers, free_port
-from services.common.registry import Registry
-from services.stack import Stack, bootstrap
+from core.registry.reader import Registry
+from core.store.events import stored_events
+from core.store.keys import Keys
+from dev.redis_server import answers, free_port
+from dev.stack import Stack, bootstrap
 from training.publish import copy_version
 from training.world import World
 

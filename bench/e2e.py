@@ -33,18 +33,18 @@ import redis.asyncio as aioredis
 
 from bench.loadgen import LoadGen
 from bench.measure import cpu_seconds, rss_mb
-from services.common.context import RequestContext
-from services.common.keys import Keys
-from services.common.redis_server import drop_prefix, ensure_redis, free_port
-from services.common.registry import Registry
-from services.common.user_state import read_user_state
-from services.rank import scoring
-from services.rank.model import LoadedModel
+from core.context import RequestContext
+from core.rank import scoring
+from core.rank.model import LoadedModel
+from core.registry.reader import Registry
+from core.rerank.candidates import ItemSide
+from core.rerank.policies import build_policies
+from core.store.keys import Keys
+from core.store.user_state import read_user_state
+from dev.redis_server import drop_prefix, ensure_redis, free_port
+from dev.stack import ROOT, Stack, bootstrap, wait_healthy
 from services.recall.__main__ import build_pipeline
 from services.recall.settings import RecallSettings
-from services.rerank.candidates import ItemSide
-from services.rerank.policies import build_policies
-from services.stack import ROOT, Stack, bootstrap, wait_healthy
 from training.world import World
 
 CONCURRENCY = (1, 4, 16)

@@ -21,7 +21,7 @@ import numpy as np
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 from bench.measure import pct
-from services.common.net import check_loopback
+from dev.net import check_loopback
 
 
 @dataclass

@@ -24,14 +24,14 @@ from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb
 
 from bench.measure import pct
 from bench.rerank import timed
-from services.common.context import RequestContext
-from services.common.redis_server import ensure_redis
-from services.common.registry import Registry
-from services.common.user_state import UserStateData
-from services.rank import scoring
-from services.rank.features import assemble, rows_for_user
-from services.rank.model import LoadedModel
-from services.stack import Stack
+from core.context import RequestContext
+from core.rank import scoring
+from core.rank.features import assemble, rows_for_user
+from core.rank.model import LoadedModel
+from core.registry.reader import Registry
+from core.store.user_state import UserStateData
+from dev.redis_server import ensure_redis
+from dev.stack import Stack
 from training.publish import copy_version
 
 SWAPS_PER_PHASE = 10

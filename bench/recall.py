@@ -7,7 +7,7 @@ A catalog of n videos is made from the trained one: the first rows are the real 
 users' histories and the user tower are real), the rest copies of real videos' metadata
 under new ids with their two-tower vectors perturbed (Gaussian noise, re-normalised), so
 the index holds n distinct vectors clustered like real ones. The index type follows the
-catalog size (flat up to 100k, IVF beyond; see services/recall/ann.py). Requests carry the
+catalog size (flat up to 100k, IVF beyond; see core/recall/ann.py). Requests carry the
 states of world users drawn by activity (heavy users more often), as the gateway would send
 them. A second part measures the ANN alone at 1M x 64-d synthetic vectors (the size the
 issue names; the trained model is 32-d). Writes bench/results/recall.{json,md,png}.
@@ -31,13 +31,13 @@ from recsys.v1 import common_pb2, recall_pb2, recall_pb2_grpc
 
 from bench.measure import pct, rss_mb
 from bench.rerank import timed
-from services.common.items import COLUMNS, ItemTable
-from services.common.redis_server import ensure_redis
-from services.common.registry import Registry
-from services.recall.ann import build_index, exact_top_k, recall_vs_exact, set_search_params
-from services.recall.channels.two_tower import TwoTowerModel
-from services.recall.neighbor_table import NeighborTable
-from services.stack import Stack
+from core.items import COLUMNS, ItemTable
+from core.recall.ann import build_index, exact_top_k, recall_vs_exact, set_search_params
+from core.recall.channels.two_tower import TwoTowerModel
+from core.recall.neighbor_table import NeighborTable
+from core.registry.reader import Registry
+from dev.redis_server import ensure_redis
+from dev.stack import Stack
 from training.publish import copy_version
 from training.world import World
 

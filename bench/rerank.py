@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from services.common.items import ItemTable
-from services.common.registry import Registry
-from services.rerank.candidates import ItemSide
-from services.rerank.dpp import dpp_select
-from services.rerank.mmr import mmr_select
-from services.rerank.policies import build_policies
+from core.items import ItemTable
+from core.registry.reader import Registry
+from core.rerank.candidates import ItemSide
+from core.rerank.dpp import dpp_select
+from core.rerank.mmr import mmr_select
+from core.rerank.policies import build_policies
 
 
 def timed(fn, iters: int) -> dict[str, float]:

@@ -6,32 +6,28 @@ import asyncio
 import redis.asyncio as aioredis
 from recsys.v1 import catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 
+from core.items import ItemTable
+from core.recall.channels.hot import HotChannel
+from core.registry.reader import ModelVersion
+from core.store.catalog_log import CatalogWriter
+from core.store.clock import CatalogClock
+from core.store.events import EventWriter
+from core.store.keys import Keys
+from core.versioned import Versioned
 from gateway.auth import HEADER, ApiKeyInterceptor
 from gateway.catalog import CatalogServicer
 from gateway.clients import StageClients
-from gateway.events import EventWriter
 from gateway.experiments import Experiments
 from gateway.fallback import HotFallback
 from gateway.pipeline import RecommendPipeline
 from gateway.servicer import GatewayServicer
 from gateway.settings import GatewaySettings
 from services.common import logging as rlog
-from services.common.catalog import CatalogWriter
-from services.common.clock import CatalogClock
-from services.common.errors import RecsysError
-from services.common.items import ItemTable
-from services.common.keys import Keys
 from services.common.server import Registration, run_server
-from services.recall.channels.hot import HotChannel
 
 
-def load_items(settings: GatewaySettings, log) -> ItemTable | None:
-    """Authors/categories for explanations and events; the gateway runs without them."""
-    try:
-        return ItemTable.load(settings.registry().open("two_tower").file("items.npz"))
-    except (RecsysError, OSError) as err:
-        log.warning("no item table; explanations lack authors", extra={"error": str(err)})
-        return None
+def item_table_of(mv: ModelVersion) -> ItemTable:
+    return ItemTable.load(mv.file("items.npz"))
 
 
 async def main() -> None:
@@ -40,26 +36,32 @@ async def main() -> None:
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5,
                                      socket_connect_timeout=0.5)
     keys = Keys(settings.redis_prefix)
-    items = load_items(settings, log)
+    # Authors/categories for explanations, events and catalog checks, from the live two-tower
+    # version and followed like every model; the gateway runs without them (None).
+    followed_items = Versioned.load(settings.registry(), "two_tower", item_table_of, required=False)
+    items = followed_items.value
     n_regions = int(items.region.max()) if items is not None and len(items) else 64
     clients = StageClients(settings.recall_addr, settings.rank_addr, settings.rerank_addr)
     unreachable = await clients.connect(timeout_s=5.0)
     if unreachable:
         log.warning("downstreams not reachable yet", extra={"addresses": unreachable})
     pipeline = RecommendPipeline(settings, clients, client, keys,
-                                 HotFallback(HotChannel(client, keys), items), items)
+                                 HotFallback(HotChannel(client, keys), items), followed_items)
     experiments = Experiments(settings.experiments_file)
-    servicer = GatewayServicer(pipeline, EventWriter(client, keys, items), settings.max_count,
+    servicer = GatewayServicer(pipeline, EventWriter(client, keys, followed_items), settings.max_count,
                                settings.max_events_per_batch, n_regions, experiments)
     api_keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
     if not api_keys:
         log.warning("no GATEWAY_API_KEYS: the public API is open (fine for a local demo only)")
 
+    follow = asyncio.create_task(followed_items.follow(settings.alias_poll_s))
+
     async def close() -> None:
+        follow.cancel()
         await clients.close()
         await client.aclose()
 
-    catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), items, n_regions)
+    catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), followed_items, n_regions)
     await run_server("gateway", settings, [
         Registration(gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
                      gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name),

@@ -5,10 +5,11 @@ import logging
 
 from recsys.v1 import catalog_pb2, catalog_pb2_grpc
 
-from services.common.catalog import CatalogItem, CatalogWriter
-from services.common.clock import CatalogClock
-from services.common.errors import AlreadyExists, InvalidArgument
-from services.common.items import ItemTable
+from core.errors import AlreadyExists, InvalidArgument
+from core.items import ItemTable
+from core.store.catalog_log import CatalogItem, CatalogWriter
+from core.store.clock import CatalogClock
+from core.versioned import Versioned
 
 log = logging.getLogger(__name__)
 MAX_DURATION_S = 86_400
@@ -29,12 +30,18 @@ def parse_publish(request, n_regions: int) -> CatalogItem:
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, writer: CatalogWriter, clock: CatalogClock, items: ItemTable | None, n_regions: int):
-        self.writer, self.clock, self.items, self.n_regions = writer, clock, items, n_regions
+    def __init__(self, writer: CatalogWriter, clock: CatalogClock, items: Versioned[ItemTable], n_regions: int):
+        self.writer, self.clock, self._items, self.n_regions = writer, clock, items, n_regions
+
+    @property
+    def items(self) -> ItemTable | None:
+        """The live two-tower version's item table (followed; None before any version)."""
+        return self._items.value
 
     async def PublishItem(self, request, context) -> catalog_pb2.PublishItemResponse:
         item = parse_publish(request, self.n_regions)
-        if self.items is not None and self.items.index_of([item.item_id])[0] >= 0:
+        items = self.items
+        if items is not None and items.index_of([item.item_id])[0] >= 0:
             raise AlreadyExists(f"item_id: {item.item_id} is in the catalog already")
         if not item.publish_ms:
             await self.clock.refresh()

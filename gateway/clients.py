@@ -22,9 +22,9 @@ from recsys.v1 import (
     rerank_pb2_grpc,
 )
 
-from services.common.context import RequestContext
+from core.context import RequestContext
+from core.store.user_state import UserStateData
 from services.common.convert import context_to_proto, state_to_proto
-from services.common.user_state import UserStateData
 
 SERVICE_CONFIG = json.dumps({
     "loadBalancingConfig": [{"round_robin": {}}],

@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.common.bucketing import BUCKETS, bucket
-from services.common.errors import InvalidArgument
+from core.bucketing import BUCKETS, bucket
+from core.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 MAX_ID = 64

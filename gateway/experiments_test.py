@@ -4,8 +4,8 @@ import time
 import numpy as np
 import pytest
 
+from core.errors import InvalidArgument
 from gateway.experiments import Experiments, parse
-from services.common.errors import InvalidArgument
 
 CONFIG = {"layers": [
     {"name": "rank", "experiments": [{"id": "ranker_v2", "percent": 20, "rank_model_version": "v0002"}]},

@@ -11,11 +11,11 @@ import time
 
 import numpy as np
 
-from services.common.context import RequestContext
-from services.common.items import ItemTable
-from services.common.user_state import UserStateData
-from services.recall.channels.base import ChannelRequest
-from services.recall.channels.hot import HotChannel
+from core.context import RequestContext
+from core.items import ItemTable
+from core.recall.channels.base import ChannelRequest
+from core.recall.channels.hot import HotChannel
+from core.store.user_state import UserStateData
 
 
 class HotFallback:

@@ -22,16 +22,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis.asyncio as aioredis
 
+from core import metrics
+from core.context import RequestContext
+from core.items import ItemTable
+from core.store.keys import Keys
+from core.store.user_state import UserStateData, read_user_state
+from core.versioned import Versioned
 from gateway.clients import Ranked, Recalled, Reranked, StageClients
 from gateway.experiments import Assignment
 from gateway.fallback import HotFallback
 from gateway.settings import GatewaySettings
 from gateway.validation import RecommendInput
-from services.common import metrics
-from services.common.context import RequestContext
-from services.common.items import ItemTable
-from services.common.keys import Keys
-from services.common.user_state import UserStateData, read_user_state
 
 log = logging.getLogger(__name__)
 RESERVE_S = 0.005  # kept back from the deadline to build the response
@@ -87,9 +88,14 @@ class Explanation:
 
 class RecommendPipeline:
     def __init__(self, settings: GatewaySettings, clients: StageClients, redis: aioredis.Redis,
-                 keys: Keys, fallback: HotFallback, items: ItemTable | None):
+                 keys: Keys, fallback: HotFallback, items: Versioned[ItemTable]):
         self.s, self.clients, self.redis, self.keys = settings, clients, redis, keys
-        self.fallback, self.items = fallback, items
+        self.fallback, self._items = fallback, items
+
+    @property
+    def items(self) -> ItemTable | None:
+        """The live two-tower version's item table (followed; None before any version)."""
+        return self._items.value
 
     def _timeout(self, budget_ms: float, deadline: float) -> float:
         return max(0.001, min(budget_ms / 1000.0, deadline - time.monotonic() - RESERVE_S))

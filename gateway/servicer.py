@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-from gateway.events import EventWriter
+from core import metrics
+from core.store.events import EventWriter
 from gateway.experiments import Experiments
 from gateway.pipeline import RecommendPipeline
 from gateway.validation import parse_events, parse_explain, parse_recommend
-from services.common import metrics
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):

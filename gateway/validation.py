@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.errors import InvalidArgument
-from services.common.feedback import EventKind
+from core.errors import InvalidArgument
+from core.feedback import EventData, EventKind
 
 DEVICES = {"ios": 1, "android": 2, "web": 3}
 CONTEXT_KEYS = ("device", "local_hour", "region")
@@ -23,17 +23,6 @@ class RecommendInput:
     local_hour: int = -1
     region: int = 0
     experiment: str = ""
-
-
-@dataclass(frozen=True)
-class EventData:
-    event_id: str
-    user_id: int
-    item_id: int
-    kind: EventKind
-    watch_ms: int
-    ts_ms: int
-    author_id: int
 
 
 def _int_in(field: str, text: str, lo: int, hi: int) -> int:

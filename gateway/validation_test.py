@@ -1,8 +1,8 @@
 import pytest
 from recsys.v1 import common_pb2, gateway_pb2
 
+from core.errors import InvalidArgument
 from gateway.validation import parse_events, parse_recommend
-from services.common.errors import InvalidArgument
 
 
 def rec(**kw):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from services.common.keys import Keys
-from services.common.redis_server import drop_prefix, ensure_redis
-from services.stack import Stack, bootstrap
+from core.store.keys import Keys
+from dev.redis_server import drop_prefix, ensure_redis
+from dev.stack import Stack, bootstrap
 from training import train
 from training.world import WorldConfig, generate
 

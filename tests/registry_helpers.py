@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from services.common.registry import Registry
+from core.registry.reader import Registry
 from training.publish import manifest_body, publish
 
 

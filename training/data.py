@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.feedback import ENGAGED_FRACTION
-from services.common.items import ItemTable
-from services.rank.features import SEQ_LEN, UserRows
+from core.feedback import ENGAGED_FRACTION
+from core.items import ItemTable
+from core.rank.features import SEQ_LEN, UserRows
 from training.world import DAY_MS, World
 
 HEADS = ("like", "complete", "share", "follow")

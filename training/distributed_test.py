@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.common.redis_server import free_port
-from services.common.registry import Registry
+from core.registry.reader import Registry
+from dev.redis_server import free_port
 from training.world import WorldConfig, generate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,17 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
-from services.common.context import RequestContext
-from services.common.registry import Registry
-from services.common.user_state import UserStateData
-from services.rank import scoring
-from services.rank.model import LoadedModel
-from services.recall.channels.item_cf import ItemCFChannel
-from services.recall.channels.region import RegionChannel
-from services.recall.channels.two_tower import TwoTowerModel
-from services.recall.merge import DEFAULT_WEIGHTS, merge
-from services.rerank.candidates import ItemSide
-from services.rerank.policies import build_policies
+from core.context import RequestContext
+from core.rank import scoring
+from core.rank.model import LoadedModel
+from core.recall.channels.item_cf import ItemCFChannel
+from core.recall.channels.region import RegionChannel
+from core.recall.channels.two_tower import TwoTowerModel
+from core.recall.merge import DEFAULT_WEIGHTS, merge
+from core.registry.reader import Registry
+from core.rerank.candidates import ItemSide
+from core.rerank.policies import build_policies
+from core.store.user_state import UserStateData
 from training import train
 from training.data import Dataset
 from training.evaluate_rerank import ild

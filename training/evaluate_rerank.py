@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from services.common.context import RequestContext
-from services.common.registry import Registry
-from services.common.user_state import UserStateData
-from services.rank import scoring
-from services.rank.model import LoadedModel
-from services.recall.channels.two_tower import TwoTowerModel
-from services.rerank.dpp import dpp_select
-from services.rerank.mmr import mmr_select
+from core.context import RequestContext
+from core.rank import scoring
+from core.rank.model import LoadedModel
+from core.recall.channels.two_tower import TwoTowerModel
+from core.registry.reader import Registry
+from core.rerank.dpp import dpp_select
+from core.rerank.mmr import mmr_select
+from core.store.user_state import UserStateData
 from training import data as data_mod
 from training.world import World
 

@@ -5,7 +5,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from services.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN
+from core.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN
 from training.models.prerank import PreRanker
 from training.models.ranker import Ranker
 from training.models.two_tower import ItemTower, UserTower
@@ -57,7 +57,7 @@ def test_publish_cli_copies_a_built_version_and_names_missing_files(tmp_path, ca
     import json
     import shutil
 
-    from services.common.registry import Registry
+    from core.registry.reader import Registry
     from training.publish import main as publish_main
     src = tmp_path / "src"
     src.mkdir()

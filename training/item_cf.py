@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.recall.neighbor_table import NeighborTable
-from services.recall.region_table import RegionTable
+from core.recall.neighbor_table import NeighborTable
+from core.recall.region_table import RegionTable
 
 
 def build(user_idx: np.ndarray, item_idx: np.ndarray, ts_ms: np.ndarray, n_items: int,

@@ -1,4 +1,4 @@
-"""Load the world's online state into Redis (key layout: services/common/keys.py).
+"""Load the world's online state into Redis (key layout: core/store/keys.py).
 
     python -m training.load_state --world data/world [--redis-url URL] [--prefix recsys]
 
@@ -18,9 +18,9 @@ import numpy as np
 import redis
 from tqdm import tqdm
 
-from services.common import keys as K
-from services.common.feedback import HOT_WEIGHTS, EventKind
-from services.common.keys import Keys
+from core.feedback import HOT_WEIGHTS, EventKind
+from core.store import keys as K
+from core.store.keys import Keys
 from training.data import engaged_mask
 from training.world import World
 

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from services.common.registry import MANIFEST, ModelVersion, Registry, sha256_file
+from core.registry.reader import MANIFEST, ModelVersion, Registry, sha256_file
 
 
 def code_version() -> str:

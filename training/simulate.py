@@ -36,7 +36,7 @@ import grpc
 import numpy as np
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-from services.common.net import check_loopback
+from dev.net import check_loopback
 from training.world import LIKE_BIAS, OUTCOME_SLOPE, World, _sigmoid, react
 
 METRICS = ("like_rate", "watch_s", "oracle_relevance", "mood_share", "diversity", "novelty", "repeat_rate")
@@ -364,8 +364,8 @@ def count_events_in_redis(redis_url: str, prefix: str, user_ids: list[int]) -> i
     """Events of the simulated users found in the events stream (read back, not trusted)."""
     import redis
 
-    from gateway.events import stored_events
-    from services.common.keys import Keys
+    from core.store.events import stored_events
+    from core.store.keys import Keys
     client = redis.Redis.from_url(redis_url)
     try:
         wanted = {str(u).encode() for u in user_ids}
@@ -448,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.gateway:
         report = simulate(args.gateway, world, redis=(args.redis_url, args.prefix), **kw)
     else:
-        from services.common.redis_server import drop_prefix, ensure_redis
-        from services.stack import Stack, bootstrap
+        from dev.redis_server import drop_prefix, ensure_redis
+        from dev.stack import Stack, bootstrap
         # A fresh key prefix per run: every run starts from the world's logged state, so runs
         # are comparable (a run's own events would otherwise shape the next one's feeds).
         prefix = f"{args.prefix}-sim-{uuid.uuid4().hex[:8]}"

@@ -24,8 +24,8 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from services.common.items import ItemTable
-from services.rank.features import (
+from core.items import ItemTable
+from core.rank.features import (
     CAT_FEATURES,
     DURATION_EDGES,
     NUM_FEATURES,
@@ -33,9 +33,9 @@ from services.rank.features import (
     assemble,
     vocab_sizes,
 )
-from services.recall.ann import build_index
-from services.recall.channels.item_cf import ItemCFChannel
-from services.recall.merge import DEFAULT_WEIGHTS, merge
+from core.recall.ann import build_index
+from core.recall.channels.item_cf import ItemCFChannel
+from core.recall.merge import DEFAULT_WEIGHTS, merge
 from training import data as data_mod
 from training import item_cf
 from training.data import HEADS, Dataset

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 from recsys.v1 import common_pb2
 
-from services.common.context import RequestContext
-from services.common.user_state import UserStateData
+from core.context import RequestContext
+from core.store.user_state import UserStateData
 
 
 def context_from_proto(msg: common_pb2.UserContext) -> RequestContext:

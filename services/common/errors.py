@@ -1,44 +1,29 @@
-"""Domain errors and the one place they become gRPC status codes.
+"""The one place domain errors (`core/errors.py`) become gRPC status codes.
 
-Code inside the services raises these; `ErrorInterceptor` (see server.py) maps them, so
-servicers never call `context.abort` themselves.
+`ErrorInterceptor` (server.py) catches a `RecsysError` from any handler and aborts with
+`status_of(err)`, so servicers never call `context.abort` themselves.
 """
 from __future__ import annotations
 
 import grpc
 
+from core import errors
 
-class RecsysError(Exception):
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-
-
-class InvalidArgument(RecsysError):
-    """The caller's input is wrong. The message starts with the offending field's name."""
-
-    code = grpc.StatusCode.INVALID_ARGUMENT
-
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-
-
-class NotFound(RecsysError):
-    code = grpc.StatusCode.NOT_FOUND
+_CODES: dict[type[errors.RecsysError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+}
 
 
-class FailedPrecondition(RecsysError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
-
-
-class Unavailable(RecsysError):
-    """A dependency is down; the caller may retry."""
-
-    code = grpc.StatusCode.UNAVAILABLE
-
-
-class Overloaded(RecsysError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-class AlreadyExists(RecsysError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+def status_of(err: errors.RecsysError) -> grpc.StatusCode:
+    """The status code of a domain error (its nearest mapped base class; INTERNAL if none)."""
+    for kind in type(err).__mro__:
+        if kind in _CODES:
+            return _CODES[kind]
+    return grpc.StatusCode.INTERNAL

@@ -22,8 +22,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common import metrics
-from services.common.errors import InvalidArgument, RecsysError
+from core import metrics
+from core.errors import InvalidArgument, RecsysError
+from services.common.errors import status_of
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                     raise InvalidArgument("request", f"not a valid {method} request message") from None
                 return await inner(request, context)
             except RecsysError as err:
-                code = err.code
-                await context.abort(err.code, str(err))
+                code = status_of(err)
+                await context.abort(code, str(err))
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
                 raise

@@ -4,7 +4,7 @@ import asyncio
 import grpc
 import pytest
 
-from services.common.redis_server import free_port
+from dev.redis_server import free_port
 from services.common.server import ErrorInterceptor
 
 

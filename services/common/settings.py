@@ -41,9 +41,11 @@ class ServiceSettings(BaseSettings):
     # Where live/canary aliases are read from instead of <registry>/<name>/aliases.json
     # (a ConfigMap mounted as a folder in Kubernetes); unset = inside the registry.
     aliases_dir: Path | None = _shared("ALIASES_DIR", None)
+    # How often a service looks at the alias files for new model versions (seconds).
+    alias_poll_s: float = Field(1.0, gt=0)
 
     def registry(self):
-        from services.common.registry import Registry
+        from core.registry.reader import Registry
         return Registry(self.registry_dir, self.aliases_dir)
     log_level: str = _shared("LOG_LEVEL", "INFO")
 

@@ -7,12 +7,12 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2
 from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb2, rank_pb2_grpc
 
+from core.rank.model_store import ModelSlot
+from core.store.clock import CatalogClock
+from core.store.keys import Keys
 from services.common import logging as rlog
-from services.common.clock import CatalogClock
-from services.common.keys import Keys
 from services.common.server import Registration, run_server
 from services.rank.admin import ModelAdminServicer
-from services.rank.model_store import ModelSlot
 from services.rank.servicer import PRERANK, RANKER, RankServicer
 from services.rank.settings import RankSettings
 

@@ -10,8 +10,8 @@ import math
 
 from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc
 
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.rank.model_store import ModelSlot
+from core.errors import FailedPrecondition, InvalidArgument, NotFound
+from core.rank.model_store import ModelSlot
 
 
 class ModelAdminServicer(model_admin_pb2_grpc.ModelAdminServiceServicer):

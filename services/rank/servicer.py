@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 from recsys.v1 import common_pb2, rank_pb2, rank_pb2_grpc
 
-from services.common import metrics
-from services.common.clock import CatalogClock
+from core import metrics
+from core.errors import InvalidArgument
+from core.rank import scoring
+from core.rank.model_store import ModelSlot
+from core.store.clock import CatalogClock
 from services.common.convert import context_from_proto, state_from_proto
-from services.common.errors import InvalidArgument
-from services.rank import scoring
-from services.rank.model_store import ModelSlot
 
 RANKER, PRERANK = "ranker", "prerank"
 

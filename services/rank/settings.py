@@ -21,4 +21,3 @@ class RankSettings(ServiceSettings):
     # Run the pre-rank stage when a pre-rank model is in the registry.
     prerank: bool = True
     # Seconds between looks at the alias files (a changed file rolls the version).
-    alias_poll_s: float = Field(1.0, gt=0)

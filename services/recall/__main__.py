@@ -9,20 +9,20 @@ import numpy as np
 import redis.asyncio as aioredis
 from recsys.v1 import common_pb2, recall_pb2, recall_pb2_grpc
 
+from core.recall.build import Resources, build_channels
+from core.recall.channels.item_cf import ItemCFChannel
+from core.recall.channels.region import RegionChannel
+from core.recall.channels.two_tower import TwoTowerChannel
+from core.recall.filters import DropBlocked, DropSeen, DropUnavailable
+from core.recall.live_catalog import LiveCatalog
+from core.recall.merge import DEFAULT_WEIGHTS
+from core.recall.pipeline import ChannelConfig, RecallPipeline
+from core.store.catalog_log import CatalogFollower
+from core.store.clock import CatalogClock
+from core.store.keys import Keys
+from core.versioned import Versioned
 from services.common import logging as rlog
-from services.common.catalog import CatalogFollower
-from services.common.clock import CatalogClock
-from services.common.keys import Keys
 from services.common.server import Registration, run_server
-from services.common.watch import LiveVersionWatcher
-from services.recall.catalog import LiveCatalog
-from services.recall.channels.item_cf import ItemCFChannel
-from services.recall.channels.region import RegionChannel
-from services.recall.channels.two_tower import TwoTowerChannel
-from services.recall.filters import DropBlocked, DropSeen, DropUnavailable
-from services.recall.merge import DEFAULT_WEIGHTS
-from services.recall.pipeline import ChannelConfig, RecallPipeline
-from services.recall.registry import Resources, build_channels
 from services.recall.servicer import RecallServicer
 from services.recall.settings import RecallSettings
 
@@ -53,7 +53,7 @@ def catalog_of(pipeline: RecallPipeline) -> LiveCatalog:
     return next(f.catalog for f in pipeline.filters if isinstance(f, DropUnavailable))
 
 
-def version_watchers(pipeline: RecallPipeline, registry) -> list[LiveVersionWatcher]:
+def version_followers(pipeline: RecallPipeline, registry) -> list[Versioned]:
     """Follow the alias files: a new two-tower / item-CF version serves without a restart.
     One watcher per model; a model several channels use (item-CF: item_cf and region) loads
     into each of them."""
@@ -75,8 +75,9 @@ def version_watchers(pipeline: RecallPipeline, registry) -> list[LiveVersionWatc
         def load(mv):
             for fn in fns:
                 fn(mv)
+            return mv
         return load
-    return [LiveVersionWatcher(registry, name, current[name], load_all(fns)) for name, fns in loaders.items()]
+    return [Versioned(registry, name, load_all(fns), version=current[name]) for name, fns in loaders.items()]
 
 
 async def main() -> None:
@@ -90,8 +91,8 @@ async def main() -> None:
         await follower.load()  # start with every published/removed video known
     except Exception:  # Redis down at start: the follower retries in the background
         pass
-    tasks = [asyncio.create_task(w.watch(settings.alias_poll_s))
-             for w in version_watchers(pipeline, settings.registry())]
+    tasks = [asyncio.create_task(f.follow(settings.alias_poll_s))
+             for f in version_followers(pipeline, settings.registry())]
     tasks.append(asyncio.create_task(follower.follow()))
 
     async def stop() -> None:

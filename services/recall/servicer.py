@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from recsys.v1 import recall_pb2, recall_pb2_grpc
 
+from core.errors import InvalidArgument
+from core.recall.pipeline import RecallPipeline
 from services.common.convert import context_from_proto, state_from_proto
-from services.common.errors import InvalidArgument
-from services.recall.pipeline import RecallPipeline
 
 
 class RecallServicer(recall_pb2_grpc.RecallServiceServicer):

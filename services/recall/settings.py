@@ -19,7 +19,7 @@ class RecallSettings(ServiceSettings):
     # Default quota per channel, JSON object.
     quotas: str = '{"hot": 200, "two_tower": 500, "item_cf": 300, "follow": 100, "fresh": 50, "region": 200}'
     # Per-channel weight in the reciprocal-rank fusion, JSON object; missing channels use
-    # services.recall.merge.DEFAULT_WEIGHTS, then 1.0.
+    # core.recall.merge.DEFAULT_WEIGHTS, then 1.0.
     weights: str = "{}"
     # Per-channel timeout in milliseconds, JSON object; missing channels use timeout_ms.
     timeouts_ms: str = "{}"
@@ -36,7 +36,6 @@ class RecallSettings(ServiceSettings):
     # Most popular videos kept as the answer when every channel fails.
     fallback_size: int = Field(1000, ge=0, le=5000)
     # Seconds between looks at the alias files (a changed live version loads without restart).
-    alias_poll_s: float = Field(1.0, gt=0)
 
     @field_validator("quotas", "timeouts_ms", "weights")
     @classmethod
@@ -49,7 +48,7 @@ class RecallSettings(ServiceSettings):
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, v: str) -> str:
-        from services.recall.registry import check_names  # the registry imports the channels
+        from core.recall.build import check_names  # the registry imports the channels
         check_names([c.strip() for c in v.split(",") if c.strip()])
         return v
 

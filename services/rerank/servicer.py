@@ -6,11 +6,12 @@ import math
 import numpy as np
 from recsys.v1 import rerank_pb2, rerank_pb2_grpc
 
-from services.common.clock import CatalogClock
-from services.common.errors import InvalidArgument
-from services.rerank.candidates import ChangeKind, ItemSide, Operations
-from services.rerank.policies import Policy, choose
-from services.rerank.rules.boost_session_categories import session_categories
+from core.errors import InvalidArgument
+from core.rerank.candidates import ChangeKind, ItemSide, Operations
+from core.rerank.policies import Policy, choose
+from core.rerank.rules.boost_session_categories import session_categories
+from core.store.clock import CatalogClock
+from core.versioned import Versioned
 
 MAX_CANDIDATES = 2000
 MAX_COUNT = 100
@@ -54,7 +55,7 @@ def validate(request: rerank_pb2.RerankRequest) -> tuple[np.ndarray, np.ndarray]
 
 
 class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
-    def __init__(self, policies: dict[str, Policy], item_side: ItemSide, clock: CatalogClock,
+    def __init__(self, policies: dict[str, Policy], item_side: Versioned[ItemSide], clock: CatalogClock,
                  by_experiment: dict[str, str] | None = None):
         self.policies, self.item_side, self.clock = policies, item_side, clock
         self.by_experiment = by_experiment or {}
@@ -76,9 +77,10 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
             pools[pool.name] = rows
         all_ids = np.concatenate([ids, np.asarray(extra, dtype=np.int64)])
         all_scores = np.concatenate([scores, np.zeros(len(extra), np.float32)])
-        candidates = self.item_side.candidates(all_ids, all_scores, n_input=ids.size)
+        side = self.item_side.value  # one version for the whole request
+        candidates = side.candidates(all_ids, all_scores, n_input=ids.size)
         await self.clock.refresh()
-        session = self.item_side.categories_of(np.asarray(request.state.session_items, np.int64))
+        session = side.categories_of(np.asarray(request.state.session_items, np.int64))
         ops = Operations(np.asarray(request.blocked_item_ids, np.int64), dict(request.boosts),
                          self.clock.now_ms(), session_categories(session))
         result = policy.apply(candidates, request.count, ops, pools)

@@ -11,14 +11,14 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
-from services.common.clock import CatalogClock
-from services.common.context import RequestContext
-from services.common.items import ItemTable
-from services.common.registry import Registry
-from services.common.user_state import UserStateData
-from services.recall.catalog import LiveCatalog
-from services.recall.channels.base import ChannelRequest
-from services.recall.registry import FACTORIES, Resources, build_channels
+from core.context import RequestContext
+from core.items import ItemTable
+from core.recall.build import FACTORIES, Resources, build_channels
+from core.recall.channels.base import ChannelRequest
+from core.recall.live_catalog import LiveCatalog
+from core.registry.reader import Registry
+from core.store.clock import CatalogClock
+from core.store.user_state import UserStateData
 from training import load_state
 
 
@@ -71,8 +71,8 @@ def test_channel_survives_an_unknown_user(name, loaded, redis_url, keys):
 
 
 def test_two_tower_gives_a_published_video_a_vector_and_finds_it(artifacts):
-    from services.common.catalog import CatalogItem
-    from services.recall.channels.two_tower import TwoTowerChannel, TwoTowerModel
+    from core.recall.channels.two_tower import TwoTowerChannel, TwoTowerModel
+    from core.store.catalog_log import CatalogItem
 
     mv = Registry(artifacts[1]).open("two_tower")
     channel = TwoTowerChannel(TwoTowerModel.load(mv))

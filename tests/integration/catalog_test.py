@@ -18,8 +18,8 @@ from recsys.v1 import (
     recall_pb2_grpc,
 )
 
-from services.common.registry import Registry
-from services.recall.neighbor_table import NeighborTable
+from core.recall.neighbor_table import NeighborTable
+from core.registry.reader import Registry
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import grpc
 import pytest
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-from services.common.redis_server import ensure_redis, free_port
-from services.stack import Stack, bootstrap
+from dev.redis_server import ensure_redis, free_port
+from dev.stack import Stack, bootstrap
 
 
 def recommend(stack, user_id=3):

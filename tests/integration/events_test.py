@@ -9,12 +9,12 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
-from gateway.events import EventWriter
-from gateway.validation import EventData
-from services.common.errors import Unavailable
-from services.common.feedback import EventKind
-from services.common.items import ItemTable
-from services.common.keys import Keys
+from core.errors import Unavailable
+from core.feedback import EventData, EventKind
+from core.items import ItemTable
+from core.store.events import EventWriter
+from core.store.keys import Keys
+from core.versioned import Versioned
 
 
 def items():
@@ -28,7 +28,7 @@ def write(url, keys, events):
     async def go():
         client = aioredis.Redis.from_url(url)
         try:
-            return await EventWriter(client, keys, items()).write(events)
+            return await EventWriter(client, keys, Versioned.fixed(items())).write(events)
         finally:
             await client.aclose()
     return asyncio.run(go())

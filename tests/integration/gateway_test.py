@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-from services.stack import Stack, bootstrap
+from dev.stack import Stack, bootstrap
 
 ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
 

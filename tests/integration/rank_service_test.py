@@ -14,8 +14,8 @@ import grpc
 import pytest
 from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb2, rank_pb2_grpc
 
-from services.common.registry import Registry
-from services.stack import Stack
+from core.registry.reader import Registry
+from dev.stack import Stack
 from tests.registry_helpers import republish
 
 

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from services.common.errors import FailedPrecondition, NotFound
-from services.common.registry import Registry
-from services.rank.model_store import ModelSlot
+from core.errors import FailedPrecondition, NotFound
+from core.rank.model_store import ModelSlot
+from core.registry.reader import Registry
 from tests.registry_helpers import republish
 
 
@@ -97,10 +97,10 @@ def test_canary_share_alias_sync_and_rollback(registry, tmp_path):
 
 
 def test_two_stage_scoring(artifacts):
-    from services.common.context import RequestContext
-    from services.common.user_state import UserStateData
-    from services.rank import scoring
-    from services.rank.model import LoadedModel
+    from core.context import RequestContext
+    from core.rank import scoring
+    from core.rank.model import LoadedModel
+    from core.store.user_state import UserStateData
 
     reg = Registry(artifacts[1])
     ranker, prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
@@ -122,7 +122,7 @@ def test_a_replaced_version_is_kept_for_running_requests_then_freed_on_the_loade
     import threading
     import weakref
 
-    from services.rank import model_store
+    from core.rank import model_store
     monkeypatch.setattr(model_store, "RETIRE_AFTER_S", 0.05)
     store = ModelSlot(registry, "ranker")
     v2 = republish(registry, "ranker")
@@ -147,7 +147,7 @@ def test_a_replaced_version_is_kept_for_running_requests_then_freed_on_the_loade
 def test_versions_load_on_an_idle_priority_thread():
     import os
 
-    from services.rank import model_store
+    from core.rank import model_store
     if not hasattr(os, "SCHED_IDLE"):
         pytest.skip("SCHED_IDLE is Linux only")
     assert model_store._LOADER.submit(os.sched_getscheduler, 0).result() == os.SCHED_IDLE

@@ -8,8 +8,8 @@ import shutil
 
 import redis.asyncio as aioredis
 
-from services.common.registry import Registry
-from services.recall.__main__ import build_pipeline, version_watchers
+from core.registry.reader import Registry
+from services.recall.__main__ import build_pipeline, version_followers
 from services.recall.settings import RecallSettings
 from tests.registry_helpers import republish
 
@@ -29,7 +29,7 @@ def test_alias_changes_swap_channel_versions(artifacts, redis_url, tmp_path):
         client = aioredis.Redis.from_url(redis_url)
         settings = RecallSettings(registry_dir=root, aliases_dir=aliases, redis_url=redis_url)
         pipeline = build_pipeline(settings, client)
-        watchers = {w.name: w for w in version_watchers(pipeline, registry)}
+        watchers = {w.name: w for w in version_followers(pipeline, registry)}
         channels = {c.name: c for c in pipeline.channels}
         assert channels["two_tower"].model.version == "v0001" and channels["item_cf"].version == "v0001"
         for name, version in (("two_tower", v2_tt), ("item_cf", v2_cf)):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from dev.stack import Stack
 from gateway.experiments import Experiments
-from services.stack import Stack
 from training import simulate as sim
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-from services.demo import category_share, like_category
+from dev.demo import category_share, like_category
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The ranker: target attention over the behaviour sequence (DIN) + an MLP over every
 feature, with one sigmoid head per task (like, complete, share, follow).
 
-Inputs are the tensors `services.rank.features.assemble` builds; outputs are per-head
+Inputs are the tensors `core.rank.features.assemble` builds; outputs are per-head
 probabilities [B, H]. The service fuses heads with the manifest's weights.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from services.rank.features import CATEGORY_COL, ITEM_COL
+from core.rank.features import CATEGORY_COL, ITEM_COL
 
 
 class Ranker(nn.Module):

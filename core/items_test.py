@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from core.items import ItemTable
+
+
+def table(ids):
+    z = np.zeros(len(ids))
+    return ItemTable.from_columns(item_id=np.array(ids), author_id=z, category=z, duration_s=z,
+                                  publish_ms=z, region=z, log_pop=z)
+
+
+def test_index_of_maps_ids_and_marks_unknown():
+    t = table([5, 2, 9])
+    assert t.index_of(np.array([2, 9, 5, 3, 100, -1, 0])).tolist() == [1, 2, 0, -1, -1, -1, -1]
+
+
+def test_save_load_roundtrip(tmp_path):
+    t = table([1, 2, 3])
+    t.save(tmp_path / "items.npz")
+    assert ItemTable.load(tmp_path / "items.npz").item_id.tolist() == [1, 2, 3]
+
+
+def test_rejects_bad_tables():
+    with pytest.raises(ValueError, match=">= 1"):
+        table([0, 1])
+    with pytest.raises(ValueError, match="lacks columns"):
+        ItemTable.from_columns(item_id=np.array([1]))

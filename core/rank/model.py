@@ -1,0 +1,95 @@
+"""A loaded scoring model version (ranker or pre-ranker), verified before it may serve.
+
+Loading checks, in order: every file's sha256 (registry), the feature order the manifest
+names against this server's assembly, the ONNX inputs/outputs against the manifest, the
+golden parity sample (ONNX outputs equal the training framework's within tolerance), then
+warms the session up. A version that fails any check is refused with the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from core.errors import FailedPrecondition
+from core.items import ItemTable
+from core.onnx_session import check_signature, make_session
+from core.rank.features import CAT_FEATURES, ITEM_DEFAULTS, NUM_FEATURES, SEQ_LEN, assemble, rows_for_user
+from core.registry.reader import ModelVersion
+
+GOLDEN_RTOL, GOLDEN_ATOL = 1e-3, 1e-5
+
+
+def _limits(order: dict) -> tuple[np.ndarray | None, tuple[int, int] | None]:
+    vocab = order.get("vocab") or {}
+    if not all(f in vocab for f in CAT_FEATURES):
+        return None, None
+    cat = np.array([int(vocab[f]) for f in CAT_FEATURES], dtype=np.int64)
+    return cat, (int(vocab["item"]), int(vocab["category"]))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    session: ort.InferenceSession
+    items: ItemTable
+    items_sha: str            # identifies the item table (models sharing it share assembly)
+    inputs: tuple[str, ...]   # ONNX input names, e.g. ("cat", "num") or + ("seq_items", "seq_cats")
+    heads: tuple[str, ...]
+    weights: np.ndarray       # float32 [n_heads], fusion weights
+    feature_defaults: dict    # unknown items' numeric features (manifest "feature_defaults")
+    # Embedding sizes per categorical column (manifest vocab): codes beyond them (an item or
+    # author newer than the model) are read as 0, unknown, instead of indexing out of range.
+    cat_limits: np.ndarray | None = None
+    seq_limits: tuple[int, int] | None = None  # (item, category) sizes for seq_items / seq_cats
+
+    @classmethod
+    def load(cls, mv: ModelVersion, threads: int = 1) -> LoadedModel:
+        where = f"{mv.name}/{mv.version}"
+        order = mv.manifest.get("feature_order", {})
+        inputs = tuple(d["name"] for d in mv.manifest.get("inputs", []))
+        if (tuple(order.get("cat", ())) != CAT_FEATURES or tuple(order.get("num", ())) != NUM_FEATURES
+                or ("seq_items" in inputs and order.get("seq_len") != SEQ_LEN)):
+            raise FailedPrecondition(f"{where}: feature order differs from this server's assembly")
+        session = make_session(mv.file("model.onnx"), threads)
+        check_signature(session, mv.manifest, where)
+        heads = tuple(mv.manifest["heads"])
+        weights = np.array([mv.manifest["fusion_weights"].get(h, 0.0) for h in heads], np.float32)
+        model = cls(mv.name, mv.version, session, ItemTable.load(mv.file("items.npz")),
+                    mv.manifest["files"]["items.npz"], inputs, heads, weights,
+                    {**ITEM_DEFAULTS, **mv.manifest.get("feature_defaults", {})}, *_limits(order))
+        model._check_golden(mv, where)
+        model._warm_up()
+        return model
+
+    def _check_golden(self, mv: ModelVersion, where: str) -> None:
+        with np.load(mv.file("golden.npz"), allow_pickle=False) as g:
+            got = self.session.run(None, {k: g[k] for k in self.inputs})[0]
+            want = g["expected"]
+        if got.shape != want.shape or not np.allclose(got, want, rtol=GOLDEN_RTOL, atol=GOLDEN_ATOL):
+            diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+            raise FailedPrecondition(f"{where}: golden parity failed (max abs diff {diff:.3g})")
+
+    def _warm_up(self) -> None:
+        for n in (1, min(200, len(self.items)), min(1000, len(self.items))):
+            idx = np.arange(n, dtype=np.int64)
+            rows = rows_for_user(self.items, idx, region=0, age_bucket=0, gender=0, device=0, hour=-1,
+                                 recent_items=self.items.item_id[:5],
+                                 followed_authors=np.zeros(0, np.int64), now_ms=0)
+            self.run(assemble(self.items, idx, rows))
+
+    def run(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Head probabilities [n, n_heads] for assembled features (extra inputs are ignored)."""
+        feeds = {k: features[k] for k in self.inputs}
+        if self.cat_limits is not None and np.any(feeds["cat"] >= self.cat_limits):
+            feeds["cat"] = np.where(feeds["cat"] < self.cat_limits, feeds["cat"], 0)
+        if self.seq_limits is not None and "seq_items" in feeds:
+            for key, limit in zip(("seq_items", "seq_cats"), self.seq_limits):
+                if feeds[key].size and feeds[key].max() >= limit:
+                    feeds[key] = np.where(feeds[key] < limit, feeds[key], 0)
+        return self.session.run(None, feeds)[0]
+
+    def fuse(self, heads: np.ndarray) -> np.ndarray:
+        return heads @ self.weights

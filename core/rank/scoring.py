@@ -1,0 +1,57 @@
+"""Two-stage scoring for one request: pre-rank cuts the candidates, the ranker orders them.
+
+Features are assembled once for all candidates (the two models share the assembly when
+they share an item table); the pre-ranker runs once over all of them and keeps the best
+`keep`; the ranker runs once over those. Each stage is one ONNX `run` over the batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.context import RequestContext
+from core.rank.features import assemble, rows_for_user
+from core.rank.model import LoadedModel
+from core.store.user_state import UserStateData
+
+
+@dataclass(frozen=True)
+class Scored:
+    item_ids: np.ndarray   # int64, best fused score first
+    fused: np.ndarray      # float32, parallel
+    heads: np.ndarray      # float32 [n, n_heads], the ranker's probabilities
+    unknown: int           # candidates the ranker's item table does not know
+    kept: int              # candidates the ranker scored
+    prerank_ran: bool
+
+
+def _features(model: LoadedModel, context: RequestContext, state: UserStateData, ids: np.ndarray,
+              now_ms: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    idx = model.items.index_of(ids)
+    rows = rows_for_user(model.items, idx, region=context.region or state.region,
+                         age_bucket=state.age_bucket, gender=state.gender, device=context.device,
+                         hour=context.local_hour, recent_items=state.recent_items,
+                         followed_authors=state.followed_authors, now_ms=now_ms)
+    return assemble(model.items, idx, rows, model.feature_defaults), idx
+
+
+def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms: int,
+          ranker: LoadedModel, prerank: LoadedModel | None = None, keep: int = 200,
+          top_k: int = 0) -> Scored:
+    features, idx = _features(ranker, context, state, ids, now_ms)
+    chosen = np.arange(ids.size)
+    ran = prerank is not None and ids.size > keep
+    if ran:
+        pre_features = (features if prerank.items_sha == ranker.items_sha
+                        else _features(prerank, context, state, ids, now_ms)[0])
+        pre = prerank.fuse(prerank.run(pre_features))
+        chosen = np.sort(np.argpartition(-pre, keep - 1)[:keep])
+        features = {k: v[chosen] for k, v in features.items()}
+    heads = ranker.run(features)
+    fused = ranker.fuse(heads)
+    order = np.argsort(-fused, kind="stable")
+    if top_k:
+        order = order[:top_k]
+    return Scored(ids[chosen][order], fused[order], heads[order], int((idx < 0).sum()),
+                  int(chosen.size), ran)

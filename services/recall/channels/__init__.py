@@ -1,1 +1,0 @@
-"""Recall channels, one file each, registered by name (see services/recall/registry.py)."""
