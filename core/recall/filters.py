@@ -1,11 +1,12 @@
-"""Filters applied to the merged list. Each reports what it kept and what it removed."""
+"""Filters applied to the merged list (the `core/filter.py` contract, the user's state as
+context). Each reports what it kept and what it removed."""
 from __future__ import annotations
 
-import abc
 from dataclasses import dataclass
 
 import numpy as np
 
+from core.filter import Filter
 from core.recall.live_catalog import LiveCatalog
 from core.recall.merge import Merged
 from core.store.user_state import UserStateData
@@ -17,15 +18,10 @@ class FilterResult:
     removed: np.ndarray  # int64 item ids removed, in input order
 
 
-class Filter(abc.ABC):
-    name: str
-
-    @abc.abstractmethod
-    def keep_mask(self, candidates: Merged, state: UserStateData) -> np.ndarray: ...
-
-    def apply(self, candidates: Merged, state: UserStateData) -> FilterResult:
-        keep = self.keep_mask(candidates, state)
-        return FilterResult(candidates.take(keep), candidates.item_ids[~keep])
+def apply_filter(f: Filter, candidates: Merged, state: UserStateData) -> FilterResult:
+    """Run one filter (the `core/filter.py` contract, the user's state as context)."""
+    keep = f.keep_mask(candidates, state)
+    return FilterResult(candidates.take(keep), candidates.item_ids[~keep])
 
 
 class DropSeen(Filter):
@@ -37,10 +33,10 @@ class DropSeen(Filter):
         return ~np.isin(candidates.item_ids, state.seen_items)
 
 
-class DropBlocked(Filter):
+class DropBlockedAuthors(Filter):
     """Drop videos of the authors the user blocked (BLOCK events, in the request's state)."""
 
-    name = "DropBlocked"
+    name = "DropBlockedAuthors"
 
     def __init__(self, catalog: LiveCatalog):
         self.catalog = catalog

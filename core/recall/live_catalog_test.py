@@ -1,7 +1,7 @@
 import numpy as np
 
 from core.items import ItemTable
-from core.recall.filters import DropUnavailable
+from core.recall.filters import DropUnavailable, apply_filter
 from core.recall.live_catalog import LiveCatalog
 from core.recall.merge import merge
 from core.store.catalog_log import CatalogItem
@@ -48,7 +48,7 @@ def test_removed_items_are_unavailable_at_once_and_dropped_by_the_filter():
     cat.publish([item(50, 7, 4)])
     cat.remove([2, 50])
     assert cat.available(np.array([1, 2, 3, 50])).tolist() == [True, False, True, False]
-    out = DropUnavailable(cat).apply(merge([(0, np.array([3, 2, 50, 1, 999]))]), UserStateData())
+    out = apply_filter(DropUnavailable(cat), merge([(0, np.array([3, 2, 50, 1, 999]))]), UserStateData())
     assert out.kept.item_ids.tolist() == [3, 1]
     assert sorted(out.removed.tolist()) == [2, 50, 999]
 
@@ -61,11 +61,11 @@ def test_a_new_base_version_keeps_online_items_known():
 
 
 def test_blocked_authors_videos_are_dropped_including_online_ones():
-    from core.recall.filters import DropBlocked
+    from core.recall.filters import DropBlockedAuthors
     cat = LiveCatalog(table([1, 2, 3], [7, 8, 7], [1, 2, 3]))
     cat.publish([item(60, 8, 4)])
     assert cat.authors_of(np.array([1, 2, 60, 999])).tolist() == [7, 8, 8, 0]
     c = merge([(0, np.array([1, 2, 3, 60]))])
-    out = DropBlocked(cat).apply(c, UserStateData(blocked_authors=np.array([8])))
+    out = apply_filter(DropBlockedAuthors(cat), c, UserStateData(blocked_authors=np.array([8])))
     assert out.kept.item_ids.tolist() == [1, 3] and sorted(out.removed.tolist()) == [2, 60]
-    assert len(DropBlocked(cat).apply(c, UserStateData()).kept) == 4
+    assert len(apply_filter(DropBlockedAuthors(cat), c, UserStateData()).kept) == 4

@@ -17,8 +17,9 @@ import numpy as np
 from core import metrics
 from core.context import RequestContext
 from core.errors import InvalidArgument
+from core.filter import Filter
 from core.recall.channels.base import Channel, ChannelRequest, ChannelResult
-from core.recall.filters import Filter
+from core.recall.filters import apply_filter
 from core.recall.merge import Merged, merge
 from core.store.clock import CatalogClock
 from core.store.user_state import UserStateData
@@ -122,7 +123,7 @@ class RecallPipeline:
             merged = Merged(merged.item_ids, merged.scores, np.zeros_like(merged.channel_mask))
         filter_stats = []
         for f in self.filters:
-            out = f.apply(merged, state)
+            out = apply_filter(f, merged, state)
             merged = out.kept
             filter_stats.append((f.name, int(out.removed.size)))
         return RecallResult(merged.take(slice(0, limit)), self.names,

@@ -21,26 +21,26 @@ from core.rerank.selectors import Selector, build_selector
 NOT_SELECTED = "NotSelected"
 DEFAULT_POLICIES = {
     "default": {
-        "rules": [["DropBlocked", {}], ["DropNearDuplicates", {"threshold": 0.97}],
+        "rules": [["DropBlockedItems", {}], ["DropNearDuplicates", {"threshold": 0.97}],
                   ["CapPerAuthor", {"limit": 2}], ["BoostItems", {"max_boost": 2.0}],
                   ["BoostSessionCategories", {"strength": 1.0}],
                   ["SpreadCategories", {"max_per_window": 2, "window": 4, "strict": False}],
                   ["InsertOperationSlots", {"positions": [2], "pool": "operations"}]],
         "selector": {"kind": "mmr", "lambda": 0.7}, "backfill": True},
     "dpp": {
-        "rules": [["DropBlocked", {}], ["DropNearDuplicates", {"threshold": 0.97}],
+        "rules": [["DropBlockedItems", {}], ["DropNearDuplicates", {"threshold": 0.97}],
                   ["CapPerAuthor", {"limit": 2}], ["BoostItems", {"max_boost": 2.0}],
                   ["BoostSessionCategories", {"strength": 1.0}],
                   ["InsertOperationSlots", {"positions": [2], "pool": "operations"}]],
         "selector": {"kind": "dpp", "theta": 0.7}, "backfill": True},
-    "relevance": {"rules": [["DropBlocked", {}]], "selector": {"kind": "relevance"}},
+    "relevance": {"rules": [["DropBlockedItems", {}]], "selector": {"kind": "relevance"}},
     "diverse": {
-        "rules": [["DropBlocked", {}], ["DropNearDuplicates", {"threshold": 0.95}],
+        "rules": [["DropBlockedItems", {}], ["DropNearDuplicates", {"threshold": 0.95}],
                   ["CapPerAuthor", {"limit": 1}],
                   ["SpreadCategories", {"max_per_window": 1, "window": 3}]],
         "selector": {"kind": "mmr", "lambda": 0.4}, "backfill": True},
     "explore": {
-        "rules": [["DropBlocked", {}], ["CapPerAuthor", {"limit": 2}],
+        "rules": [["DropBlockedItems", {}], ["CapPerAuthor", {"limit": 2}],
                   ["InsertFreshSlots", {"positions": [3, 9], "max_age_h": 48}]],
         "selector": {"kind": "mmr", "lambda": 0.7}, "backfill": True},
 }

@@ -12,7 +12,7 @@ from core.rerank.testing import make_candidates
 
 POLICIES = build_policies()
 HARD = build_policies(json.dumps({
-    "default": {"rules": [["DropBlocked", {"items": [1]}], ["DropNearDuplicates", {"threshold": 0.9}],
+    "default": {"rules": [["DropBlockedItems", {"items": [1]}], ["DropNearDuplicates", {"threshold": 0.9}],
                           ["CapPerAuthor", {"limit": 2}],
                           ["SpreadCategories", {"max_per_window": 2, "window": 4}]],
                 "selector": {"kind": "dpp", "theta": 0.6}},
@@ -49,7 +49,7 @@ def test_hard_rules_hold_on_random_lists(rows, count, seed):
     check_partition(c, result, count)
     feed = result.feed
     ids, fa, fc = c.item_ids[feed].tolist(), c.author_ids[feed].tolist(), c.categories[feed].tolist()
-    assert 1 not in ids and 2 not in ids                      # DropBlocked (config + request)
+    assert 1 not in ids and 2 not in ids                      # DropBlockedItems (config + request)
     assert all(fa.count(a) <= 2 for a in fa)                  # CapPerAuthor (no backfill)
     for start in range(len(fc)):                              # SpreadCategories
         window = fc[start:start + 4]

@@ -13,7 +13,7 @@ from core.recall.build import Resources, build_channels
 from core.recall.channels.item_cf import ItemCFChannel
 from core.recall.channels.region import RegionChannel
 from core.recall.channels.two_tower import TwoTowerChannel
-from core.recall.filters import DropBlocked, DropSeen, DropUnavailable
+from core.recall.filters import DropBlockedAuthors, DropSeen, DropUnavailable
 from core.recall.live_catalog import LiveCatalog
 from core.recall.merge import DEFAULT_WEIGHTS
 from core.recall.pipeline import ChannelConfig, RecallPipeline
@@ -43,7 +43,7 @@ def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPi
                                      float(timeouts.get(c.name, settings.timeout_ms)),
                                      float(weights.get(c.name, 1.0)))
                for c in channels}
-    filters = [DropSeen(), DropBlocked(res.catalog), DropUnavailable(res.catalog)]
+    filters = [DropSeen(), DropBlockedAuthors(res.catalog), DropUnavailable(res.catalog)]
     fallback = base.item_id[np.argsort(-base.log_pop, kind="stable")[: settings.fallback_size]]
     return RecallPipeline(channels, configs, filters, settings.limit, fallback_ids=fallback,
                           clock=CatalogClock(client, keys))

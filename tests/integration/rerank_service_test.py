@@ -35,7 +35,7 @@ def test_blocked_boosted_and_slotted_items(rerank):
     assert 1 not in feed and 2 not in feed          # blocked, even from a pool
     assert feed[2] == 999                           # the operations slot (position 3)
     removed = dict(zip(reply.removed_item_ids, reply.removed_reasons))
-    assert removed[1] == removed[2] == "DropBlocked"
+    assert removed[1] == removed[2] == "DropBlockedItems"
     changes = {c.item_id: (c.kind, c.reason) for c in reply.changes}
     assert changes[999] == (rerank_pb2.RerankChange.KIND_INSERTED, "InsertOperationSlots")
 

@@ -3,15 +3,15 @@ from core.rerank.rules.base import Arrangement, Arranger, Booster, Filter, Inser
 from core.rerank.rules.boost_items import BoostItems
 from core.rerank.rules.boost_session_categories import BoostSessionCategories
 from core.rerank.rules.cap_per_author import CapPerAuthor
-from core.rerank.rules.drop_blocked import DropBlocked
+from core.rerank.rules.drop_blocked_items import DropBlockedItems
 from core.rerank.rules.drop_near_duplicates import DropNearDuplicates
 from core.rerank.rules.insert_slots import InsertFreshSlots, InsertOperationSlots
 from core.rerank.rules.spread_categories import SpreadCategories
 
-RULES = {cls.name: cls for cls in (BoostItems, BoostSessionCategories, CapPerAuthor, DropBlocked, DropNearDuplicates,
-                                   InsertFreshSlots, InsertOperationSlots, SpreadCategories)}
+RULES = {cls.name: cls for cls in (BoostItems, BoostSessionCategories, CapPerAuthor, DropBlockedItems,
+                                   DropNearDuplicates, InsertFreshSlots, InsertOperationSlots, SpreadCategories)}
 
 __all__ = ["RULES", "Arrangement", "Arranger", "Booster", "Filter", "Inserter", "BoostItems",
            "BoostSessionCategories",
-           "CapPerAuthor", "DropBlocked", "DropNearDuplicates", "InsertFreshSlots",
+           "CapPerAuthor", "DropBlockedItems", "DropNearDuplicates", "InsertFreshSlots",
            "InsertOperationSlots", "SpreadCategories"]

@@ -1,6 +1,7 @@
 """Rule contracts. A policy runs rules by stage, in this order:
 
-* `Filter`   removes candidates: `keep_mask` over the candidates still alive. Kept items stay
+* `Filter`   (the one contract, `core/filter.py`) removes candidates: `keep_mask` over the
+             candidates still alive, with the request's `Operations` as context. Kept items stay
              in input order; kept + removed = the input. A soft filter's removals may come
              back to fill a short feed (the policy's `backfill`).
 * `Booster`  adjusts relevance scores before selection (same length and order out as in).
@@ -17,15 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.filter import Filter
 from core.rerank.candidates import Candidates, Operations
 
-
-class Filter(abc.ABC):
-    name: str
-    soft: bool = False
-
-    @abc.abstractmethod
-    def keep_mask(self, candidates: Candidates, ops: Operations) -> np.ndarray: ...
+__all__ = ["Arrangement", "Arranger", "Booster", "Filter", "Inserter"]
 
 
 class Booster(abc.ABC):

@@ -6,7 +6,7 @@ from core.rerank.candidates import Operations
 from core.rerank.rules import (
     BoostItems,
     CapPerAuthor,
-    DropBlocked,
+    DropBlockedItems,
     DropNearDuplicates,
     InsertFreshSlots,
     InsertOperationSlots,
@@ -14,7 +14,7 @@ from core.rerank.rules import (
 )
 from core.rerank.testing import make_candidates
 
-FILTERS = [CapPerAuthor(2), DropBlocked([3, 4]), DropNearDuplicates(0.9)]
+FILTERS = [CapPerAuthor(2), DropBlockedItems([3, 4]), DropNearDuplicates(0.9)]
 
 
 @pytest.mark.parametrize("rule", FILTERS, ids=lambda r: r.name)
@@ -34,7 +34,7 @@ def test_cap_per_author_keeps_the_best_ranked_of_each_author():
 
 def test_drop_blocked_merges_config_and_request_lists():
     c = make_candidates([1] * 6)
-    keep = DropBlocked([2]).keep_mask(c, Operations(blocked=np.array([5, 99])))
+    keep = DropBlockedItems([2]).keep_mask(c, Operations(blocked=np.array([5, 99])))
     assert c.item_ids[~keep].tolist() == [2, 5]
 
 

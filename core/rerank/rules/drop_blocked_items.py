@@ -1,4 +1,4 @@
-"""DropBlocked: never show blocked items (the configured list plus the request's)."""
+"""DropBlockedItems: never show blocked items (the configured list plus the request's)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +7,8 @@ from core.rerank.candidates import Candidates, Operations
 from core.rerank.rules.base import Filter
 
 
-class DropBlocked(Filter):
-    name = "DropBlocked"
+class DropBlockedItems(Filter):
+    name = "DropBlockedItems"
 
     def __init__(self, items: list[int] | None = None):
         self.items = np.asarray(items or [], dtype=np.int64)
