@@ -1,7 +1,7 @@
 """The list served when recall cannot answer: recent hot items, cached in memory.
 
-Refreshed from Redis (the recall service's own hot channel logic) at most every
-`refresh_s`; when Redis is down too, the last good list is served, and before any list was
+Refreshed from Redis (the global hot list, read by the recall hot channel's own code) at
+most every `refresh_s`; when Redis is down too, the last good list is served, and before any list was
 read, the catalog's most popular items from the item table.
 """
 from __future__ import annotations
@@ -11,11 +11,9 @@ import time
 
 import numpy as np
 
-from core.context import RequestContext
 from core.items import ItemTable
-from core.recall.channels.base import ChannelRequest
 from core.recall.channels.hot import HotChannel
-from core.store.user_state import UserStateData
+from core.store.keys import GLOBAL_SCOPE
 
 
 class HotFallback:
@@ -30,12 +28,10 @@ class HotFallback:
         if time.monotonic() - self._read_at >= self.refresh_s:
             self._read_at = time.monotonic()
             try:
-                now_ms = int(time.time() * 1000)  # the hot channel reads wall-clock buckets only
-                req = ChannelRequest(RequestContext(user_id=0), UserStateData(), self.size,
-                                     self.size, now_ms, now_ms)
-                result = await asyncio.wait_for(self.hot.retrieve(req), self.timeout_s)
-                if len(result):
-                    self.items = result.item_ids
+                now_ms = int(time.time() * 1000)  # hot buckets are wall-clock hours
+                ids, _ = await asyncio.wait_for(self.hot.scope_list(GLOBAL_SCOPE, now_ms), self.timeout_s)
+                if ids.size:
+                    self.items = ids[: self.size]
             except Exception:  # keep serving the last good list
                 pass
         return self.items

@@ -14,7 +14,6 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 
 from core.items import ItemTable
-from core.recall.channels.base import ChannelResult
 from core.store.keys import Keys
 from core.versioned import Versioned
 from dev.redis_server import free_port
@@ -78,10 +77,10 @@ class FakeHot:
     def __init__(self, fail=False):
         self.fail = fail
 
-    async def retrieve(self, request) -> ChannelResult:
+    async def scope_list(self, scope, now_ms):
         if self.fail:
             raise Down("hot")
-        return ChannelResult(HOT.copy(), np.linspace(1, 0, HOT.size).astype(np.float32))
+        return HOT.copy(), np.linspace(1, 0, HOT.size).astype(np.float32)
 
 
 def settings(**kw) -> GatewaySettings:
