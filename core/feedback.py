@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+import numpy as np
+
 
 class EventKind(IntEnum):
     """Mirrors recsys.v1.EventType (kept in sync by a test)."""
@@ -37,6 +39,15 @@ def is_engaged(kind: EventKind, watch_ms: int, duration_s: float | None) -> bool
     if duration_s:
         return watch_ms >= ENGAGED_FRACTION * duration_s * 1000
     return watch_ms >= ENGAGED_MS_UNKNOWN_DURATION
+
+
+def engaged_rows(watch_ms: np.ndarray, duration_s: np.ndarray, *positive: np.ndarray) -> np.ndarray:
+    """`is_engaged` for logged rows at once: any positive action (like, share, comment, follow
+    columns), or a view watched for ENGAGED_FRACTION of its duration."""
+    out = np.asarray(watch_ms) >= ENGAGED_FRACTION * np.asarray(duration_s, np.float64) * 1000.0
+    for column in positive:
+        out |= np.asarray(column) > 0
+    return out
 
 
 def hot_score(kind: EventKind, engaged: bool) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.feedback import ENGAGED_FRACTION
+from core.feedback import engaged_rows
 from core.items import ItemTable
 from core.rank.features import SEQ_LEN, UserRows
 from training.world import DAY_MS, World
@@ -53,9 +53,10 @@ class Dataset:
 
 
 def engaged_mask(world: World) -> np.ndarray:
+    """The one definition of engagement (core/feedback.py), as the event writer applies it."""
     imp, v = world.impressions, world.videos
-    duration_ms = v["duration_s"][imp["item_id"] - 1] * 1000.0
-    return (imp["like"] > 0) | (imp["watch_ms"] >= ENGAGED_FRACTION * duration_ms)
+    return engaged_rows(imp["watch_ms"], v["duration_s"][imp["item_id"] - 1], imp["like"], imp["share"],
+                        imp["follow"])
 
 
 def item_table(world: World, until_ms: int | None = None) -> ItemTable:
@@ -71,12 +72,17 @@ def item_table(world: World, until_ms: int | None = None) -> ItemTable:
         log_pop=np.log1p(counts).astype(np.float32))
 
 
+LOOK_BACK = 3 * SEQ_LEN  # engagements scanned per row for SEQ_LEN distinct items
+
+
 def _sequences(user_idx, item_idx, ts_ms, engaged, n_users) -> np.ndarray:
-    """[N, SEQ_LEN] dense indices of each row's user's engaged items strictly before the row."""
+    """[N, SEQ_LEN] dense indices of each row's user's engaged items strictly before the row,
+    newest first and distinct: an item engaged again counts at its latest time only, as in the
+    online sequence (the event writer's LREM + LPUSH). Scans the last LOOK_BACK engagements."""
     out = np.full((user_idx.size, SEQ_LEN), -1, dtype=np.int64)
     order = np.lexsort((ts_ms, user_idx))
     bounds = np.searchsorted(user_idx[order], np.arange(n_users + 1))
-    steps = np.arange(SEQ_LEN)
+    steps = np.arange(LOOK_BACK)
     for u in range(n_users):
         rows = order[bounds[u]:bounds[u + 1]]
         if rows.size == 0:
@@ -84,9 +90,21 @@ def _sequences(user_idx, item_idx, ts_ms, engaged, n_users) -> np.ndarray:
         pos = rows[engaged[rows]]
         if pos.size == 0:
             continue
+        items = item_idx[pos]
+        # next_same[j]: the next engagement of the same item after j (len(pos) if none)
+        next_same = np.full(pos.size, pos.size, dtype=np.int64)
+        by_item = np.lexsort((np.arange(pos.size), items))
+        same = items[by_item[1:]] == items[by_item[:-1]]
+        next_same[by_item[:-1][same]] = by_item[1:][same]
         n_before = np.searchsorted(ts_ms[pos], ts_ms[rows], side="left")
         idx = n_before[:, None] - 1 - steps[None, :]
-        out[rows] = np.where(idx >= 0, item_idx[pos][np.maximum(idx, 0)], -1)
+        safe = np.maximum(idx, 0)
+        # visible: engaged before the row and not engaged again before the row
+        visible = (idx >= 0) & (next_same[safe] >= n_before[:, None])
+        rank = np.cumsum(visible, axis=1) - 1
+        keep = visible & (rank < SEQ_LEN)
+        r, c = np.nonzero(keep)
+        out[rows[r], rank[r, c]] = items[safe[r, c]]
     return out
 
 

@@ -22,3 +22,24 @@ def test_split_is_by_time_and_sequences_only_look_back():
     late = ds.items.log_pop  # recomputed with all data would differ:
     full = data.item_table(w).log_pop
     assert np.any(full > late)
+
+
+def test_sequences_are_distinct_newest_first_as_the_online_list_keeps_them():
+    """Brute force: replay each user's engagements before the row the way the event writer
+    does (LREM + LPUSH) and compare with the vectorised sequences."""
+    rng = np.random.default_rng(3)
+    n = 400
+    user = rng.integers(0, 4, n)
+    item = rng.integers(0, 12, n)  # few items: many re-engagements
+    ts = rng.permutation(n).astype(np.int64) * 10
+    engaged = rng.random(n) < 0.6
+    seqs = data._sequences(user, item, ts, engaged, 4)
+    for r in range(n):
+        recent: list[int] = []
+        before = np.flatnonzero((user == user[r]) & engaged & (ts < ts[r]))
+        for j in before[np.argsort(ts[before])]:
+            if item[j] in recent:
+                recent.remove(item[j])
+            recent.insert(0, int(item[j]))
+        expected = (recent + [-1] * data.SEQ_LEN)[: data.SEQ_LEN]
+        assert seqs[r].tolist() == expected, r

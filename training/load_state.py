@@ -72,7 +72,11 @@ def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = Non
         pipe.hset(keys.profile(uid), mapping={"age_bucket": int(users["age_bucket"][u]),
                                                "gender": int(users["gender"][u]),
                                                "region": int(users["region"][u])})
-        seq = imp["item_id"][rows[engaged[rows]]][: K.SEQ_CAP]
+        seq = imp["item_id"][rows[engaged[rows]]]
+        # Distinct items, newest first: what the event writer keeps (LREM + LPUSH), so a user
+        # loaded in bulk and a user built event by event look the same to the models.
+        _, first = np.unique(seq, return_index=True)
+        seq = seq[np.sort(first)][: K.SEQ_CAP]
         if seq.size:
             pipe.rpush(keys.seq(uid), *seq.tolist())
         seen = np.unique(imp["item_id"][rows])

@@ -132,7 +132,8 @@ class EventWriter:
                 ts = e.ts_ms or now_ms
                 author, duration = self._item_facts(e.item_id)
                 author = e.author_id or author
-                engaged = is_engaged(e.kind, e.watch_ms, duration)
+                # A follow or block names an author, not a video: nothing enters the sequence.
+                engaged = e.item_id != 0 and is_engaged(e.kind, e.watch_ms, duration)
                 # Hot counters count when the server received the event (clients' clocks drift).
                 bucket = K.hot_bucket(now_ms)
                 region = regions[e.user_id]
