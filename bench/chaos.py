@@ -42,10 +42,12 @@ from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, model_admin_pb2
 
 from bench.loadgen import LoadGen, LoadResult
 from core.registry.reader import Registry
+from core.store import durability
 from core.store.events import stored_events
 from core.store.keys import Keys
 from dev.redis_server import answers, free_port
 from dev.stack import Stack, bootstrap
+from services.common.admin_auth import admin_channel
 from training.publish import copy_version
 from training.world import World
 
@@ -57,7 +59,8 @@ GATEWAY_METHODS = ("Recommend", "ReportEvents", "Explain")
 
 # ---- the environment ---------------------------------------------------------------------------
 class DurableRedis:
-    """redis-server on a fixed port with an fsync-always append-only file; can crash and return."""
+    """redis-server on a fixed port with the durable configuration (core/store/durability.py);
+    can crash and return."""
 
     def __init__(self, folder: Path):
         self.folder, self.port = folder, free_port()
@@ -67,7 +70,7 @@ class DurableRedis:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder)],
+             "--save", "", *durability.server_args(), "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not answers(self.url):
@@ -249,7 +252,7 @@ def model_swaps(env: Env, seconds: float) -> dict:
     (env.registry / "ranker" / bad / "model.onnx").write_bytes(b"corrupt")
 
     def fault():
-        with grpc.insecure_channel(env.stack.address("rank")) as ch:
+        with admin_channel(env.stack.admin_address(), env.stack.admin_token) as ch:
             admin = model_admin_pb2_grpc.ModelAdminServiceStub(ch)
             for i in range(10):
                 admin.Promote(model_admin_pb2.PromoteRequest(model=common_pb2.ModelRef(
