@@ -174,9 +174,10 @@ async def run_server(
     for reg in registrations:
         reg.add_to_server(reg.servicer, server)
     names = [reg.full_name for reg in registrations]
-    reflection.enable_server_reflection(
-        names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                 reflection.SERVICE_NAME], server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                     reflection.SERVICE_NAME], server)
 
     tls = bool(settings.tls_cert_file and settings.tls_key_file)
     if tls:
