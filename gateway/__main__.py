@@ -20,6 +20,7 @@ from gateway.catalog import CatalogServicer
 from gateway.clients import StageClients
 from gateway.experiments import Experiments
 from gateway.fallback import HotFallback
+from gateway.identity import UserTokens
 from gateway.limits import KeyedBuckets
 from gateway.pipeline import RecommendPipeline
 from gateway.servicer import GatewayServicer
@@ -39,6 +40,7 @@ async def main() -> None:
         authorizer = Authorizer(settings.key_list("api_keys"), settings.key_list("admin_keys"),
                                 enabled=settings.auth == "on",
                                 key_limit=KeyedBuckets(settings.key_rps, settings.key_burst))
+        identity = UserTokens(settings.user_token_secret, authorizer)
     except ValueError as err:
         log.error("refusing to start", extra={"error": str(err)})
         raise SystemExit(2) from None
@@ -64,7 +66,7 @@ async def main() -> None:
     experiments = Experiments(settings.experiments_file)
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, followed_items), settings.max_count,
                                settings.max_events_per_batch, n_regions, experiments,
-                               user_limit=KeyedBuckets(settings.user_rps, settings.user_burst))
+                               user_limit=KeyedBuckets(settings.user_rps, settings.user_burst), identity=identity)
 
     follow = asyncio.create_task(followed_items.follow(settings.alias_poll_s))
 

@@ -53,7 +53,8 @@ def _key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:12]
 
 
-def _header(headers: Headers, name: str) -> bytes | None:
+def header_value(headers: Headers, name: str) -> bytes | None:
+    """The value of header `name` (lower case) as bytes, None when absent."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     for key, value in pairs:
         if key.lower() == name:
@@ -95,6 +96,10 @@ class Authorizer:
                 found = key
         return found
 
+    def is_admin(self, headers: Headers) -> bool:
+        """Whether the call carries a valid admin key (always, with auth off)."""
+        return not self.enabled or self._match(header_value(headers, ADMIN_HEADER), self.admin_keys) is not None
+
     def authorize(self, method: str, headers: Headers) -> Caller:
         """The caller of `method` (full gRPC name, "/pkg.Service/Method") with these headers,
         or Unauthenticated (no or wrong key) / PermissionDenied (a public key on an admin method)
@@ -109,13 +114,13 @@ class Authorizer:
             return Caller("open", admin=False)
         if not self.enabled:
             return Caller("anonymous", admin=True)
-        admin_given = _header(headers, ADMIN_HEADER)
+        admin_given = header_value(headers, ADMIN_HEADER)
         if admin_given is not None:
             key = self._match(admin_given, self.admin_keys)
             if key is None:
                 raise Unauthenticated(f"wrong {ADMIN_HEADER}")
             return Caller(_key_id(key), admin=True)
-        key = self._match(_header(headers, HEADER), self.api_keys)
+        key = self._match(header_value(headers, HEADER), self.api_keys)
         if key is None:
             raise Unauthenticated(f"missing or wrong {HEADER}")
         if is_admin_method(method):

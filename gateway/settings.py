@@ -44,6 +44,9 @@ class GatewaySettings(ServiceSettings):
     # writes need one of admin_keys (distinct from the public ones) as x-admin-key.
     api_keys: str = Field("", repr=False)
     admin_keys: str = Field("", repr=False)
+    # Signed user tokens (gateway/identity.py): when set (>= 32 bytes, from a Secret), calls
+    # carry `x-user-token`, a JWT (HS256) for the user they name; empty = API keys only.
+    user_token_secret: str = Field("", repr=False)
     # Token buckets per gateway replica (gateway/limits.py; rate 0 = off): calls per second
     # and burst per API key, per user id, and for catalog publishes (each rebuilds the live
     # catalog's arrays on every recall replica). A person scrolls a few feeds a second at most.
