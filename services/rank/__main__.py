@@ -49,7 +49,11 @@ async def main() -> None:
         async def loop() -> None:
             while True:
                 for name, slot in slots.items():
-                    status = (health_pb2.HealthCheckResponse.NOT_SERVING if slot.refused()
+                    try:
+                        refused = slot.refused()
+                    except (OSError, ValueError):  # an alias file caught mid-write: look again next turn
+                        continue
+                    status = (health_pb2.HealthCheckResponse.NOT_SERVING if refused
                               else health_pb2.HealthCheckResponse.SERVING)
                     await health_servicer.set(f"{RANK_SERVICE}/{name}", status)
                 await asyncio.sleep(settings.alias_poll_s)
