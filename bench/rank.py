@@ -32,6 +32,7 @@ from core.registry.reader import Registry
 from core.store.user_state import UserStateData
 from dev.redis_server import ensure_redis
 from dev.stack import Stack
+from services.common.admin_auth import admin_channel
 from training.publish import copy_version
 
 SWAPS_PER_PHASE = 10
@@ -69,9 +70,10 @@ def service(registry_root: Path, seconds: float, clients: int = 2, rounds: int =
         stack.start_one("rank")
         stack.wait_one("rank")
         try:
-            with grpc.insecure_channel(stack.address("rank")) as channel:
+            with grpc.insecure_channel(stack.address("rank")) as channel, \
+                    admin_channel(stack.admin_address(), stack.admin_token) as admin_ch:
                 stub = rank_pb2_grpc.RankServiceStub(channel)
-                admin = model_admin_pb2_grpc.ModelAdminServiceStub(channel)
+                admin = model_admin_pb2_grpc.ModelAdminServiceStub(admin_ch)
                 ids = list(range(1, 201))
                 req200 = rank_pb2.RankRequest(user=common_pb2.UserContext(user_id=7), item_ids=ids, top_k=50)
                 one = [0.0] * 300

@@ -35,6 +35,13 @@ FEATURE_DEFAULTS = Counter("recsys_rank_feature_defaults_total",
                            "missing request context).", ["feature"])
 MISSING_FEATURES = Counter("recsys_rank_unknown_items_total",
                            "Candidates the ranker scored with default item features.")
+AUTH_REJECTED = Counter("recsys_auth_rejected_total", "Gateway calls refused for credentials, by code.",
+                        ["method", "code"])
+RATE_LIMITED = Counter("recsys_rate_limited_total", "Gateway calls refused by a rate limit, by limit.",
+                       ["limit"])
+REDIS_CONFIG_WARNINGS = Counter("recsys_redis_config_warnings_total",
+                                "Redis settings found at start-up that break the durability promise, by setting.",
+                                ["setting"])
 
 
 def serve_metrics(port: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,12 @@ SERVICES = (
 # 5; the same p50 and throughput otherwise), so here the stages run a little below it
 # (STACK_STAGE_NICENESS, 0 = all equal). Kubernetes gives each its own CPU instead.
 STAGE_NICENESS = int(os.environ.get("STACK_STAGE_NICENESS", "5"))
+RANK_ADMIN_PORT = 50062
+# A local stack is a demo and a test bed: the gateway runs open (GATEWAY_AUTH=off, said
+# explicitly, since the gateway refuses to start without keys otherwise) unless API keys are
+# given, and without per-caller rate limits (the simulator and load generators are a few
+# users sending many requests). Anything set in the environment or in `Stack.env` wins.
+LOCAL_DEFAULTS = {"GATEWAY_KEY_RPS": "0", "GATEWAY_USER_RPS": "0"}
 
 
 def bootstrap(world_dir: Path, registry_dir: Path, redis_url: str, prefix: str,
@@ -99,14 +106,24 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)  # missing/0 -> a free port
     env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # The rank service's model admin API: its own port, loopback only, this bearer token.
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     def __post_init__(self):
-        for name, _, _, _ in SERVICES:
+        for name in [n for n, _, _, _ in SERVICES] + ["rank_admin"]:
             if not self.ports.get(name):
                 self.ports[name] = free_port()
 
     def address(self, name: str) -> str:
         return f"{self.host}:{self.ports[name]}"
+
+    def admin_address(self) -> str:
+        """Where the rank service's model admin API listens (see services/rank/admin.py)."""
+        return f"127.0.0.1:{self.ports['rank_admin']}"
+
+    def admin_metadata(self) -> list[tuple[str, str]]:
+        """The call metadata the model admin API wants."""
+        return [("authorization", f"Bearer {self.admin_token}")]
 
     def _env(self, name: str) -> dict[str, str]:
         # PYTHONFAULTHANDLER: a crash in native code leaves its Python traceback in the log.
@@ -120,7 +137,11 @@ class Stack:
         for svc, _, port_var, _ in SERVICES:
             env[port_var] = str(self.ports[svc])
             env[f"{port_var.split('_')[0]}_HOST"] = self.host
+        env.update(RANK_ADMIN_PORT=str(self.ports["rank_admin"]), RANK_ADMIN_TOKEN=self.admin_token)
+        for key, value in LOCAL_DEFAULTS.items():
+            env.setdefault(key, value)
         env.update(self.env)
+        env.setdefault("GATEWAY_AUTH", "on" if env.get("GATEWAY_API_KEYS") else "off")
         return env
 
     def start_one(self, name: str) -> None:
@@ -177,7 +198,9 @@ def _prepare(args) -> tuple[LocalRedis, Stack]:
         print(f"redis: none answered at {args.redis_url}; started {local.kind} at {local.url}")
     bootstrap(args.world, args.registry, local.url, args.prefix)
     ports = {name: int(os.environ.get(var, default)) for name, _, var, default in SERVICES}
-    return local, Stack(args.registry, local.url, args.prefix, args.log_dir, ports=ports)
+    ports["rank_admin"] = int(os.environ.get("RANK_ADMIN_PORT", RANK_ADMIN_PORT))
+    token = os.environ.get("RANK_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    return local, Stack(args.registry, local.url, args.prefix, args.log_dir, ports=ports, admin_token=token)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nready: gateway on {stack.address('gateway')}  (logs in {args.log_dir}/)")
             print(f"  try: .venv/bin/python -m gateway.cli --addr {stack.address('gateway')} "
                   f"recommend --user 42 --debug")
+            print(f"  model admin: RANK_ADMIN_TOKEN={stack.admin_token} .venv/bin/python -m "
+                  f"services.rank.admin_cli --addr {stack.admin_address()} list --model ranker")
+            if stack._env("gateway")["GATEWAY_AUTH"] == "off":
+                print("  the gateway is open (GATEWAY_AUTH=off): set GATEWAY_API_KEYS to require keys")
             print("  Ctrl-C stops everything.")
             stop = []
             signal.signal(signal.SIGTERM, lambda *_: stop.append(1))

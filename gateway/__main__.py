@@ -9,16 +9,19 @@ from recsys.v1 import catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_gr
 from core.items import ItemTable
 from core.recall.channels.hot import HotChannel
 from core.registry.reader import ModelVersion
+from core.store import durability
 from core.store.catalog_log import CatalogWriter
 from core.store.clock import CatalogClock
 from core.store.events import EventWriter
 from core.store.keys import Keys
 from core.versioned import Versioned
-from gateway.auth import HEADER, ApiKeyInterceptor
+from gateway.auth import HEADER, AuthInterceptor, Authorizer
 from gateway.catalog import CatalogServicer
 from gateway.clients import StageClients
 from gateway.experiments import Experiments
 from gateway.fallback import HotFallback
+from gateway.identity import UserTokens
+from gateway.limits import KeyedBuckets
 from gateway.pipeline import RecommendPipeline
 from gateway.servicer import GatewayServicer
 from gateway.settings import GatewaySettings
@@ -33,9 +36,22 @@ def item_table_of(mv: ModelVersion) -> ItemTable:
 async def main() -> None:
     settings = GatewaySettings()
     log = rlog.configure("gateway", settings.log_level)
+    try:  # fail closed: no keys and no explicit GATEWAY_AUTH=off is a configuration error
+        authorizer = Authorizer(settings.key_list("api_keys"), settings.key_list("admin_keys"),
+                                enabled=settings.auth == "on",
+                                key_limit=KeyedBuckets(settings.key_rps, settings.key_burst))
+        identity = UserTokens(settings.user_token_secret, authorizer)
+    except ValueError as err:
+        log.error("refusing to start", extra={"error": str(err)})
+        raise SystemExit(2) from None
+    if not authorizer.enabled:
+        log.warning("GATEWAY_AUTH=off: the API, catalog writes included, is open (a local demo only)")
+    elif not authorizer.admin_keys:
+        log.warning("no GATEWAY_ADMIN_KEYS: catalog writes are refused to everyone")
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5,
                                      socket_connect_timeout=0.5)
     keys = Keys(settings.redis_prefix)
+    await durability.check(client)  # warns (log + metric) when Redis could lose acknowledged events
     # Authors/categories for explanations, events and catalog checks, from the live two-tower
     # version and followed like every model; the gateway runs without them (None).
     followed_items = Versioned.load(settings.registry(), "two_tower", item_table_of, required=False)
@@ -49,10 +65,8 @@ async def main() -> None:
                                  HotFallback(HotChannel(client, keys), items), followed_items)
     experiments = Experiments(settings.experiments_file)
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, followed_items), settings.max_count,
-                               settings.max_events_per_batch, n_regions, experiments)
-    api_keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
-    if not api_keys:
-        log.warning("no GATEWAY_API_KEYS: the public API is open (fine for a local demo only)")
+                               settings.max_events_per_batch, n_regions, experiments,
+                               user_limit=KeyedBuckets(settings.user_rps, settings.user_burst), identity=identity)
 
     follow = asyncio.create_task(followed_items.follow(settings.alias_poll_s))
 
@@ -61,13 +75,16 @@ async def main() -> None:
         await clients.close()
         await client.aclose()
 
-    catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), followed_items, n_regions)
+    catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), followed_items, n_regions,
+                              publish_limit=KeyedBuckets(settings.publish_rps, settings.publish_burst),
+                              publish_skew_ms=settings.publish_skew_ms)
+    api_keys = settings.key_list("api_keys")
     await run_server("gateway", settings, [
         Registration(gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
                      gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name),
         Registration(catalog_pb2_grpc.add_CatalogServiceServicer_to_server, catalog,
                      catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name)], on_stop=close,
-        warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[ApiKeyInterceptor(api_keys)])
+        warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[AuthInterceptor(authorizer)])
 
 
 async def warmup(channel, keys: list[str]) -> None:

@@ -10,12 +10,16 @@ from core.items import ItemTable
 from core.store.catalog_log import CatalogItem, CatalogWriter
 from core.store.clock import CatalogClock
 from core.versioned import Versioned
+from gateway.limits import KeyedBuckets, check
 
 log = logging.getLogger(__name__)
 MAX_DURATION_S = 86_400
 
 
-def parse_publish(request, n_regions: int) -> CatalogItem:
+def parse_publish(request, n_regions: int, now_ms: int | None = None, skew_ms: int = 0) -> CatalogItem:
+    """The item to publish; a publish_ms (0 = now) must lie within `skew_ms` of `now_ms`
+    (catalog time): a video dated in the future would keep the fresh channel's top weight
+    until then, one dated long ago is an import, not a publish."""
     for name in ("item_id", "author_id", "category"):
         if getattr(request, name) < 1:
             raise InvalidArgument(name, f"must be >= 1, got {getattr(request, name)}")
@@ -23,6 +27,9 @@ def parse_publish(request, n_regions: int) -> CatalogItem:
         raise InvalidArgument("duration_s", f"must be in (0, {MAX_DURATION_S}], got {request.duration_s}")
     if request.publish_ms < 0:
         raise InvalidArgument("publish_ms", f"must be >= 0, got {request.publish_ms}")
+    if request.publish_ms and now_ms is not None and abs(request.publish_ms - now_ms) > skew_ms:
+        raise InvalidArgument("publish_ms", f"must be 0 (now) or within {skew_ms} ms of now ({now_ms}), "
+                                            f"got {request.publish_ms}")
     if not 0 <= request.region <= n_regions:
         raise InvalidArgument("region", f"must be 0..{n_regions}, got {request.region}")
     return CatalogItem(request.item_id, request.author_id, request.category, float(request.duration_s),
@@ -30,8 +37,11 @@ def parse_publish(request, n_regions: int) -> CatalogItem:
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, writer: CatalogWriter, clock: CatalogClock, items: Versioned[ItemTable], n_regions: int):
+    def __init__(self, writer: CatalogWriter, clock: CatalogClock, items: Versioned[ItemTable], n_regions: int,
+                 publish_limit: KeyedBuckets | None = None, publish_skew_ms: int = 5 * 60 * 1000):
         self.writer, self.clock, self._items, self.n_regions = writer, clock, items, n_regions
+        self.publish_limit = publish_limit or KeyedBuckets(0, 0)
+        self.publish_skew_ms = publish_skew_ms
 
     @property
     def items(self) -> ItemTable | None:
@@ -39,12 +49,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return self._items.value
 
     async def PublishItem(self, request, context) -> catalog_pb2.PublishItemResponse:
-        item = parse_publish(request, self.n_regions)
+        await self.clock.refresh()
+        item = parse_publish(request, self.n_regions, self.clock.now_ms(), self.publish_skew_ms)
+        check(self.publish_limit, "publish")
         items = self.items
         if items is not None and items.index_of([item.item_id])[0] >= 0:
             raise AlreadyExists(f"item_id: {item.item_id} is in the catalog already")
         if not item.publish_ms:
-            await self.clock.refresh()
             item = CatalogItem(**{**item.__dict__, "publish_ms": self.clock.now_ms()})
         await self.writer.publish(item)
         log.info("published", extra={"item_id": item.item_id, "author_id": item.author_id})

@@ -7,7 +7,8 @@
     python -m gateway.cli remove --item 900001 [--reason moderation]
 
 Prints JSON. The address comes from --addr or GATEWAY_ADDR (default 127.0.0.1:50050); the
-API key from --api-key or GATEWAY_API_KEY (sent as x-api-key when set).
+API key from --api-key or GATEWAY_API_KEY (sent as x-api-key when set); publish and remove
+need the admin key, from --admin-key or GATEWAY_ADMIN_KEY (sent as x-admin-key).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--addr", default=os.environ.get("GATEWAY_ADDR", "127.0.0.1:50050"))
     p.add_argument("--timeout", type=float, default=2.0, help="deadline in seconds")
     p.add_argument("--api-key", default=os.environ.get("GATEWAY_API_KEY", ""))
+    p.add_argument("--admin-key", default=os.environ.get("GATEWAY_ADMIN_KEY", ""))
     sub = p.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("recommend", help="get a feed")
     rec.add_argument("--user", type=int, required=True)
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     metadata = [("x-api-key", args.api_key)] if args.api_key else None
+    admin = [("x-admin-key", args.admin_key)] if args.admin_key else metadata
     with grpc.insecure_channel(args.addr) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
@@ -85,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.timeout, metadata=metadata),
             "publish": lambda: catalog.PublishItem(catalog_pb2.PublishItemRequest(
                 item_id=args.item, author_id=args.author, category=args.category,
-                duration_s=args.duration, region=args.region), timeout=args.timeout, metadata=metadata),
+                duration_s=args.duration, region=args.region), timeout=args.timeout, metadata=admin),
             "remove": lambda: catalog.RemoveItem(catalog_pb2.RemoveItemRequest(
-                item_id=args.item, reason=args.reason), timeout=args.timeout, metadata=metadata),
+                item_id=args.item, reason=args.reason), timeout=args.timeout, metadata=admin),
         }
         return run_rpc(calls[args.command])
 

@@ -6,19 +6,30 @@ from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from core import metrics
 from core.store.events import EventWriter
 from gateway.experiments import Experiments
+from gateway.identity import UserTokens
+from gateway.limits import KeyedBuckets, check
 from gateway.pipeline import RecommendPipeline
 from gateway.validation import parse_events, parse_explain, parse_recommend
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, pipeline: RecommendPipeline, events: EventWriter, max_count: int,
-                 max_events: int, n_regions: int, experiments: Experiments | None = None):
+                 max_events: int, n_regions: int, experiments: Experiments | None = None,
+                 user_limit: KeyedBuckets | None = None, identity: UserTokens | None = None):
         self.pipeline, self.events = pipeline, events
+        self.user_limit = user_limit or KeyedBuckets(0, 0)
+        self.identity = identity
         self.max_count, self.max_events, self.n_regions = max_count, max_events, n_regions
         self.experiments = experiments or Experiments()
 
+    def _check_user(self, context, user_ids: list[int], privileged: bool = False) -> None:
+        if self.identity is not None:
+            self.identity.check(context.invocation_metadata() or (), user_ids, privileged)
+
     async def Recommend(self, request: gateway_pb2.RecommendRequest, context) -> gateway_pb2.RecommendResponse:
         inp = parse_recommend(request, self.max_count, self.n_regions)
+        self._check_user(context, [inp.user_id], privileged=inp.debug or bool(inp.experiment))
+        check(self.user_limit, "per_user", inp.user_id)
         assignment = self.experiments.assign(inp.user_id, inp.experiment)
         feed = await self.pipeline.recommend(inp, context.time_remaining(), assignment)
         metrics.RECOMMENDS.labels(feed.experiment or "default").inc()
@@ -36,6 +47,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def Explain(self, request: gateway_pb2.ExplainRequest, context) -> gateway_pb2.ExplainResponse:
         inp, item_id = parse_explain(request, self.max_count, self.n_regions)
+        self._check_user(context, [inp.user_id])
+        check(self.user_limit, "per_user", inp.user_id)
         e = await self.pipeline.explain(inp, item_id, context.time_remaining(),
                                         self.experiments.assign(inp.user_id))
         return gateway_pb2.ExplainResponse(
@@ -45,6 +58,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def ReportEvents(self, request: gateway_pb2.ReportEventsRequest, context) -> gateway_pb2.ReportEventsResponse:
         events = parse_events(request.events, self.max_events)
+        self._check_user(context, [e.user_id for e in events])
+        for user_id in sorted({e.user_id for e in events}):  # one token per user per call
+            check(self.user_limit, "per_user", user_id)
         result = await self.events.write(events)
         return gateway_pb2.ReportEventsResponse(accepted=result.accepted,
                                                 duplicates=result.duplicates)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -36,7 +37,30 @@ class GatewaySettings(ServiceSettings):
     rerank_policy: str = ""
     max_count: int = Field(100, ge=1, le=100)
     max_events_per_batch: int = Field(500, ge=1)
-    # Comma-separated API keys; empty = no authentication (local demo). Never logged.
+    # Authentication (gateway/auth.py). "on": every method but health and reflection needs a
+    # key, and the gateway refuses to start without API keys; "off": an open local demo only.
+    auth: Literal["on", "off"] = "on"
+    # Comma-separated keys, never logged: clients send one of api_keys as x-api-key; catalog
+    # writes need one of admin_keys (distinct from the public ones) as x-admin-key.
     api_keys: str = Field("", repr=False)
+    admin_keys: str = Field("", repr=False)
+    # Signed user tokens (gateway/identity.py): when set (>= 32 bytes, from a Secret), calls
+    # carry `x-user-token`, a JWT (HS256) for the user they name; empty = API keys only.
+    user_token_secret: str = Field("", repr=False)
+    # Token buckets per gateway replica (gateway/limits.py; rate 0 = off): calls per second
+    # and burst per API key, per user id, and for catalog publishes (each rebuilds the live
+    # catalog's arrays on every recall replica). A person scrolls a few feeds a second at most.
+    key_rps: float = Field(1000.0, ge=0)
+    key_burst: float = Field(2000.0, ge=0)
+    user_rps: float = Field(10.0, ge=0)
+    user_burst: float = Field(30.0, ge=0)
+    publish_rps: float = Field(20.0, ge=0)
+    publish_burst: float = Field(100.0, ge=0)
+    # How far a publish_ms may lie from the catalog clock (client clocks drift; a video dated
+    # in the future would hold the fresh channel's top weight until then).
+    publish_skew_ms: int = Field(5 * 60 * 1000, ge=0)
     # Layered experiment configuration (JSON, see experiments.py); re-read when it changes.
     experiments_file: Path | None = None
+
+    def key_list(self, field: str) -> list[str]:
+        return [k.strip() for k in getattr(self, field).split(",") if k.strip()]

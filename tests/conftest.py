@@ -72,5 +72,5 @@ def world(artifacts):
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "tests/integration" in str(Path(item.fspath)):
+        if any(f"tests/{kind}" in str(Path(item.fspath)) for kind in ("integration", "security", "reliability")):
             item.add_marker(pytest.mark.integration)

@@ -79,9 +79,11 @@ def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = Non
         seq = seq[np.sort(first)][: K.SEQ_CAP]
         if seq.size:
             pipe.rpush(keys.seq(uid), *seq.tolist())
-        seen = np.unique(imp["item_id"][rows])
-        if seen.size:
-            pipe.sadd(keys.seen(uid), *seen.tolist())
+        # The most recent SEEN_CAP items seen, scored by when (the layout keeps no more).
+        last_seen = dict(zip(imp["item_id"][rows][::-1].tolist(), imp["ts_ms"][rows][::-1].tolist()))
+        if last_seen:
+            recent = sorted(last_seen.items(), key=lambda kv: kv[1])[-K.SEEN_CAP:]
+            pipe.zadd(keys.seen(uid), {item: ts + offset for item, ts in recent})
             pipe.expire(keys.seen(uid), K.SEEN_TTL_S)
         follows = world.follows["author_id"][f_order[f_bounds[u]:f_bounds[u + 1]]]
         if follows.size:

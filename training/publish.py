@@ -14,7 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from core.registry.reader import MANIFEST, ModelVersion, Registry, sha256_file
+from core.errors import InvalidArgument
+from core.registry.reader import MANIFEST, NAME_RE, ModelVersion, Registry, is_plain_name, sha256_file
 
 
 def code_version() -> str:
@@ -28,7 +29,14 @@ def code_version() -> str:
 
 def publish(root: Path, name: str, files: dict[str, Path], manifest: dict[str, Any],
             make_live: bool = True) -> str:
-    """Copy `files` (name in the version -> source path) into a new version; returns it."""
+    """Copy `files` (name in the version -> source path) into a new version; returns it.
+    Names must be plain file names (no folders, no "..", not absolute): a version is one
+    folder, and a name that escaped it would write anywhere the publisher can."""
+    if not is_plain_name(name):
+        raise InvalidArgument("name", f"must be a plain name ({NAME_RE.pattern}), got {name!r}")
+    for fname in files:
+        if not is_plain_name(fname) or fname == MANIFEST:
+            raise InvalidArgument("files", f"{fname!r} is not a plain file name (or is {MANIFEST})")
     registry = Registry(root)
     folder = Path(root) / name
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,25 +34,15 @@ class Canary:
     percent: float
 
 
-def lower_thread_priority(niceness: int = 19) -> None:
-    """This thread runs only on CPU time nothing else wants (Linux SCHED_IDLE; elsewhere, or
-    where that is refused, the lowest nice value)."""
-    tid = threading.get_native_id()
-    try:
-        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):
-        pass
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, niceness)
-    except (AttributeError, OSError):  # not allowed: load at normal priority
-        pass
-
-
-# One loader thread per process, at idle priority: a version is hashed, its session created,
-# warmed up and checked there while the event loop keeps serving on the cores. Old versions
-# are freed there too (an ONNX session's teardown is ~1 ms), once in-flight requests are done.
-_LOADER = ThreadPoolExecutor(1, thread_name_prefix="model-loader", initializer=lower_thread_priority)
+# One loader thread per process, at normal priority: a version is hashed, its session
+# created, warmed up and checked there while the event loop keeps serving. It once ran at
+# SCHED_IDLE, which gets CPU only when nothing else wants it: beside busy neighbours on a
+# shared node a promotion never landed, and a starved thread holding the GIL stalls the loop
+# (tests/reliability/swap_beside_busy_neighbours_test.py). Loading is mostly native code that
+# releases the GIL (sha256, ONNX session build and runs), so the event loop keeps its share;
+# the hand-over itself is one reference swap. Old versions are freed here too (an ONNX
+# session's teardown is ~1 ms), once in-flight requests are done.
+_LOADER = ThreadPoolExecutor(1, thread_name_prefix="model-loader")
 RETIRE_AFTER_S = 10.0
 
 

@@ -28,9 +28,17 @@ from typing import Any
 
 from core.errors import FailedPrecondition, NotFound
 
-VERSION_RE = re.compile(r"^v\d{4,}$")
+VERSION_RE = re.compile(r"v\d{4,}")  # always .fullmatch: "$" would let "v0001\n" through
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ALIASES = "aliases.json"
 MANIFEST = "manifest.json"
+
+
+def is_plain_name(name: str) -> bool:
+    """A single path component that stays where it is joined: no separators, no "..", not
+    absolute, no NUL. Model names and a version's file names must be plain, or a name from a
+    manifest or a request could reach outside the registry."""
+    return bool(NAME_RE.fullmatch(name)) and name not in (".", "..") and ".." not in name
 
 
 def sha256_file(path: Path) -> str:
@@ -78,7 +86,7 @@ class Registry:
         if not folder.is_dir():
             return []
         return sorted(p.name for p in folder.iterdir()
-                      if p.is_dir() and VERSION_RE.match(p.name) and (p / MANIFEST).exists())
+                      if p.is_dir() and VERSION_RE.fullmatch(p.name) and (p / MANIFEST).exists())
 
     def aliases(self, name: str) -> dict[str, Any]:
         path = self.aliases_path(name)
@@ -94,8 +102,10 @@ class Registry:
 
     def open(self, name: str, version: str | None = None, verify: bool = True) -> ModelVersion:
         """Open `version` (default: live) after checking every file's sha256."""
+        if not is_plain_name(name):
+            raise NotFound(f"no model {name!r}")
         version = version or self.live_version(name)
-        if not VERSION_RE.match(version):
+        if not VERSION_RE.fullmatch(version):
             raise NotFound(f"model {name!r} has no version {version!r}")
         folder = self.root / name / version
         manifest_path = folder / MANIFEST
@@ -104,6 +114,8 @@ class Registry:
         manifest = json.loads(manifest_path.read_text())
         if verify:
             for fname, expected in manifest.get("files", {}).items():
+                if not is_plain_name(fname) or fname == MANIFEST:
+                    raise FailedPrecondition(f"{name}/{version}: manifest file {fname!r} is not a plain file name")
                 path = folder / fname
                 if not path.exists():
                     raise FailedPrecondition(f"{name}/{version}: file {fname} is missing")

@@ -17,11 +17,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core import metrics
-from core.errors import Unavailable
+from core.errors import InvalidArgument, Unavailable
 from core.feedback import EventData, EventKind, hot_score, is_engaged
 from core.items import ItemTable
 from core.store import keys as K
@@ -33,28 +34,61 @@ ARGS_PER_EVENT = 11
 
 # KEYS[1] = stream; then per event: marker, seq, seen, follows, hot global, hot region, item stats,
 #   blocked, session.
-# ARGV[1..4] = dedup ttl s, seq cap, seen ttl s, stream cap; then per event:
-#   event_id, user_id, item_id, type, watch_ms, ts_ms, author_id, engaged, hot score, hot expiry ms,
-#   type name
+# ARGV[1..6] = dedup ttl s, seq cap, seen ttl s, stream cap, seen cap, item stats ttl s; then per
+#   event: event_id, user_id, item_id, type, watch_ms, ts_ms, author_id, engaged, hot score,
+#   hot expiry ms, type name
+#
+# Redis does not roll a script back when a command in it fails: the writes before the error
+# stay. So the script first checks everything that could make a write fail (every key's type),
+# for the whole batch, before it writes anything; then, per event, it writes and sets the
+# idempotency marker last, so a marker always means "fully stored": an event cut short by an
+# error nobody could check for (say OOM) has no marker and its retry stores it again.
 SCRIPT = """
-local accepted, duplicates = 0, 0
 local n = (#KEYS - 1) / %(kpe)d
+local want = {'list', 'zset', 'set', 'zset', 'zset', 'hash', 'set', 'list'}
+local function check(key, kind)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= kind then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a ' .. kind .. '; nothing stored')
+  end
+end
+local bad = check(KEYS[1], 'stream')
+if bad then return bad end
 for i = 0, n - 1 do
   local k = 1 + i * %(kpe)d
-  local a = 4 + i * %(ape)d
+  for j = 1, 8 do
+    bad = check(KEYS[k + 1 + j], want[j])
+    if bad then return bad end
+  end
+end
+local accepted, duplicates = 0, 0
+local fresh = {}
+for i = 0, n - 1 do
+  local k = 1 + i * %(kpe)d
+  local a = 6 + i * %(ape)d
   local marker, seq, seen, follows, hot_g, hot_r, stats, blocked, session =
     KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], KEYS[k + 8],
     KEYS[k + 9]
   local event_id, user_id, item = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local etype, watch_ms, ts_ms, author = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local engaged, score, hot_expiry = ARGV[a + 8], tonumber(ARGV[a + 9]), ARGV[a + 10]
-  if redis.call('SET', marker, ts_ms, 'NX', 'EX', ARGV[1]) then
+  -- a repeated id within one batch is a duplicate too (its marker is set only at the end)
+  if fresh[marker] or redis.call('EXISTS', marker) == 1 then
+    duplicates = duplicates + 1
+  else
+    fresh[marker] = true
     accepted = accepted + 1
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'event_id', event_id,
+               'user_id', user_id, 'item_id', item, 'type', etype, 'watch_ms', watch_ms,
+               'ts_ms', ts_ms, 'author_id', author)
     if item ~= '0' then
-      redis.call('SADD', seen, item)
+      redis.call('ZADD', seen, ts_ms, item)
+      local over = redis.call('ZCARD', seen) - tonumber(ARGV[5])
+      if over > 0 then redis.call('ZREMRANGEBYRANK', seen, 0, over - 1) end
       redis.call('EXPIRE', seen, ARGV[3])
       redis.call('HINCRBY', stats, ARGV[a + 11], 1)
       if watch_ms ~= '0' then redis.call('HINCRBY', stats, 'watch_ms', watch_ms) end
+      redis.call('EXPIRE', stats, ARGV[6])
     end
     if engaged == '1' then
       redis.call('LREM', seq, 0, item)
@@ -79,11 +113,7 @@ for i = 0, n - 1 do
         redis.call('PEXPIREAT', hot_r, hot_expiry)
       end
     end
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'event_id', event_id,
-               'user_id', user_id, 'item_id', item, 'type', etype, 'watch_ms', watch_ms,
-               'ts_ms', ts_ms, 'author_id', author)
-  else
-    duplicates = duplicates + 1
+    redis.call('SET', marker, ts_ms, 'EX', ARGV[1])
   end
 end
 return {accepted, duplicates}
@@ -108,6 +138,14 @@ class EventWriter:
         """The live two-tower version's item table (followed; None before any version)."""
         return self._items.value
 
+    @staticmethod
+    def _known(items: ItemTable | None, events: list[EventData]) -> set[int]:
+        """The events' item ids the item table holds (all of them when there is no table)."""
+        ids = np.fromiter((e.item_id for e in events if e.item_id), dtype=np.int64)
+        if items is None:
+            return set(ids.tolist())
+        return set(ids[items.index_of(ids) >= 0].tolist()) if ids.size else set()
+
     def _item_facts(self, item_id: int) -> tuple[int, float | None]:
         """(author id, duration s) from the item table, (0, None) when unknown."""
         items = self.items
@@ -120,14 +158,26 @@ class EventWriter:
 
     async def write(self, events: list[EventData]) -> WriteResult:
         now_ms = int(time.time() * 1000)
+        items = self.items
+        # Events for items nobody knows would grow the stats keys and the seen sets without
+        # bound: with an item table, an id must be in it or published online since.
+        unknown = sorted({e.item_id for e in events if e.item_id} - self._known(items, events))
         try:
             users = sorted({e.user_id for e in events})
             async with self.client.pipeline(transaction=False) as pipe:
                 for uid in users:
                     pipe.hget(self.keys.profile(uid), "region")
-                regions = dict(zip(users, [int(r or 0) for r in await pipe.execute()]))
+                if unknown:
+                    pipe.hmget(self.keys.catalog_items(), unknown)
+                replies = await pipe.execute()
+            regions = dict(zip(users, [int(r or 0) for r in replies[:len(users)]]))
+            if unknown:
+                published = {i for i, v in zip(unknown, replies[-1]) if v is not None}
+                for i, e in enumerate(events):
+                    if e.item_id in unknown and e.item_id not in published:
+                        raise InvalidArgument(f"events[{i}].item_id", f"unknown item {e.item_id}")
             keys = [self.keys.events_stream()]
-            args: list = [K.DEDUP_TTL_S, K.SEQ_CAP, K.SEEN_TTL_S, K.EVENTS_STREAM_CAP]
+            args: list = [K.DEDUP_TTL_S, K.SEQ_CAP, K.SEEN_TTL_S, K.EVENTS_STREAM_CAP, K.SEEN_CAP, K.ITEM_STATS_TTL_S]
             for e in events:
                 ts = e.ts_ms or now_ms
                 author, duration = self._item_facts(e.item_id)

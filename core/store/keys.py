@@ -1,26 +1,28 @@
 """The Redis key layout, written down once. Bump LAYOUT_VERSION when it changes.
 
-    {prefix}:v1:{u:<id>}:profile    hash    age_bucket, gender, region (ints as strings)
-    {prefix}:v1:{u:<id>}:seq        list    engaged item ids, most recent first, capped at SEQ_CAP
-    {prefix}:v1:{u:<id>}:seen       set     item ids shown/viewed, expires SEEN_TTL_S after last write
-    {prefix}:v1:{u:<id>}:follows    set     followed author ids
-    {prefix}:v1:{u:<id>}:blocked    set     blocked author ids (BLOCK events)
-    {prefix}:v1:{u:<id>}:session    list    items engaged in the current session, most recent first,
+    {prefix}:v2:{u:<id>}:profile    hash    age_bucket, gender, region (ints as strings)
+    {prefix}:v2:{u:<id>}:seq        list    engaged item ids, most recent first, capped at SEQ_CAP
+    {prefix}:v2:{u:<id>}:seen       zset    item id -> event time (ms) of items shown/viewed, the
+                                            SEEN_CAP most recent kept, expires SEEN_TTL_S after last write
+    {prefix}:v2:{u:<id>}:follows    set     followed author ids
+    {prefix}:v2:{u:<id>}:blocked    set     blocked author ids (BLOCK events)
+    {prefix}:v2:{u:<id>}:session    list    items engaged in the current session, most recent first,
                                             capped at SESSION_CAP, expires SESSION_TTL_S after the last
-    {prefix}:v1:{hot:<scope>}:<hour> zset   item id -> engagement score in that UTC hour bucket;
+    {prefix}:v2:{hot:<scope>}:<hour> zset   item id -> engagement score in that UTC hour bucket;
                                             scope "g" (global) or "r<region>"; expires after
                                             HOT_WINDOW_H + 1 hours
-    {prefix}:v1:{hot:<scope>}:agg    zset   time-decayed sum of a scope's buckets, rebuilt by
+    {prefix}:v2:{hot:<scope>}:agg    zset   time-decayed sum of a scope's buckets, rebuilt by
                                             ZUNIONSTORE when the hot channel refreshes
-    {prefix}:v1:item:<id>:stats      hash   per-item event counts by type name ("like", "view", ...)
-                                            and "watch_ms" (total watched), updated by events
-    {prefix}:v1:evt:<event_id>      string  idempotency marker of a stored event, TTL DEDUP_TTL_S
-    {prefix}:v1:events              stream  every stored event (capped ~EVENTS_STREAM_CAP), read by training
-    {prefix}:v1:meta                hash    world_offset_ms (world time -> wall time), loaded_at_ms
-    {prefix}:v1:{catalog}:items     hash    item id -> "author,category,duration_s,publish_ms,region" of
+    {prefix}:v2:item:<id>:stats      hash   per-item event counts by type name ("like", "view", ...)
+                                            and "watch_ms" (total watched), updated by events;
+                                            expires ITEM_STATS_TTL_S after the last event
+    {prefix}:v2:evt:<event_id>      string  idempotency marker of a stored event, TTL DEDUP_TTL_S
+    {prefix}:v2:events              stream  every stored event (capped ~EVENTS_STREAM_CAP), read by training
+    {prefix}:v2:meta                hash    world_offset_ms (world time -> wall time), loaded_at_ms
+    {prefix}:v2:{catalog}:items     hash    item id -> "author,category,duration_s,publish_ms,region" of
                                             videos published online (after the model versions were built)
-    {prefix}:v1:{catalog}:removed   set     item ids taken down (never recalled again)
-    {prefix}:v1:{catalog}:log       stream  every catalog change (op=publish|remove), capped
+    {prefix}:v2:{catalog}:removed   set     item ids taken down (never recalled again)
+    {prefix}:v2:{catalog}:log       stream  every catalog change (op=publish|remove), capped
                                             ~CATALOG_LOG_CAP; services follow it to apply changes at once
 
 A user's keys share the hash tag `{u:<id>}`, so in Redis Cluster they live in one slot and the
@@ -32,11 +34,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LAYOUT_VERSION = "v1"
+# v2: the seen set became a capped sorted set (by time); item stats expire.
+LAYOUT_VERSION = "v2"
 SEQ_CAP = 50
 SESSION_CAP = 20
 SESSION_TTL_S = 30 * 60
 SEEN_TTL_S = 30 * 24 * 3600
+# Read whole on every request (DropSeen), so bounded: the most recent this many.
+SEEN_CAP = 1000
+ITEM_STATS_TTL_S = 30 * 24 * 3600
 HOT_WINDOW_H = 24
 HOT_BUCKET_MS = 3600 * 1000
 DEDUP_TTL_S = 7 * 24 * 3600

@@ -5,14 +5,14 @@ from core.store.keys import Keys
 def test_user_keys_share_a_hash_tag_and_carry_the_layout_version():
     k = Keys("p")
     user_keys = [k.profile(42), k.seq(42), k.seen(42), k.follows(42)]
-    assert all(key.startswith("p:v1:{u:42}:") for key in user_keys)
+    assert all(key.startswith("p:v2:{u:42}:") for key in user_keys)
     assert len(set(user_keys)) == 4
 
 
 def test_hot_buckets_of_a_scope_share_a_slot():
     k = Keys("p")
-    assert k.hot("g", 10) == "p:v1:{hot:g}:10"
-    assert k.hot_aggregate("r3") == "p:v1:{hot:r3}:agg"
+    assert k.hot("g", 10) == "p:v2:{hot:g}:10"
+    assert k.hot_aggregate("r3") == "p:v2:{hot:r3}:agg"
     assert K.hot_bucket(2 * K.HOT_BUCKET_MS + 5) == 2
 
 

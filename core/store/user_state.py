@@ -35,7 +35,7 @@ async def read_user_state(client: aioredis.Redis, keys: Keys, user_id: int) -> U
     async with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.profile(user_id))
         pipe.lrange(keys.seq(user_id), 0, -1)
-        pipe.smembers(keys.seen(user_id))
+        pipe.zrange(keys.seen(user_id), 0, -1)
         pipe.smembers(keys.follows(user_id))
         pipe.smembers(keys.blocked(user_id))
         pipe.lrange(keys.session(user_id), 0, -1)

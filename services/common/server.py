@@ -112,6 +112,30 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             wrapped, request_deserializer=None, response_serializer=handler.response_serializer)
 
 
+@dataclass(frozen=True)
+class AdminPort:
+    """Services served on their own port, apart from the serving one, behind a bearer token
+    (admin_auth.py): an admin API must not be reachable where the traffic is."""
+
+    address: str  # "127.0.0.1:50062": loopback by default, reachable inside the pod only
+    token: str
+    registrations: tuple[Registration, ...]
+
+
+async def start_admin(name: str, settings: ServiceSettings, admin: AdminPort) -> grpc.aio.Server:
+    from services.common.admin_auth import BearerTokenInterceptor
+    server = grpc.aio.server(interceptors=[BearerTokenInterceptor(admin.token), ErrorInterceptor(f"{name}-admin")],
+                             options=server_options(settings))
+    for reg in admin.registrations:
+        reg.add_to_server(reg.servicer, server)
+    if server.add_insecure_port(admin.address) == 0:
+        raise RuntimeError(f"{name}: cannot bind the admin port {admin.address}")
+    await server.start()
+    log.info("admin port serving", extra={"address": admin.address,
+                                          "services": [r.full_name for r in admin.registrations]})
+    return server
+
+
 def server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -133,9 +157,11 @@ async def run_server(
     warmup_rounds: int = 3,
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
     on_serving: Callable[[health.aio.HealthServicer], Awaitable[None]] | None = None,
+    admin: AdminPort | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then drain. `name` labels logs and metrics. `on_serving`
-    gets the health servicer once SERVING, to report finer-grained health names."""
+    gets the health servicer once SERVING, to report finer-grained health names. `admin`
+    services are served on their own port (not listed by the serving port's reflection)."""
     registrations = list(registrations)
     server = grpc.aio.server(
         interceptors=[*interceptors, ErrorInterceptor(name, settings.max_concurrent_rpcs)],
@@ -148,9 +174,10 @@ async def run_server(
     for reg in registrations:
         reg.add_to_server(reg.servicer, server)
     names = [reg.full_name for reg in registrations]
-    reflection.enable_server_reflection(
-        names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                 reflection.SERVICE_NAME], server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                     reflection.SERVICE_NAME], server)
 
     tls = bool(settings.tls_cert_file and settings.tls_key_file)
     if tls:
@@ -162,6 +189,7 @@ async def run_server(
     if port == 0:
         raise RuntimeError(f"{name}: cannot bind {settings.address}")
     metrics.serve_metrics(settings.metrics_port)
+    admin_server = await start_admin(name, settings, admin) if admin is not None else None
     await server.start()
     if warmup is not None and not tls:  # warm-up talks plaintext to itself
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -190,6 +218,8 @@ async def run_server(
     log.info("draining", extra={"grace_s": settings.grace_s})
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.grace_s)
+    if admin_server is not None:
+        await admin_server.stop(settings.grace_s)
     if on_stop is not None:
         await on_stop()
     log.info("stopped")

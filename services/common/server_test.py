@@ -59,3 +59,47 @@ def test_in_flight_limit_sheds_beyond_it():
         finally:
             await server.stop(0)
     asyncio.run(go())
+
+
+def test_reflection_can_be_off_and_an_admin_port_wants_its_token():
+    import os
+    import signal
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    from services.common.admin_auth import HEADER
+    from services.common.server import AdminPort, Registration, run_server
+    from services.common.settings import ServiceSettings
+
+    port, admin_port = free_port(), free_port()
+    settings = ServiceSettings(port=port, reflection=False, grace_s=0)
+    admin = AdminPort(f"127.0.0.1:{admin_port}", "tok", (Registration(
+        lambda servicer, server: health_pb2_grpc.add_HealthServicer_to_server(servicer, server),
+        health_pb2_grpc.HealthServicer(), "grpc.health.v1.Health"),))
+
+    async def go():
+        serving = asyncio.create_task(run_server("test", settings, [], admin=admin))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            for _ in range(100):
+                try:
+                    await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    break
+                except grpc.RpcError:
+                    await asyncio.sleep(0.05)
+            with pytest.raises(grpc.RpcError) as err:
+                async for _ in reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+                        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=2):
+                    pass
+            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{admin_port}") as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            with pytest.raises(grpc.RpcError) as err:  # the base servicer would say UNIMPLEMENTED
+                await stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.RpcError) as err:
+                await stub.Check(health_pb2.HealthCheckRequest(), timeout=2, metadata=[(HEADER, "Bearer tok")])
+            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED  # let through to the servicer
+        os.kill(os.getpid(), signal.SIGTERM)  # run_server drains on SIGTERM
+        await asyncio.wait_for(serving, 10)
+    asyncio.run(go())

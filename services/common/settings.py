@@ -34,6 +34,9 @@ class ServiceSettings(BaseSettings):
     # network, or behind a TLS-terminating proxy).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # gRPC server reflection (grpcurl and friends). Off on a public port in production: it
+    # lists every method to anyone who asks.
+    reflection: bool = True
 
     redis_url: str = _shared("REDIS_URL", "redis://127.0.0.1:6379/0")
     redis_prefix: str = _shared("REDIS_PREFIX", "recsys", min_length=1, max_length=64)

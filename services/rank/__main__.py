@@ -11,7 +11,7 @@ from core.rank.model_store import ModelSlot
 from core.store.clock import CatalogClock
 from core.store.keys import Keys
 from services.common import logging as rlog
-from services.common.server import Registration, run_server
+from services.common.server import AdminPort, Registration, run_server
 from services.rank.admin import ModelAdminServicer
 from services.rank.servicer import PRERANK, RANKER, RankServicer
 from services.rank.settings import RankSettings
@@ -49,7 +49,11 @@ async def main() -> None:
         async def loop() -> None:
             while True:
                 for name, slot in slots.items():
-                    status = (health_pb2.HealthCheckResponse.NOT_SERVING if slot.refused()
+                    try:
+                        refused = slot.refused()
+                    except (OSError, ValueError):  # an alias file caught mid-write: look again next turn
+                        continue
+                    status = (health_pb2.HealthCheckResponse.NOT_SERVING if refused
                               else health_pb2.HealthCheckResponse.SERVING)
                     await health_servicer.set(f"{RANK_SERVICE}/{name}", status)
                 await asyncio.sleep(settings.alias_poll_s)
@@ -60,13 +64,17 @@ async def main() -> None:
             task.cancel()
         await client.aclose()
 
+    admin = None
+    if settings.admin_token:
+        admin = AdminPort(f"{settings.admin_host}:{settings.admin_port}", settings.admin_token, (
+            Registration(model_admin_pb2_grpc.add_ModelAdminServiceServicer_to_server, ModelAdminServicer(slots),
+                         model_admin_pb2.DESCRIPTOR.services_by_name["ModelAdminService"].full_name),))
+    else:
+        log.warning("no RANK_ADMIN_TOKEN: the model admin API is off (versions still follow the alias files)")
     await run_server("rank", settings, [
         Registration(rank_pb2_grpc.add_RankServiceServicer_to_server, servicer,
                      rank_pb2.DESCRIPTOR.services_by_name["RankService"].full_name),
-        Registration(model_admin_pb2_grpc.add_ModelAdminServiceServicer_to_server,
-                     ModelAdminServicer(slots),
-                     model_admin_pb2.DESCRIPTOR.services_by_name["ModelAdminService"].full_name),
-    ], on_stop=stop, warmup=warmup, on_serving=report_models)
+    ], on_stop=stop, warmup=warmup, on_serving=report_models, admin=admin)
 
 
 if __name__ == "__main__":

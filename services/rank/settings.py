@@ -18,6 +18,12 @@ class RankSettings(ServiceSettings):
     max_candidates: int = Field(2000, ge=1)
     # Candidates the pre-rank stage passes to the ranker; pre-rank runs only above this.
     prerank_keep: int = Field(200, ge=1)
+    # The model admin API (promote, roll back, canary) on its own port, never the serving one:
+    # bound to loopback by default (reachable inside the pod: kubectl exec / port-forward),
+    # callers send `authorization: Bearer <admin_token>`. No token = the admin API is off.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(50062, ge=1, le=65535)
+    admin_token: str = Field("", repr=False)
     # Run the pre-rank stage when a pre-rank model is in the registry.
     prerank: bool = True
     # Seconds between looks at the alias files (a changed file rolls the version).

@@ -91,7 +91,10 @@ def test_only_the_gateway_is_reachable_from_outside(rendered):
     _, docs = rendered
     policies = by_kind(docs, "NetworkPolicy")
     deny = policies["recsys-default-deny"]
-    assert "ingress" not in deny["spec"] and deny["spec"]["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]  # egress is closed by default too
+    egress = policies["recsys-egress-dns-and-redis"]["spec"]["egress"]
+    assert {p["port"] for rule in egress for p in rule["ports"]} == {53, 6379}
     stages = policies["stages-from-gateway"]["spec"]
     assert stages["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}}}]
     exposed = [s for s in by_kind(docs, "Service").values() if s["spec"].get("type") in ("LoadBalancer", "NodePort")]
@@ -113,7 +116,55 @@ def test_overlay_specifics(rendered):
         assert any(all(labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items()) for p in pdbs)
         assert d["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert "redis" not in by_kind(docs, "StatefulSet")
-    assert by_kind(docs, "Service")["gateway-public"]["spec"]["type"] == "LoadBalancer"
+    # TLS at the Ingress; no plaintext LoadBalancer; reflection off on the public port.
+    assert by_kind(docs, "Service")["gateway-public"]["spec"]["type"] == "ClusterIP"
+    ingress = by_kind(docs, "Ingress")["gateway"]["spec"]
+    assert ingress["tls"][0]["secretName"] and ingress["rules"][0]["host"] in ingress["tls"][0]["hosts"]
+    env = next(d for n, d in by_kind(docs, "ConfigMap").items() if n.startswith("recsys-env"))["data"]
+    assert env["GATEWAY_REFLECTION"] == "false"
+
+
+def test_hpa_managed_deployments_leave_replicas_to_the_hpa(rendered):
+    overlay, docs = rendered
+    if overlay == "prod":
+        assert all("replicas" not in d["spec"] for d in by_kind(docs, "Deployment").values())
+
+
+def test_one_service_account_each_without_api_tokens_and_a_namespace(rendered):
+    overlay, docs = rendered
+    accounts = by_kind(docs, "ServiceAccount")
+    pods = [d["spec"]["template"]["spec"] for d in by_kind(docs, "Deployment").values()]
+    pods += [d["spec"]["template"]["spec"] for d in by_kind(docs, "Job").values()]
+    pods += [d["spec"]["jobTemplate"]["spec"]["template"]["spec"] for d in by_kind(docs, "CronJob").values()]
+    for spec in pods:
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["serviceAccountName"] in accounts
+    assert {n for n, d in by_kind(docs, "Deployment").items()} == \
+        {d["spec"]["template"]["spec"]["serviceAccountName"] for d in by_kind(docs, "Deployment").values()}
+    assert all(a["automountServiceAccountToken"] is False for a in accounts.values())
+    [namespace] = by_kind(docs, "Namespace")
+    assert all(d["metadata"].get("namespace") == namespace for d in docs if d["kind"] != "Namespace")
+
+
+def test_secrets_stay_out_of_config_maps(rendered):
+    _, docs = rendered
+    for name, cm in by_kind(docs, "ConfigMap").items():
+        assert not any(k in (cm.get("data") or {}) for k in ("REDIS_URL", "GATEWAY_API_KEYS", "GATEWAY_ADMIN_KEYS",
+                                                               "RANK_ADMIN_TOKEN")), name
+    for d in by_kind(docs, "Deployment").values():
+        [c] = d["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in c["env"]}
+        assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["key"] == "url"
+
+
+def test_redis_runs_the_one_durable_configuration():
+    from core.store.durability import server_args
+    compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())["services"]["redis"]["command"]
+    k8s = next(d for d in yaml.safe_load_all((ROOT / "deploy/k8s/overlays/dev/redis.yaml").read_text())
+               if d["kind"] == "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["args"]
+    for args in (compose, k8s):
+        pairs = dict(zip(args[::2], args[1::2])) if args[0] != "redis-server" else dict(zip(args[1::2], args[2::2]))
+        assert {k: pairs.get(k) for k in server_args()[::2]} == dict(zip(server_args()[::2], server_args()[1::2]))
 
 
 def test_compose_file_names_the_whole_stack():

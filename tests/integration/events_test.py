@@ -13,7 +13,7 @@ from core.errors import Unavailable
 from core.feedback import EventData, EventKind
 from core.items import ItemTable
 from core.store.events import EventWriter
-from core.store.keys import Keys
+from core.store.keys import LAYOUT_VERSION, Keys
 from core.versioned import Versioned
 
 
@@ -53,13 +53,13 @@ def test_events_update_state_counters_and_stream(redis_url, keys):
     assert [int(x) for x in client.lrange(keys.seq(5), 0, -1)] == [2, 7]
     assert [int(x) for x in client.lrange(keys.session(5), 0, -1)] == [2, 7]  # this session
     assert 0 < client.ttl(keys.session(5)) <= 30 * 60
-    assert {int(x) for x in client.smembers(keys.seen(5))} == {2, 3, 4, 7}
+    assert {int(x) for x in client.zrange(keys.seen(5), 0, -1)} == {2, 3, 4, 7}
     assert {int(x) for x in client.smembers(keys.follows(5))} == {7 % 3 + 1}
     assert client.ttl(keys.seen(5)) > 0
     assert client.xlen(keys.events_stream()) == 6
     assert client.hgetall(keys.item_stats(2)) == {b"view": b"1", b"like": b"1", b"watch_ms": b"8000"}
     hot = {re.search(r"\{hot:(\w+)\}", k.decode()).group(1): k
-           for k in client.scan_iter(match=f"{keys.prefix}:v1:{{hot:*")}
+           for k in client.scan_iter(match=f"{keys.prefix}:{LAYOUT_VERSION}:{{hot:*")}
     assert set(hot) == {"g", "r2"}  # global and the user's region
     for key in hot.values():
         scores = dict(client.zrange(key, 0, -1, withscores=True))

@@ -16,6 +16,7 @@ from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb
 
 from core.registry.reader import Registry
 from dev.stack import Stack
+from services.common.admin_auth import admin_channel
 from tests.registry_helpers import republish
 
 
@@ -30,10 +31,12 @@ def rank(artifacts, redis_url, tmp_path_factory):
               env={"RANK_ALIAS_POLL_S": "0.2"})
     s.start_one("rank")
     s.wait_one("rank")
-    with grpc.insecure_channel(s.address("rank")) as channel:
+    with grpc.insecure_channel(s.address("rank")) as channel, admin_channel(s.admin_address(),
+                                                                            s.admin_token) as admin:
         yield SimpleNamespace(stub=rank_pb2_grpc.RankServiceStub(channel),
-                              admin=model_admin_pb2_grpc.ModelAdminServiceStub(channel),
-                              registry=registry, v2=v2, address=s.address("rank"))
+                              admin=model_admin_pb2_grpc.ModelAdminServiceStub(admin),
+                              registry=registry, v2=v2, address=s.address("rank"),
+                              admin_address=s.admin_address(), admin_token=s.admin_token)
     s.stop()
 
 
@@ -120,9 +123,10 @@ def test_swaps_under_load_fail_no_request(rank):
     assert back.live.version == json.loads(registry.aliases_path("ranker").read_text())["live"]
 
 
-def test_admin_cli(rank, capsys):
+def test_admin_cli(rank, capsys, monkeypatch):
     from services.rank import admin_cli
-    addr = rank.address
+    addr = rank.admin_address
+    monkeypatch.setenv("RANK_ADMIN_TOKEN", rank.admin_token)
     assert admin_cli.main(["--addr", addr, "list", "--model", "ranker"]) == 0
     assert '"live": true' in capsys.readouterr().out
     assert admin_cli.main(["--addr", addr, "promote", "--model", "ranker", "--version", "v0404"]) == 1

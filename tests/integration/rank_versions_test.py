@@ -144,10 +144,12 @@ def test_a_replaced_version_is_kept_for_running_requests_then_freed_on_the_loade
     assert freed_on and freed_on[0].startswith("model-loader")
 
 
-def test_versions_load_on_an_idle_priority_thread():
+def test_versions_load_at_normal_priority():
+    """Not SCHED_IDLE: an idle-class loader never finishes beside busy neighbours
+    (tests/reliability/swap_beside_busy_neighbours_test.py)."""
     import os
 
     from core.rank import model_store
-    if not hasattr(os, "SCHED_IDLE"):
-        pytest.skip("SCHED_IDLE is Linux only")
-    assert model_store._LOADER.submit(os.sched_getscheduler, 0).result() == os.SCHED_IDLE
+    if not hasattr(os, "sched_getscheduler"):
+        pytest.skip("scheduling classes are Linux only")
+    assert model_store._LOADER.submit(os.sched_getscheduler, 0).result() == os.SCHED_OTHER

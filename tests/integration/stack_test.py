@@ -99,13 +99,13 @@ def test_malformed_event_rejects_the_whole_batch(gateway, stack, redis_url):
     details = invalid(gateway.ReportEvents, gateway_pb2.ReportEventsRequest(events=[good, bad]))
     assert details.startswith("events[1].type")
     client = redis.Redis.from_url(redis_url)
-    assert not client.exists(f"{stack.prefix}:v1:evt:{good.event_id}")
+    assert not client.exists(f"{stack.prefix}:v2:evt:{good.event_id}")
 
 
 def test_events_are_idempotent_and_reach_the_stream(gateway, stack, redis_url):
     import redis
     client = redis.Redis.from_url(redis_url)
-    stream = f"{stack.prefix}:v1:events"
+    stream = f"{stack.prefix}:v2:events"
     before = client.xlen(stream)
     events = [_event(12, 8, common_pb2.EVENT_TYPE_LIKE), _event(12, 9, common_pb2.EVENT_TYPE_SHARE)]
     first = gateway.ReportEvents(gateway_pb2.ReportEventsRequest(events=events), timeout=10)
@@ -113,7 +113,7 @@ def test_events_are_idempotent_and_reach_the_stream(gateway, stack, redis_url):
     assert (first.accepted, first.duplicates) == (2, 0)
     assert (again.accepted, again.duplicates) == (0, 2)
     assert client.xlen(stream) == before + 2
-    seq = [int(x) for x in client.lrange(f"{stack.prefix}:v1:{{u:12}}:seq", 0, 1)]
+    seq = [int(x) for x in client.lrange(f"{stack.prefix}:v2:{{u:12}}:seq", 0, 1)]
     assert seq == [9, 8]
 
 
