@@ -95,7 +95,7 @@ class Store:
 
     def seen(self, user: int, *items: int) -> None:
         with sync_redis.Redis.from_url(self.url) as client:  # the async client is the pipeline's
-            client.sadd(self.keys.seen(user), *items)
+            client.zadd(self.keys.seen(user), {item: 1 for item in items})  # member -> time seen
 
 
 def pipeline(store: Store, stages, items=ITEMS, hot=None, **kw) -> RecommendPipeline:
