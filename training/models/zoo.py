@@ -1,0 +1,70 @@
+"""The ranking architectures by name, each with its default hyper-parameters.
+
+Every entry takes the same inputs (`core.rank.features.assemble`: cat, num, seq_items,
+seq_cats) and returns one probability per head [B, H], so the trainer trains any of them and
+the rank service serves any of them from the manifest alone. `--ranker NAME` in
+`training.train` picks one; the manifest records `architecture` and `hyperparameters`.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from training.models.bst import BST
+from training.models.dcn_v2 import DCNv2
+from training.models.deepfm import DeepFM
+from training.models.din import DIN
+from training.models.mmoe import MMoE
+from training.models.ple import PLE
+
+
+@dataclass(frozen=True)
+class Architecture:
+    cls: type[nn.Module]
+    defaults: dict = field(default_factory=dict)   # JSON-safe: they go into the manifest
+    summary: str = ""
+
+
+RANKERS: dict[str, Architecture] = {
+    "din": Architecture(DIN, {"emb": 16}, "target attention over the sequence + MLP (the reference)"),
+    "deepfm": Architecture(DeepFM, {"emb": 16, "hidden": [128, 64]}, "FM + MLP over shared embeddings"),
+    "dcn_v2": Architecture(DCNv2, {"emb": 16, "cross_layers": 3, "low_rank": None, "structure": "parallel",
+                                   "hidden": [128, 64], "sequence": "attention"},
+                           "cross network beside an MLP, target-attended sequence"),
+    "bst": Architecture(BST, {"emb": 32, "attn_heads": 4, "ff": 64, "layers": 1, "dropout": 0.1,
+                              "hidden": [128, 64]}, "Transformer over the sequence + the target"),
+    "mmoe": Architecture(MMoE, {"emb": 16, "cross_layers": 2, "low_rank": 32, "experts": 4,
+                                "expert_hidden": [64], "tower_hidden": [32], "sequence": "attention"},
+                         "mixture of experts, a gate per task, on a crossing + sequence bottom"),
+    "ple": Architecture(PLE, {"emb": 16, "cross_layers": 2, "low_rank": 32, "levels": 2, "task_experts": 1,
+                              "shared_experts": 2, "expert_hidden": [64], "tower_hidden": [32],
+                              "sequence": "attention"},
+                        "task + shared experts in two extraction levels, on a crossing + sequence bottom"),
+}
+DEFAULT_RANKER = "din"
+
+
+def hyperparameters(name: str, **overrides) -> dict:
+    """The named architecture's defaults with `overrides` applied; unknown names refused."""
+    if name not in RANKERS:
+        raise ValueError(f"ranker {name!r}: expected one of {sorted(RANKERS)}")
+    accepted = set(inspect.signature(RANKERS[name].cls).parameters) - {"vocab", "n_num", "n_heads", "seq_len"}
+    unknown = sorted(set(overrides) - accepted)
+    if unknown:
+        raise ValueError(f"ranker {name!r}: unknown hyper-parameters {unknown} (accepted: {sorted(accepted)})")
+    return {**RANKERS[name].defaults, **overrides}
+
+
+def build(name: str, vocab: list[int], n_num: int, n_heads: int, seq_len: int, **overrides) -> tuple[nn.Module, dict]:
+    """(model, the hyper-parameters it was built with)."""
+    hp = hyperparameters(name, **overrides)
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in hp.items()}
+    return RANKERS[name].cls(vocab, n_num, n_heads, seq_len, **kwargs), hp
+
+
+def input_names(model: nn.Module) -> list[str]:
+    """The model's inputs, named as the feature assembly names its tensors (its forward's
+    parameters): what it is called with, exported with and declared in the manifest."""
+    return list(inspect.signature(model.forward).parameters)

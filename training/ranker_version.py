@@ -1,0 +1,51 @@
+"""Publishing a ranker of another architecture as a new version beside the live one.
+
+A version of another architecture is the live ranker version (its item table, feature
+order, heads, fusion weights) with its own `model.onnx`, golden parity sample and manifest
+fields (`architecture`, `hyperparameters`, `metrics`, `train_loss`). The rank service needs
+nothing else to serve it: the manifest declares the same inputs and heads, and the
+assembly follows the manifest. The model comparison and the live/canary tests publish this
+way; `make train --ranker NAME` publishes the same manifest from scratch.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.registry.reader import ModelVersion
+from training import train
+from training.data import Dataset
+from training.models import zoo
+from training.publish import copy_version
+
+GOLDEN_ROWS = 64  # as many test rows as train.py's golden sample
+
+
+def export(model: torch.nn.Module, ds: Dataset, folder: Path) -> dict[str, Path]:
+    """`model.onnx` and `golden.npz` (the first test rows, the PyTorch outputs) in `folder`."""
+    names = zoo.input_names(model)
+    rows = ds.test.take(np.arange(len(ds.test)) < GOLDEN_ROWS)
+    golden = {k: v.numpy() for k, v in train._ranker_tensors(ds, rows).items() if k in names}
+    with torch.no_grad():
+        golden["expected"] = model.eval()(*(torch.from_numpy(golden[k]) for k in names)).numpy()
+    np.savez(folder / "golden.npz", **golden)
+    train._export(model, tuple(torch.from_numpy(golden[k][:2]) for k in names), names, ["heads"],
+                  folder / "model.onnx")
+    return {"model.onnx": folder / "model.onnx", "golden.npz": folder / "golden.npz"}
+
+
+def publish_architecture(registry: Path, base: ModelVersion, model: torch.nn.Module, ds: Dataset,
+                         architecture: str, hyperparameters: dict, metrics: dict | None = None,
+                         train_loss: list[float] | None = None, make_live: bool = False) -> str:
+    """A new version of `base`'s model (a ranker) serving `model`; returns the version."""
+    if zoo.input_names(model) != [d["name"] for d in base.manifest["inputs"]]:
+        raise ValueError(f"{architecture}: inputs {zoo.input_names(model)} differ from "
+                         f"{base.name}/{base.version}'s manifest")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = export(model, ds, Path(tmp))
+        return copy_version(registry, base, files, {
+            "architecture": architecture, "hyperparameters": hyperparameters,
+            "metrics": metrics or {}, "train_loss": [round(v, 4) for v in train_loss or []]}, make_live)
