@@ -49,6 +49,8 @@ def models():
         yield f"zoo:{label}", zoo.build(name, VOCAB, len(NUM_FEATURES), 4, SEQ_LEN,
                                         **(TINY[name] | extra))[0], RANKER_INPUTS
     yield "prerank", PreRanker(VOCAB, len(NUM_FEATURES), 4), ["cat", "num"]
+    for name in zoo.PRERANKERS:
+        yield f"prerank:{name}", zoo.build_prerank(name, VOCAB, len(NUM_FEATURES), 4)[0], ["cat", "num"]
     cats, authors = torch.randint(1, 6, (N_ITEMS,)), torch.randint(1, 9, (N_ITEMS,))
     yield "user_tower", UserTower(N_ITEMS, 3, cats, authors, dim=8), ["seq_items", "profile"]
     yield "item_tower", ItemTower(N_ITEMS, 8, 5, 3, 10, dim=8), ["meta"]
@@ -80,6 +82,8 @@ def test_every_zoo_ranker_takes_the_assembled_inputs():
 def test_unknown_rankers_and_hyperparameters_are_refused():
     with pytest.raises(ValueError, match="expected one of"):
         zoo.build("wide_and_deep", VOCAB, len(NUM_FEATURES), 4, SEQ_LEN)
+    with pytest.raises(ValueError, match="pre-ranker 'gbdt'"):
+        zoo.build_prerank("gbdt", VOCAB, len(NUM_FEATURES), 4)
     with pytest.raises(ValueError, match=r"unknown hyper-parameters \['depth'\]"):
         zoo.hyperparameters("bst", depth=3)
     with pytest.raises(ValueError, match="structure 'serial'"):

@@ -42,7 +42,6 @@ from training.data import HEADS, Dataset
 from training.metrics import auc, gauc, hit_rate_at_k, logloss, ndcg_at_k, recall_at_k
 from training.models import zoo
 from training.models.lr import LogisticRegression
-from training.models.prerank import PreRanker
 from training.models.ranker import Ranker
 from training.models.two_tower import ItemTower, UserTower, sampled_softmax_loss
 from training.publish import publish
@@ -276,8 +275,10 @@ def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence
     return model, vocab, losses
 
 
-def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: int, seed: int):
-    """Distil the ranker into the pre-ranker, blended with the logged labels."""
+def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: int, seed: int,
+                  architecture: str = zoo.DEFAULT_PRERANK):
+    """Distil the ranker into the pre-ranker (`architecture`: a `zoo.PRERANKERS` name),
+    blended with the logged labels."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     x = _ranker_tensors(ds, ds.train)
@@ -285,7 +286,7 @@ def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: in
         teacher = torch.cat([ranker(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
                              for b in torch.arange(len(ds.train)).split(8192)])
     target = DISTILL_LABEL_WEIGHT * torch.from_numpy(ds.train.labels) + (1 - DISTILL_LABEL_WEIGHT) * teacher
-    model = PreRanker([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS))
+    model, _ = zoo.build_prerank(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS))
 
     def loss_of(b):
         return F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), target[b])
@@ -340,15 +341,18 @@ class TrainResult:
 
 
 def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7,
-        architecture: str = zoo.DEFAULT_RANKER) -> dict[str, str]:
-    return run_world(World.load(world_dir), registry, epochs, seed, architecture=architecture).versions
+        architecture: str = zoo.DEFAULT_RANKER, prerank: str = zoo.DEFAULT_PRERANK) -> dict[str, str]:
+    return run_world(World.load(world_dir), registry, epochs, seed, architecture=architecture,
+                     prerank_architecture=prerank).versions
 
 
 def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
-              extra_retrieval: dict | None = None, architecture: str = zoo.DEFAULT_RANKER) -> TrainResult:
+              extra_retrieval: dict | None = None, architecture: str = zoo.DEFAULT_RANKER,
+              prerank_architecture: str = zoo.DEFAULT_PRERANK) -> TrainResult:
     """Train every model on the world's time split, evaluate, publish; `extra_retrieval`
     adds baselines (name -> fn(ds, users) -> scores) to the retrieval evaluation;
-    `architecture` names the ranker (`training.models.zoo`)."""
+    `architecture` and `prerank_architecture` name the ranker and the pre-ranker
+    (`training.models.zoo`)."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     ds = data_mod.build(world)
     print(f"data: {len(ds.train)} train rows, {len(ds.test)} test rows, "
@@ -436,7 +440,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
             "train_loss": [round(v, 4) for v in rk_losses]})
 
         # pre-rank, distilled from the ranker
-        prerank, pr_losses = train_prerank(ds, ranker, vocab, epochs, seed)
+        prerank, pr_losses = train_prerank(ds, ranker, vocab, epochs, seed, prerank_architecture)
         pr_metrics, _ = evaluate_ranker(ds, prerank)
         print(f"pre-rank: {pr_metrics}", file=sys.stderr)
         pr_golden = {k: golden[k] for k in ("cat", "num")}
@@ -449,7 +453,8 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         versions["prerank"] = publish(registry, "prerank", {
             "model.onnx": tmp / "prerank.onnx", "items.npz": tmp / "items.npz",
             "golden.npz": tmp / "prerank_golden.npz"}, {
-            "kind": "prerank",
+            "kind": "prerank", "architecture": prerank_architecture,
+            "hyperparameters": zoo.hyperparameters(prerank_architecture, zoo.PRERANKERS),
             "inputs": [{"name": "cat", "dtype": "int64", "shape": ["batch", len(CAT_FEATURES)]},
                        {"name": "num", "dtype": "float32", "shape": ["batch", len(NUM_FEATURES)]}],
             "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(HEADS)]}],
@@ -475,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--ranker", default=zoo.DEFAULT_RANKER, choices=sorted(zoo.RANKERS),
                    help="ranking architecture (training/models/zoo.py)")
+    p.add_argument("--prerank", default=zoo.DEFAULT_PRERANK, choices=sorted(zoo.PRERANKERS),
+                   help="pre-ranking architecture, distilled from the ranker (training/models/zoo.py)")
     args = p.parse_args(argv)
     if not (args.world / "world.json").exists():
         p.error(f"--world {args.world}: no world here (run `python -m training.world`)")
@@ -487,15 +494,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data-parallel training: process {rank} of {size}", file=sys.stderr)
         try:
             if rank == 0:
-                versions = run(args.world, args.registry, args.epochs, args.seed, args.ranker)
+                versions = run(args.world, args.registry, args.epochs, args.seed, args.ranker, args.prerank)
             else:  # identical models (same seed, averaged gradients): only process 0 publishes
                 with tempfile.TemporaryDirectory() as scratch:
-                    run(args.world, Path(scratch), args.epochs, args.seed, args.ranker)
+                    run(args.world, Path(scratch), args.epochs, args.seed, args.ranker, args.prerank)
                 return 0
         finally:
             dist.destroy_process_group()
     else:
-        versions = run(args.world, args.registry, args.epochs, args.seed, args.ranker)
+        versions = run(args.world, args.registry, args.epochs, args.seed, args.ranker, args.prerank)
     print(f"published: {versions}", file=sys.stderr)
     return 0
 

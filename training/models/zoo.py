@@ -1,9 +1,10 @@
-"""The ranking architectures by name, each with its default hyper-parameters.
+"""The ranking and pre-ranking architectures by name, each with its default hyper-parameters.
 
 Every entry takes the same inputs (`core.rank.features.assemble`: cat, num, seq_items,
 seq_cats) and returns one probability per head [B, H], so the trainer trains any of them and
 the rank service serves any of them from the manifest alone. `--ranker NAME` in
 `training.train` picks one; the manifest records `architecture` and `hyperparameters`.
+Pre-rankers (`--prerank NAME`) take (cat, num) only, the pre-rank stage's inputs.
 """
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from training.models.bst import BST
 from training.models.dcn_v2 import DCNv2
 from training.models.deepfm import DeepFM
 from training.models.din import DIN
+from training.models.fm import FactorizationMachine
+from training.models.lr import LogisticRegression
 from training.models.mmoe import MMoE
 from training.models.ple import PLE
+from training.models.prerank import PreRanker
 
 
 @dataclass(frozen=True)
@@ -45,23 +49,43 @@ RANKERS: dict[str, Architecture] = {
 }
 DEFAULT_RANKER = "din"
 
+PRERANKERS: dict[str, Architecture] = {
+    "mlp": Architecture(PreRanker, {"emb": 8}, "embeddings + one hidden layer (the default)"),
+    "fm": Architecture(FactorizationMachine, {"emb": 8}, "factorisation machine: pairwise crosses, no MLP"),
+    "lr": Architecture(LogisticRegression, {}, "logistic regression: no crossing"),
+}
+DEFAULT_PRERANK = "mlp"
+_SHAPE_ARGS = {"vocab", "n_num", "n_heads", "seq_len"}
 
-def hyperparameters(name: str, **overrides) -> dict:
-    """The named architecture's defaults with `overrides` applied; unknown names refused."""
-    if name not in RANKERS:
-        raise ValueError(f"ranker {name!r}: expected one of {sorted(RANKERS)}")
-    accepted = set(inspect.signature(RANKERS[name].cls).parameters) - {"vocab", "n_num", "n_heads", "seq_len"}
+
+def hyperparameters(name: str, table: dict[str, Architecture] | None = None, **overrides) -> dict:
+    """The named architecture's defaults with `overrides` applied; unknown names refused.
+    `table` is RANKERS (default) or PRERANKERS."""
+    table = RANKERS if table is None else table
+    kind = "ranker" if table is RANKERS else "pre-ranker"
+    if name not in table:
+        raise ValueError(f"{kind} {name!r}: expected one of {sorted(table)}")
+    accepted = set(inspect.signature(table[name].cls).parameters) - _SHAPE_ARGS
     unknown = sorted(set(overrides) - accepted)
     if unknown:
-        raise ValueError(f"ranker {name!r}: unknown hyper-parameters {unknown} (accepted: {sorted(accepted)})")
-    return {**RANKERS[name].defaults, **overrides}
+        raise ValueError(f"{kind} {name!r}: unknown hyper-parameters {unknown} (accepted: {sorted(accepted)})")
+    return {**table[name].defaults, **overrides}
+
+
+def _kwargs(hp: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in hp.items()}
 
 
 def build(name: str, vocab: list[int], n_num: int, n_heads: int, seq_len: int, **overrides) -> tuple[nn.Module, dict]:
-    """(model, the hyper-parameters it was built with)."""
+    """A ranker: (model, the hyper-parameters it was built with)."""
     hp = hyperparameters(name, **overrides)
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in hp.items()}
-    return RANKERS[name].cls(vocab, n_num, n_heads, seq_len, **kwargs), hp
+    return RANKERS[name].cls(vocab, n_num, n_heads, seq_len, **_kwargs(hp)), hp
+
+
+def build_prerank(name: str, vocab: list[int], n_num: int, n_heads: int, **overrides) -> tuple[nn.Module, dict]:
+    """A pre-ranker: (model, the hyper-parameters it was built with)."""
+    hp = hyperparameters(name, PRERANKERS, **overrides)
+    return PRERANKERS[name].cls(vocab, n_num, n_heads, **_kwargs(hp)), hp
 
 
 def input_names(model: nn.Module) -> list[str]:
