@@ -9,17 +9,20 @@ way; `make train --ranker NAME` publishes the same manifest from scratch.
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from core.registry.reader import ModelVersion
+from core.registry.reader import ModelVersion, Registry
+from training import data as data_mod
 from training import train
 from training.data import Dataset
 from training.models import zoo
 from training.publish import copy_version
+from training.world import World
 
 GOLDEN_ROWS = 64  # as many test rows as train.py's golden sample
 
@@ -49,3 +52,15 @@ def publish_architecture(registry: Path, base: ModelVersion, model: torch.nn.Mod
         return copy_version(registry, base, files, {
             "architecture": architecture, "hyperparameters": hyperparameters,
             "metrics": metrics or {}, "train_loss": [round(v, 4) for v in train_loss or []]}, make_live)
+
+
+def train_and_publish(registry: Path, world: World, architecture: str, *, epochs: int = 1,
+                      max_rows: int | None = None, seed: int = 7, make_live: bool = False) -> str:
+    """Train `architecture` on `world` (the world the live ranker was trained on; the first
+    `max_rows` training rows when given: a version to serve in a test or a chaos run, not
+    to judge) and publish it beside the live ranker of `registry`."""
+    ds = data_mod.build(world)
+    rows = ds if max_rows is None else dataclasses.replace(ds, train=ds.train.take(np.arange(len(ds.train)) < max_rows))
+    model, _, losses = train.train_ranker(rows, world, epochs, seed, architecture=architecture)
+    return publish_architecture(registry, Registry(registry).open("ranker"), model, ds, architecture,
+                                zoo.hyperparameters(architecture), train_loss=losses, make_live=make_live)

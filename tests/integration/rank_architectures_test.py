@@ -6,7 +6,6 @@ heads in their manifests, and the feature assembly follows the manifest. Runs it
 process on a copy of the registry so other tests keep their versions."""
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import threading
 import time
@@ -14,28 +13,18 @@ import uuid
 from types import SimpleNamespace
 
 import grpc
-import numpy as np
 import pytest
 from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb2, rank_pb2_grpc
 
 from core.bucketing import in_share
 from core.registry.reader import Registry
 from dev.stack import Stack
-from training import data as data_mod
-from training import train
-from training.models import zoo
-from training.ranker_version import publish_architecture
+from training.ranker_version import train_and_publish
 from training.world import World
 
 CANARY_PERCENT = 30
 # Serving is what is tested, not quality: a slice of the rows and one epoch train in seconds.
 TRAIN_ROWS = 20_000
-
-
-def quick_ranker(world, ds, architecture):
-    small = dataclasses.replace(ds, train=ds.train.take(np.arange(len(ds.train)) < TRAIN_ROWS))
-    model, _, losses = train.train_ranker(small, world, 1, 7, architecture=architecture)
-    return model, losses
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +34,8 @@ def rank(artifacts, redis_url, tmp_path_factory):
         shutil.copytree(artifacts[1] / name, root / name)
     registry = Registry(root)
     world = World.load(artifacts[0])
-    ds = data_mod.build(world)
-    versions = {}
-    for architecture in ("dcn_v2", "ple"):
-        model, losses = quick_ranker(world, ds, architecture)
-        versions[architecture] = publish_architecture(
-            root, registry.open("ranker"), model, ds, architecture, zoo.hyperparameters(architecture),
-            train_loss=losses, make_live=architecture == "dcn_v2")
+    versions = {name: train_and_publish(root, world, name, max_rows=TRAIN_ROWS, make_live=name == "dcn_v2")
+                for name in ("dcn_v2", "ple")}
     s = Stack(root, redis_url, f"test-arch-{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("logs"),
               env={"RANK_ALIAS_POLL_S": "0.2"})
     s.start_one("rank")
