@@ -70,9 +70,9 @@ eval: world
 	  --dump-recs reports/eval-synthetic-recs.jsonl
 
 # DeepFM, DCN-v2, DIN, BST, MMoE, PLE: 3 seeds each, quality, feed NDCG@10, parity, latency.
-# 500 pipeline users per run keeps the 18 runs to well under an hour on 2 cores.
+# 300 pipeline users per run: the 18 runs train 19 rankers, the bulk of the time.
 eval-models: world
-	$(PY) -m training.compare_models --world $(WORLD_DIR) --out reports/models-synthetic.json --users 500
+	$(PY) -m training.compare_models --world $(WORLD_DIR) --out reports/models-synthetic.json --users 300
 
 # Closed loop: simulated users from the world scroll a freshly started stack (own Redis prefix).
 simulate: artifacts

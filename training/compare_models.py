@@ -135,16 +135,30 @@ def recommend(models: dict[str, dict]) -> str:
     return max(fast, key=lambda n: (fast[n]["ndcg@10"], fast[n]["auc_like"]))
 
 
-def compare(world: World, names: list[str], seeds: list[int], epochs: int, users: int) -> dict:
+def compare(world: World, names: list[str], seeds: list[int], epochs: int, users: int,
+            progress=None) -> dict:
+    """The report; `progress(report)` gets the report so far after every run. Seeds are the
+    outer loop, so an interrupted comparison still has every model at the first seeds."""
     started = time.monotonic()
+    per_seed: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="compare-registry-") as tmp:
         base = train.run_world(world, Path(tmp), epochs, seeds[0])  # two-tower, item-CF, pre-rank, ...
         ds = base.ds
-        per_seed = {name: [run_one(world, ds, Path(tmp), name, seed, epochs, users, measure_latency=i == 0)
-                           for i, seed in enumerate(seeds)] for name in names}
-    models = {name: summarise(rows) for name, rows in per_seed.items()}
+        for i, seed in enumerate(seeds):
+            for name in names:
+                per_seed[name].append(run_one(world, ds, Path(tmp), name, seed, epochs, users, measure_latency=i == 0))
+                report = _report(ds, names, seeds, epochs, users, per_seed, time.monotonic() - started)
+                if progress is not None:
+                    progress(report)
+    return report
+
+
+def _report(ds: Dataset, names: list[str], seeds: list[int], epochs: int, users: int, per_seed: dict,
+            seconds: float) -> dict:
+    models = {name: summarise(rows) for name, rows in per_seed.items() if rows}
     return {
         "dataset": "synthetic", "heads": list(HEADS), "seeds": seeds, "epochs": epochs,
+        "complete": all(len(per_seed[n]) == len(seeds) for n in names),
         "split": {"cutoff_ts": int(ds.cutoff_ms), "train_rows": len(ds.train), "test_rows": len(ds.test)},
         "pipeline_users": users,
         "pre_rank": "the default pre-ranker (distilled from DIN, seed %d) in front of every ranker" % seeds[0],
@@ -154,7 +168,7 @@ def compare(world: World, names: list[str], seeds: list[int], epochs: int, users
         "hyperparameters": {name: zoo.hyperparameters(name) for name in names},
         "recommended": recommend(models), "serving_p50_ms_limit": SERVING_P50_MS,
         "models": models, "per_seed": per_seed,
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(seconds, 1),
     }
 
 
@@ -178,6 +192,9 @@ def write(report: dict, out: Path) -> None:
                   f"{m.get('p50_ms_200', float('nan')):.2f}", f"{m.get('p99_ms_200', float('nan')):.2f}",
                   f"{m['onnx_parity_max_abs']:.1e}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if not report["complete"]:
+        done = ", ".join(f"{n} {len(r)}" for n, r in report["per_seed"].items())
+        lines += ["", f"**Incomplete**: runs per model {done} of {len(report['seeds'])}."]
     lines += ["", f"Best feed NDCG@10 within p50 ≤ {report['serving_p50_ms_limit']} ms: **{report['recommended']}**."]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     _plot(report, out.with_suffix(".png"))
@@ -228,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.world / "world.json").exists():
         p.error(f"--world {args.world}: no world here (run `python -m training.world --out {args.world}`)")
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    report = compare(World.load(args.world), names, [7 + i for i in range(args.seeds)], args.epochs, args.users)
-    write(report, args.out)
+    compare(World.load(args.world), names, [7 + i for i in range(args.seeds)], args.epochs, args.users,
+            progress=lambda r: write(r, args.out))
     print(args.out.with_suffix(".md").read_text())
     return 0
 
