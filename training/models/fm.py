@@ -19,6 +19,12 @@ class FactorizationMachine(nn.Module):
         self.num_linear = nn.Linear(n_num, n_heads)
         self.num_vectors = nn.Parameter(torch.randn(n_num, emb) * 0.01)
         self.fm_out = nn.Linear(emb, n_heads, bias=False)
+        # Small embeddings, zero first-order weights: with PyTorch's unit-variance default the
+        # pairwise sum starts in the thousands and the sigmoids saturate.
+        for t in self.tables:
+            nn.init.normal_(t.weight, std=0.01)
+        for w in self.first_order:
+            nn.init.zeros_(w.weight)
 
     def forward(self, cat: torch.Tensor, num: torch.Tensor) -> torch.Tensor:
         v = torch.stack([t(cat[:, i]) for i, t in enumerate(self.tables)], dim=1)   # [B, F, E]
