@@ -14,7 +14,7 @@ from training.train import _export
 
 VOCAB = [5, 7, 3, 4, 25, 51, 9, 6, 5, 10]
 # Small widths keep the test fast; the structure (layers, experts, heads) is the default one.
-TINY = {"din": {"emb": 4}, "deepfm": {"emb": 4, "hidden": [8]},
+TINY = {"din": {"emb": 4}, "din_small_init": {"emb": 4}, "deepfm": {"emb": 4, "hidden": [8]},
         "dcn_v2": {"emb": 4, "hidden": [8]}, "bst": {"emb": 8, "attn_heads": 2, "ff": 8, "hidden": [8]},
         "mmoe": {"emb": 4, "low_rank": 4, "expert_hidden": [8], "tower_hidden": [4]},
         "ple": {"emb": 4, "low_rank": 4, "expert_hidden": [8], "tower_hidden": [4]}}

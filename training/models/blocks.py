@@ -12,6 +12,10 @@ from torch import nn
 
 from core.rank.features import CATEGORY_COL, ITEM_COL
 
+# Embeddings start small (as TensorFlow's, DeepCTR's and FuxiCTR's do), not at PyTorch's unit
+# variance: crossing layers multiply fields, and unit-variance products saturate the heads.
+EMB_INIT_STD = 0.01
+
 
 def mlp(width: int, hidden: tuple[int, ...], dropout: float = 0.0) -> nn.Sequential:
     """Linear + ReLU per hidden width; `mlp.out` is the last width (the input's when empty)."""
@@ -36,9 +40,11 @@ class FieldEmbedding(nn.Module):
     """One embedding table per categorical field; the sequence's items and categories look
     up the target's own item and category tables, so history and candidate share a space."""
 
-    def __init__(self, vocab: list[int], emb: int):
+    def __init__(self, vocab: list[int], emb: int, init_std: float = EMB_INIT_STD):
         super().__init__()
         self.tables = nn.ModuleList(nn.Embedding(v, emb) for v in vocab)
+        for t in self.tables:
+            nn.init.normal_(t.weight, std=init_std)
         self.dim = emb
 
     def forward(self, cat: torch.Tensor) -> list[torch.Tensor]:

@@ -27,11 +27,9 @@ class DeepFM(nn.Module):
         self.deep = mlp(n_fields * emb, hidden)
         self.deep_out = nn.Linear(self.deep.out, n_heads)
         self.fm_out = nn.Linear(emb, n_heads, bias=False)
-        # Small embeddings and zero first-order weights at the start: the FM term sums every
-        # pair of fields, so unit-variance embeddings (PyTorch's default) would begin with
+        # Zero first-order weights at the start (the field embeddings start small, blocks.py):
+        # the FM term sums every pair of fields, and unit-variance starts would begin with
         # logits in the thousands and saturated sigmoids that never recover.
-        for t in self.fields.tables:
-            nn.init.normal_(t.weight, std=0.01)
         for w in self.first_order:
             nn.init.zeros_(w.weight)
 

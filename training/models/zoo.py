@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from training.models.blocks import EMB_INIT_STD
 from training.models.bst import BST
 from training.models.dcn_v2 import DCNv2
 from training.models.deepfm import DeepFM
@@ -33,6 +34,10 @@ class Architecture:
 
 RANKERS: dict[str, Architecture] = {
     "din": Architecture(DIN, {"emb": 16}, "target attention over the sequence + MLP (the reference)"),
+    # DIN with the zoo's small embedding init (blocks.EMB_INIT_STD): tells what the others gain
+    # from their architecture from what they gain from their start
+    "din_small_init": Architecture(DIN, {"emb": 16, "emb_init_std": EMB_INIT_STD},
+                                   "DIN, embeddings initialised as the other zoo models'"),
     "deepfm": Architecture(DeepFM, {"emb": 16, "hidden": [128, 64]}, "FM + MLP over shared embeddings"),
     "dcn_v2": Architecture(DCNv2, {"emb": 16, "cross_layers": 3, "low_rank": None, "structure": "parallel",
                                    "hidden": [128, 64], "sequence": "attention"},
