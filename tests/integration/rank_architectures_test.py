@@ -76,8 +76,8 @@ def test_live_and_canary_of_two_architectures_serve_the_users_their_buckets_name
     assert served == want
     assert set(served.values()) == {dcn, ple}
     listed = rank.admin.ListVersions(model_admin_pb2.ListVersionsRequest(name="ranker"), timeout=10).versions
-    roles = {v.version: (v.live, v.canary_percent) for v in listed}
-    assert roles[dcn] == (True, 0.0) and roles[ple] == (False, CANARY_PERCENT)
+    roles = {v.version: (v.architecture, v.live, v.canary_percent) for v in listed}
+    assert roles[dcn] == ("dcn_v2", True, 0.0) and roles[ple] == ("ple", False, CANARY_PERCENT)
 
 
 def test_swaps_between_architectures_under_load_fail_no_request(rank):
