@@ -184,7 +184,7 @@ def write(report: dict, out: Path) -> None:
              f"(one measurement on a shared machine).", "",
              "| model | " + " | ".join(f"AUC {h}" for h in heads) + " | GAUC like | logloss like | feed NDCG@10 "
              "| params | train s | p50 ms | p99 ms | parity |",
-             "|---|" + "---:|" * (len(heads) + 9)]
+             "|---|" + "---:|" * (len(heads) + 8)]
     for name, m in report["models"].items():
         cells = [f"{m[f'auc_{h}']:.4f} ± {m[f'auc_{h}_std']:.4f}" for h in heads]
         cells += [f"{m['gauc_like']:.4f} ± {m['gauc_like_std']:.4f}", f"{m['logloss_like']:.4f}",
@@ -210,7 +210,7 @@ def _plot(report: dict, path: Path) -> None:
     for k, h in enumerate(report["heads"]):
         left.bar(np.arange(len(names)) + k * width, [models[n][f"auc_{h}"] for n in names], width,
                  yerr=[models[n][f"auc_{h}_std"] for n in names], capsize=2, label=h)
-    left.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
+    left.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, fontsize=8)
     left.set_ylim(0.5, 1.0)
     left.set_ylabel("test AUC (mean ± std over seeds)")
     left.legend(fontsize=8)
