@@ -6,10 +6,15 @@ fields (`architecture`, `hyperparameters`, `metrics`, `train_loss`). The rank se
 nothing else to serve it: the manifest declares the same inputs and heads, and the
 assembly follows the manifest. The model comparison and the live/canary tests publish this
 way; `make train --ranker NAME` publishes the same manifest from scratch.
+
+    python -m training.ranker_version --world data/world --registry models --ranker ple
+    # then: python -m services.rank.admin_cli canary --model ranker --version <it> --percent 10
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import sys
 import tempfile
 from pathlib import Path
 
@@ -64,3 +69,27 @@ def train_and_publish(registry: Path, world: World, architecture: str, *, epochs
     model, _, losses = train.train_ranker(rows, world, epochs, seed, architecture=architecture)
     return publish_architecture(registry, Registry(registry).open("ranker"), model, ds, architecture,
                                 zoo.hyperparameters(architecture), train_loss=losses, make_live=make_live)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.ranker_version",
+                                description="Train a ranker of another architecture; publish it beside the live one.")
+    p.add_argument("--world", type=Path, default=Path("data/world"), help="the world the live ranker was trained on")
+    p.add_argument("--registry", type=Path, default=Path("models"))
+    p.add_argument("--ranker", required=True, choices=sorted(zoo.RANKERS))
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--live", action="store_true", help="make it the live version (default: published only)")
+    args = p.parse_args(argv)
+    if not (args.world / "world.json").exists():
+        p.error(f"--world {args.world}: no world here")
+    if not (args.registry / "ranker" / "aliases.json").exists():
+        p.error(f"--registry {args.registry}: no live ranker to publish beside (run `make train`)")
+    version = train_and_publish(args.registry, World.load(args.world), args.ranker, epochs=args.epochs,
+                                seed=args.seed, make_live=args.live)
+    print(f"published ranker/{version} ({args.ranker})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

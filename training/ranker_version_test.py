@@ -24,3 +24,22 @@ def test_a_model_with_other_inputs_is_refused_before_anything_is_written(tmp_pat
         publish_architecture(tmp_path / "reg", registry.open("ranker"), prerank, None, "fm", hp)
     assert registry.versions("ranker") == ["v0001"]
     assert json.loads((tmp_path / "reg" / "ranker" / "v0001" / "manifest.json").read_text())["kind"] == "ranker"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ranker", "wide_and_deep"], "invalid choice: 'wide_and_deep'"),
+    (["--ranker", "ple", "--world", "/nonexistent"], "no world here"),
+])
+def test_cli_errors_name_the_flag(args, message, capsys):
+    from training.ranker_version import main
+    with pytest.raises(SystemExit):
+        main(args)
+    assert message in capsys.readouterr().err
+
+
+def test_cli_needs_a_live_ranker_to_publish_beside(tmp_path, capsys):
+    from training.ranker_version import main
+    (tmp_path / "world.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        main(["--ranker", "ple", "--world", str(tmp_path), "--registry", str(tmp_path / "reg")])
+    assert "no live ranker" in capsys.readouterr().err
