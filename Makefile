@@ -11,7 +11,7 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval deploy-check clean
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval eval-models deploy-check clean
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  - benchmarks and trade-off reports into bench/results/ (latest.json: end to end)"
 	@echo "make chaos  - faults under load (kills, Redis crash, latency, swaps, overload, fuzz) -> bench/results/chaos.json"
 	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
+	@echo "make eval-models - the ranking architectures side by side, 3 seeds each -> reports/models-synthetic.*"
 	@echo "make simulate - simulated users scroll the live system (closed loop) -> reports/simulate.*"
 	@echo "make deploy-check - render and validate the Kubernetes manifests offline"
 	@echo "make proto  - regenerate gRPC stubs from protos/"
@@ -67,6 +68,11 @@ chaos: artifacts
 eval: world
 	$(PY) -m training.evaluate --dataset synthetic --path $(WORLD_DIR) --out reports/eval-synthetic.json \
 	  --dump-recs reports/eval-synthetic-recs.jsonl
+
+# DeepFM, DCN-v2, DIN, BST, MMoE, PLE: 3 seeds each, quality, feed NDCG@10, parity, latency.
+# 300 pipeline users per run: the 18 runs train 19 rankers, the bulk of the time.
+eval-models: world
+	$(PY) -m training.compare_models --world $(WORLD_DIR) --out reports/models-synthetic.json --users 300
 
 # Closed loop: simulated users from the world scroll a freshly started stack (own Redis prefix).
 simulate: artifacts

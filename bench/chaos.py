@@ -49,11 +49,15 @@ from dev.redis_server import answers, free_port
 from dev.stack import Stack, bootstrap
 from services.common.admin_auth import admin_channel
 from training.publish import copy_version
+from training.ranker_version import train_and_publish
 from training.world import World
 
 SCENARIOS = ("kill_recall", "kill_rank", "kill_rerank", "redis_down", "latency_injection", "model_swaps",
              "overload", "fuzz")
 RECOVERY_GOAL_S = 5.0
+# The second architecture of the swap scenario trains on a slice of the rows for one epoch:
+# the scenario tests swapping, not quality, and must not spend minutes training.
+SWAP_TRAIN_ROWS = 20_000
 
 
 # ---- the environment ---------------------------------------------------------------------------
@@ -245,9 +249,13 @@ def latency_injection(env: Env, seconds: float, delay_s: float = 0.4) -> dict:
 
 
 def model_swaps(env: Env, seconds: float) -> dict:
+    """Swaps between two architectures (the live one and PLE, or DCN-v2 when PLE is live),
+    then a corrupt version that must be refused."""
     reg = Registry(env.registry)
     live = reg.open("ranker")
-    v1, v2, bad = live.version, copy_version(env.registry, live), copy_version(env.registry, live)
+    other = "dcn_v2" if live.manifest.get("architecture") == "ple" else "ple"
+    v2 = train_and_publish(env.registry, env.world, other, max_rows=SWAP_TRAIN_ROWS)
+    v1, bad = live.version, copy_version(env.registry, live)
     (env.registry / "ranker" / bad / "model.onnx").write_bytes(b"corrupt")
 
     def fault():
@@ -263,7 +271,8 @@ def model_swaps(env: Env, seconds: float) -> dict:
                 refused = ""
             except grpc.RpcError as err:
                 refused = err.code().name
-        return {"swaps": 10, "corrupt_version_refused_with": refused}
+        return {"swaps": 10, "architectures": [live.manifest.get("architecture", "din"), other],
+                "corrupt_version_refused_with": refused}
     out, extra = under_load(env, seconds, fault)
     doc = report(env, out, extra)
     if not extra.get("corrupt_version_refused_with"):

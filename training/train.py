@@ -40,8 +40,8 @@ from training import data as data_mod
 from training import item_cf
 from training.data import HEADS, Dataset
 from training.metrics import auc, gauc, hit_rate_at_k, logloss, ndcg_at_k, recall_at_k
+from training.models import zoo
 from training.models.lr import LogisticRegression
-from training.models.prerank import PreRanker
 from training.models.ranker import Ranker
 from training.models.two_tower import ItemTower, UserTower, sampled_softmax_loss
 from training.publish import publish
@@ -254,13 +254,16 @@ def _ranker_tensors(ds: Dataset, rows) -> dict[str, torch.Tensor]:
             for k, v in assemble(ds.items, rows.item_idx, rows.users).items()}
 
 
-def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence: bool = True):
+def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence: bool = True,
+                 architecture: str = zoo.DEFAULT_RANKER):
+    """`architecture` names a `training.models.zoo` entry (its default hyper-parameters);
+    `use_sequence=False` is DIN's no-sequence ablation."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     c = world.config
     vocab = vocab_sizes(ds.items, c.n_regions, c.n_authors, c.n_categories)
-    model = Ranker([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS), SEQ_LEN,
-                   use_sequence=use_sequence)
+    model, _ = zoo.build(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS), SEQ_LEN,
+                         **({} if use_sequence else {"use_sequence": False}))
     x = _ranker_tensors(ds, ds.train)
     y = torch.from_numpy(ds.train.labels)
 
@@ -272,8 +275,10 @@ def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence
     return model, vocab, losses
 
 
-def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: int, seed: int):
-    """Distil the ranker into the pre-ranker, blended with the logged labels."""
+def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: int, seed: int,
+                  architecture: str = zoo.DEFAULT_PRERANK):
+    """Distil the ranker into the pre-ranker (`architecture`: a `zoo.PRERANKERS` name),
+    blended with the logged labels."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     x = _ranker_tensors(ds, ds.train)
@@ -281,7 +286,7 @@ def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: in
         teacher = torch.cat([ranker(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
                              for b in torch.arange(len(ds.train)).split(8192)])
     target = DISTILL_LABEL_WEIGHT * torch.from_numpy(ds.train.labels) + (1 - DISTILL_LABEL_WEIGHT) * teacher
-    model = PreRanker([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS))
+    model, _ = zoo.build_prerank(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS))
 
     def loss_of(b):
         return F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), target[b])
@@ -307,10 +312,8 @@ def train_lr(ds: Dataset, vocab: dict[str, int], epochs: int, seed: int):
 
 def evaluate_ranker(ds: Dataset, model: torch.nn.Module) -> tuple[dict[str, float], np.ndarray]:
     x = _ranker_tensors(ds, ds.test)
-    args = ((x["cat"], x["num"]) if not isinstance(model, Ranker)
-            else (x["cat"], x["num"], x["seq_items"], x["seq_cats"]))
     with torch.no_grad():
-        p = model(*args).numpy()
+        p = model(*(x[n] for n in zoo.input_names(model))).numpy()
     out = {}
     for h, name in enumerate(HEADS):
         out[f"auc_{name}"] = round(auc(ds.test.labels[:, h], p[:, h]), 4)
@@ -337,14 +340,19 @@ class TrainResult:
     losses: dict[str, list[float]] = field(default_factory=dict)        # model -> loss per epoch
 
 
-def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict[str, str]:
-    return run_world(World.load(world_dir), registry, epochs, seed).versions
+def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7,
+        architecture: str = zoo.DEFAULT_RANKER, prerank: str = zoo.DEFAULT_PRERANK) -> dict[str, str]:
+    return run_world(World.load(world_dir), registry, epochs, seed, architecture=architecture,
+                     prerank_architecture=prerank).versions
 
 
 def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
-              extra_retrieval: dict | None = None) -> TrainResult:
+              extra_retrieval: dict | None = None, architecture: str = zoo.DEFAULT_RANKER,
+              prerank_architecture: str = zoo.DEFAULT_PRERANK) -> TrainResult:
     """Train every model on the world's time split, evaluate, publish; `extra_retrieval`
-    adds baselines (name -> fn(ds, users) -> scores) to the retrieval evaluation."""
+    adds baselines (name -> fn(ds, users) -> scores) to the retrieval evaluation;
+    `architecture` and `prerank_architecture` name the ranker and the pre-ranker
+    (`training.models.zoo`)."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     ds = data_mod.build(world)
     print(f"data: {len(ds.train)} train rows, {len(ds.test)} test rows, "
@@ -402,7 +410,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
             "train_loss": [round(v, 4) for v in tt_losses]})
 
         # ranker
-        ranker, vocab, rk_losses = train_ranker(ds, world, epochs, seed)
+        ranker, vocab, rk_losses = train_ranker(ds, world, epochs, seed, architecture=architecture)
         rk_metrics, _ = evaluate_ranker(ds, ranker)
         print(f"ranker: {rk_metrics}", file=sys.stderr)
         golden_rows = ds.test.take(np.arange(len(ds.test)) < 64)
@@ -419,7 +427,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         versions["ranker"] = publish(registry, "ranker", {
             "model.onnx": tmp / "model.onnx", "items.npz": tmp / "items.npz",
             "golden.npz": tmp / "golden.npz"}, {
-            "kind": "ranker",
+            "kind": "ranker", "architecture": architecture, "hyperparameters": zoo.hyperparameters(architecture),
             "inputs": [{"name": "cat", "dtype": "int64", "shape": ["batch", len(CAT_FEATURES)]},
                        {"name": "num", "dtype": "float32", "shape": ["batch", len(NUM_FEATURES)]},
                        {"name": "seq_items", "dtype": "int64", "shape": ["batch", SEQ_LEN]},
@@ -432,7 +440,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
             "train_loss": [round(v, 4) for v in rk_losses]})
 
         # pre-rank, distilled from the ranker
-        prerank, pr_losses = train_prerank(ds, ranker, vocab, epochs, seed)
+        prerank, pr_losses = train_prerank(ds, ranker, vocab, epochs, seed, prerank_architecture)
         pr_metrics, _ = evaluate_ranker(ds, prerank)
         print(f"pre-rank: {pr_metrics}", file=sys.stderr)
         pr_golden = {k: golden[k] for k in ("cat", "num")}
@@ -445,7 +453,8 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         versions["prerank"] = publish(registry, "prerank", {
             "model.onnx": tmp / "prerank.onnx", "items.npz": tmp / "items.npz",
             "golden.npz": tmp / "prerank_golden.npz"}, {
-            "kind": "prerank",
+            "kind": "prerank", "architecture": prerank_architecture,
+            "hyperparameters": zoo.hyperparameters(prerank_architecture, zoo.PRERANKERS),
             "inputs": [{"name": "cat", "dtype": "int64", "shape": ["batch", len(CAT_FEATURES)]},
                        {"name": "num", "dtype": "float32", "shape": ["batch", len(NUM_FEATURES)]}],
             "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(HEADS)]}],
@@ -469,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--registry", type=Path, default=Path("models"), help="model registry root")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--ranker", default=zoo.DEFAULT_RANKER, choices=sorted(zoo.RANKERS),
+                   help="ranking architecture (training/models/zoo.py)")
+    p.add_argument("--prerank", default=zoo.DEFAULT_PRERANK, choices=sorted(zoo.PRERANKERS),
+                   help="pre-ranking architecture, distilled from the ranker (training/models/zoo.py)")
     args = p.parse_args(argv)
     if not (args.world / "world.json").exists():
         p.error(f"--world {args.world}: no world here (run `python -m training.world`)")
@@ -481,15 +494,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data-parallel training: process {rank} of {size}", file=sys.stderr)
         try:
             if rank == 0:
-                versions = run(args.world, args.registry, args.epochs, args.seed)
+                versions = run(args.world, args.registry, args.epochs, args.seed, args.ranker, args.prerank)
             else:  # identical models (same seed, averaged gradients): only process 0 publishes
                 with tempfile.TemporaryDirectory() as scratch:
-                    run(args.world, Path(scratch), args.epochs, args.seed)
+                    run(args.world, Path(scratch), args.epochs, args.seed, args.ranker, args.prerank)
                 return 0
         finally:
             dist.destroy_process_group()
     else:
-        versions = run(args.world, args.registry, args.epochs, args.seed)
+        versions = run(args.world, args.registry, args.epochs, args.seed, args.ranker, args.prerank)
     print(f"published: {versions}", file=sys.stderr)
     return 0
 

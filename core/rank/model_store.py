@@ -191,6 +191,7 @@ class ModelSlot:
                         "loaded": version in loaded,
                         "metrics": {k: float(v) for k, v in manifest.get("metrics", {}).items()
                                     if isinstance(v, (int, float))},
-                        "error": self.errors.get(version, "")})
+                        "error": self.errors.get(version, ""),
+                        "architecture": str(manifest.get("architecture", ""))})
         return out
 

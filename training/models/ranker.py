@@ -14,9 +14,12 @@ from core.rank.features import CATEGORY_COL, ITEM_COL
 
 class Ranker(nn.Module):
     def __init__(self, vocab: list[int], n_num: int, n_heads: int, seq_len: int, emb: int = 16,
-                 use_sequence: bool = True):
+                 use_sequence: bool = True, emb_init_std: float | None = None):
         super().__init__()
         self.embs = nn.ModuleList(nn.Embedding(v, emb) for v in vocab)
+        if emb_init_std is not None:  # None: PyTorch's unit variance, as the first ranker trained
+            for e in self.embs:
+                nn.init.normal_(e.weight, std=emb_init_std)
         # Position in the sequence (0 = most recent): lets attention tell the interest of the
         # moment from long-standing taste.
         self.position = nn.Parameter(torch.zeros(1, seq_len, emb))
