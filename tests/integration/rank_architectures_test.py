@@ -19,6 +19,7 @@ from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb
 from core.bucketing import in_share
 from core.registry.reader import Registry
 from dev.stack import Stack
+from services.common.admin_auth import admin_channel
 from training.ranker_version import train_and_publish
 from training.world import World
 
@@ -40,9 +41,10 @@ def rank(artifacts, redis_url, tmp_path_factory):
               env={"RANK_ALIAS_POLL_S": "0.2"})
     s.start_one("rank")
     s.wait_one("rank")
-    with grpc.insecure_channel(s.address("rank")) as channel:
+    with grpc.insecure_channel(s.address("rank")) as channel, admin_channel(s.admin_address(),
+                                                                            s.admin_token) as admin:
         yield SimpleNamespace(stub=rank_pb2_grpc.RankServiceStub(channel),
-                              admin=model_admin_pb2_grpc.ModelAdminServiceStub(channel),
+                              admin=model_admin_pb2_grpc.ModelAdminServiceStub(admin),
                               registry=registry, versions=versions)
     s.stop()
 
