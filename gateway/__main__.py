@@ -12,6 +12,7 @@ from core.registry.reader import ModelVersion
 from core.store.catalog_log import CatalogWriter
 from core.store.clock import CatalogClock
 from core.store.events import EventWriter
+from core.store.impressions import ImpressionLog
 from core.store.keys import Keys
 from core.versioned import Versioned
 from gateway.auth import HEADER, ApiKeyInterceptor
@@ -48,8 +49,9 @@ async def main() -> None:
     pipeline = RecommendPipeline(settings, clients, client, keys,
                                  HotFallback(HotChannel(client, keys), items), followed_items)
     experiments = Experiments(settings.experiments_file)
+    impressions = ImpressionLog(client, keys) if settings.log_impressions else None
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, followed_items), settings.max_count,
-                               settings.max_events_per_batch, n_regions, experiments)
+                               settings.max_events_per_batch, n_regions, experiments, impressions)
     api_keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
     if not api_keys:
         log.warning("no GATEWAY_API_KEYS: the public API is open (fine for a local demo only)")
@@ -59,6 +61,8 @@ async def main() -> None:
     async def close() -> None:
         follow.cancel()
         await clients.close()
+        if impressions is not None:
+            await impressions.drain()
         await client.aclose()
 
     catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), followed_items, n_regions)

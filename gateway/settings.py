@@ -38,5 +38,7 @@ class GatewaySettings(ServiceSettings):
     max_events_per_batch: int = Field(500, ge=1)
     # Comma-separated API keys; empty = no authentication (local demo). Never logged.
     api_keys: str = Field("", repr=False)
+    # Log every served feed to the impression stream (the training data and the A/B record).
+    log_impressions: bool = True
     # Layered experiment configuration (JSON, see experiments.py); re-read when it changes.
     experiments_file: Path | None = None
