@@ -134,7 +134,7 @@ def rows(imp: Impression) -> list[dict]:
             "position": i + 1, "n_items": n, "experiment": imp.experiment,
             "ranker_version": imp.models.get("ranker", ""), "models": ",".join(
                 f"{k}:{v}" for k, v in sorted(imp.models.items())),
-            "region": imp.region, "device": imp.device, "hour": imp.hour, "age_bucket": imp.age_bucket,
+            "region": imp.region, "device": imp.device, "local_hour": imp.hour, "age_bucket": imp.age_bucket,
             "gender": imp.gender, "degraded": ",".join(imp.degraded),
             "recall_pos": at(imp.recall_pos, i, 0), "rank_pos": at(imp.rank_pos, i, 0),
             "follows_author": at(imp.follows, i, 0), "channels": "|".join(at(imp.channels, i, [])),
