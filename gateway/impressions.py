@@ -32,4 +32,5 @@ def impression_of(inp: RecommendInput, trace: Trace) -> Impression:
         follows=[int(i.author_id in followed) for i in feed.items],
         channels=[i.channels for i in feed.items], recall_scores=[recall_score.get(i) for i in items],
         rank_scores=[float(ranked.scores[rank_row[i]]) if i in rank_row else None for i in items],
-        heads=list(ranked.heads) if head_scores else [], head_scores=head_scores)
+        heads=list(ranked.heads) if head_scores else [], head_scores=head_scores,
+        latency_ms=feed.latencies_ms.get("total", 0.0))

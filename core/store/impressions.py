@@ -15,6 +15,7 @@ items as packed parallel columns of comma-separated values:
     channels                                     per item "two_tower|hot", items joined by ";"
     recall_scores, rank_scores                   per item, "" where the stage did not score it
     heads, head_scores                           head names; per item per head, row-major
+    latency_ms                                   the gateway's time for the request
 
 The write happens off the response path: `record` schedules it and returns; a failed or
 refused write is counted (recsys_impressions_total{outcome}) and never fails a request.
@@ -62,6 +63,7 @@ class Impression:
     rank_scores: list[float | None] = field(default_factory=list)
     heads: list[str] = field(default_factory=list)
     head_scores: list[list[float]] = field(default_factory=list)  # [item][head]
+    latency_ms: float = 0.0  # the gateway's time for the whole request (a guardrail per arm)
 
 
 def _ints(values) -> str:
@@ -83,6 +85,7 @@ def encode(imp: Impression) -> dict[str, str]:
         "follows": _ints(imp.follows), "channels": ";".join("|".join(c) for c in imp.channels),
         "recall_scores": _floats(imp.recall_scores), "rank_scores": _floats(imp.rank_scores),
         "heads": ",".join(imp.heads), "head_scores": _floats(s for row in imp.head_scores for s in row),
+        "latency_ms": f"{imp.latency_ms:.3f}",
     }
 
 
@@ -116,7 +119,8 @@ def decode(fields: dict) -> Impression:
         channels=[_split(c, "|") for c in _split(t("channels"), ";")] if items else [],
         recall_scores=[_float_or_none(x) for x in _split(t("recall_scores"))],
         rank_scores=[_float_or_none(x) for x in _split(t("rank_scores"))],
-        heads=heads, head_scores=[flat[i:i + n_heads] for i in range(0, len(flat), n_heads)] if n_heads else [])
+        heads=heads, head_scores=[flat[i:i + n_heads] for i in range(0, len(flat), n_heads)] if n_heads else [],
+        latency_ms=float(t("latency_ms") or 0.0))
 
 
 def rows(imp: Impression) -> list[dict]:
@@ -140,6 +144,7 @@ def rows(imp: Impression) -> list[dict]:
             "follows_author": at(imp.follows, i, 0), "channels": "|".join(at(imp.channels, i, [])),
             "recall_score": at(imp.recall_scores, i), "rank_score": at(imp.rank_scores, i),
             "head_scores": ",".join(f"{h}={s:.6g}" for h, s in zip(imp.heads, heads) if s is not None),
+            "latency_ms": imp.latency_ms,
         })
     return out
 

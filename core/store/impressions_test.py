@@ -6,7 +6,8 @@ def sample(**kw) -> Impression:
                 models={"ranker": "v0002", "prerank": "v0001"}, region=2, device=1, hour=13,
                 age_bucket=3, gender=1, degraded=["rerank_unavailable"], recall_pos=[1, 4], rank_pos=[2, 0],
                 follows=[0, 1], channels=[["two_tower", "hot"], []], recall_scores=[0.5, 0.25],
-                rank_scores=[0.125, None], heads=["like", "complete"], head_scores=[[0.1, 0.2], [None, None]])
+                rank_scores=[0.125, None], heads=["like", "complete"], head_scores=[[0.1, 0.2], [None, None]],
+                latency_ms=12.5)
     return Impression(**(base | kw))
 
 

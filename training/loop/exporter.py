@@ -62,6 +62,7 @@ IMPRESSION_SCHEMA = pa.schema([
     ("local_hour", pa.int32()), ("age_bucket", pa.int32()), ("gender", pa.int32()), ("degraded", pa.string()),
     ("recall_pos", pa.int32()), ("rank_pos", pa.int32()), ("follows_author", pa.int8()), ("channels", pa.string()),
     ("recall_score", pa.float32()), ("rank_score", pa.float32()), ("head_scores", pa.string()),
+    ("latency_ms", pa.float32()),
 ])
 SCHEMAS = {"events": EVENT_SCHEMA, "impressions": IMPRESSION_SCHEMA}
 # The partition columns a hive-partitioned read adds (kept as strings, never reinterpreted).
