@@ -54,8 +54,15 @@ COLUMNS = {"kind": "int8", "user_id": "int64", "item_id": "int64", "ts_ms": "int
            "position": "int32", "type": "int32", "watch_ms": "int64", "request_id": "object",
            "experiment": "object", "ranker_version": "object", "region": "int32", "device": "int32",
            "local_hour": "int32", "age_bucket": "int32", "gender": "int32", "follows_author": "int8"}
-OUTPUT = ("user_id", "item_id", "ts_ms", "request_id", "position", "experiment", "ranker_version") + HEADS + (
-    "cat", "num", "seq_items", "seq_cats")
+
+
+def _output_schema():
+    import pyarrow as pa
+    return pa.schema([("user_id", pa.int64()), ("item_id", pa.int64()), ("ts_ms", pa.int64()),
+                      ("request_id", pa.string()), ("position", pa.int32()), ("experiment", pa.string()),
+                      ("ranker_version", pa.string())] + [(h, pa.float32()) for h in HEADS]
+                     + [("cat", pa.list_(pa.int64())), ("num", pa.list_(pa.float32())),
+                        ("seq_items", pa.list_(pa.int64())), ("seq_cats", pa.list_(pa.int64()))])
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,15 @@ def _dedupe(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop_duplicates(subset=["kind", "stream_id", "position"], keep="first")
 
 
-def user_rows(group: pd.DataFrame, spec: Spec) -> pd.DataFrame:
-    """Training rows of one user's impressions (everything of one user in `group`)."""
+def user_rows(group: pd.DataFrame, spec: Spec):
+    """Training rows of one user's impressions (everything of one user in `group`), as an
+    Arrow table of one fixed schema (a user without impressions in the window gives none)."""
+    import pyarrow as pa
+    rows, schema = _user_rows(group, spec), _output_schema()
+    return pa.Table.from_pandas(rows, schema=schema, preserve_index=False) if len(rows) else schema.empty_table()
+
+
+def _user_rows(group: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     group = _dedupe(group)
     items = _items(spec.items)
     imps = group[group["kind"] == IMP]
@@ -100,7 +114,7 @@ def user_rows(group: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     imps = imps.sort_values(["ts_ms", "position"], kind="stable").reset_index(drop=True)
     evts = group[group["kind"] == EVT].sort_values(["ts_ms", "stream_id"], kind="stable")
     if imps.empty:
-        return pd.DataFrame({c: [] for c in OUTPUT})
+        return pd.DataFrame({f.name: [] for f in _output_schema()})
     n = len(imps)
     imp_ts = imps["ts_ms"].to_numpy()
     imp_item = imps["item_id"].to_numpy()

@@ -56,7 +56,7 @@ def test_labels_and_sequences_are_point_in_time(items_path):
         evt("5", t + 20 * MINUTE_MS + 10, 5, EventKind.SHARE),  # item 5's second showing earns it
         evt("6", t + 10 * MINUTE_MS + 31 * MINUTE_MS, 7, EventKind.LIKE),  # beyond b's like window
     ]
-    out = user_rows(frame(imps, evts), Spec("", items_path)).set_index(["request_id", "item_id"])
+    out = user_rows(frame(imps, evts), Spec("", items_path)).to_pandas().set_index(["request_id", "item_id"])
     a5, a6, b7, c5 = out.loc[("r-a", 5)], out.loc[("r-a", 6)], out.loc[("r-b", 7)], out.loc[("r-c", 5)]
     assert (a5["like"], a5["share"]) == (1.0, 0.0)
     assert (c5["like"], c5["share"]) == (0.0, 1.0)
@@ -75,7 +75,7 @@ def test_replayed_rows_count_once_and_features_use_the_served_follow_flag(items_
     t = 5_000_000
     imps = [imp("a", t, 3, follows=1), imp("a", t, 3, follows=1)]  # the same stream entry twice
     evts = [evt("1", t + 10, 3, EventKind.FOLLOW), evt("1", t + 10, 3, EventKind.FOLLOW)]
-    out = user_rows(frame(imps, evts), Spec("", items_path))
+    out = user_rows(frame(imps, evts), Spec("", items_path)).to_pandas()
     assert len(out) == 1 and out.iloc[0]["follow"] == 1.0
     assert out.iloc[0]["num"][NUM["follows_author"]] == 1.0
 
@@ -83,5 +83,12 @@ def test_replayed_rows_count_once_and_features_use_the_served_follow_flag(items_
 def test_window_of_impressions_is_respected(items_path):
     t = 9_000_000
     imps = [imp("a", t, 3), imp("b", t + 100, 4)]
-    out = user_rows(frame(imps, [evt("1", t + 50, 3, EventKind.LIKE)]), Spec("", items_path, start_ms=t + 1))
+    spec = Spec("", items_path, start_ms=t + 1)
+    out = user_rows(frame(imps, [evt("1", t + 50, 3, EventKind.LIKE)]), spec).to_pandas()
     assert out["item_id"].tolist() == [4] and seq_of(out.iloc[0]) == [2]
+
+
+def test_a_user_without_impressions_in_the_window_gives_an_empty_table_of_the_same_schema(items_path):
+    full = user_rows(frame([imp("a", 10, 3)], []), Spec("", items_path))
+    empty = user_rows(frame([imp("a", 10, 3)], []), Spec("", items_path, start_ms=11))
+    assert full.num_rows == 1 and empty.num_rows == 0 and empty.schema == full.schema
