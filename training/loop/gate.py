@@ -146,6 +146,8 @@ def gate(registry_root: Path, logs: str, since_ms: int = 0, until_ms: int | None
     if not canary:
         return Decision(model, "", live, "hold", "no canary to judge", decided_ms=now)
     until = until_ms or now
+    if not since_ms:  # both arms over the same days: from when the canary was published
+        since_ms = int(registry.open(model, canary, verify=False).manifest.get("created_ms", 0))
     imps, _ = read_exported(logs, "impressions")
     events, _ = read_exported(logs, "events")
     imps = imps.to_pandas()
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--logs", default=os.environ.get("EXPORT_URI", "data/logs"))
     p.add_argument("--registry", type=Path, default=Path(os.environ.get("REGISTRY_DIR", "models")))
     p.add_argument("--model", default=MODEL)
-    p.add_argument("--since-ms", type=int, default=0)
+    p.add_argument("--since-ms", type=int, default=0, help="default: when the canary version was published")
     p.add_argument("--min-users", type=int, default=30)
     p.add_argument("--apply", action="store_true", help="promote / roll back (default: report only)")
     args = p.parse_args(argv)

@@ -58,3 +58,47 @@ def test_too_few_users_hold_and_latency_guards():
     action, reason, _, _ = decide(with_likes(imps(80, 20, "v1"), 0.1, 1),
                                   with_likes(imps(80, 20, "v2", 1000, latency=80.0), 0.1, 1))
     assert action == "rolled_back" and reason.startswith("guardrail: latency")
+
+
+def test_gate_applies_its_decision_to_the_aliases_and_records_it(tmp_path):
+    import json
+
+    import pyarrow as pa
+
+    from core.registry.reader import Registry
+    from training.loop.exporter import EVENT_SCHEMA, IMPRESSION_SCHEMA, Sink
+    from training.loop.gate import gate
+
+    for v, created in (("v0001", 0), ("v0002", 5_000)):
+        (tmp_path / "models/ranker" / v).mkdir(parents=True)
+        (tmp_path / f"models/ranker/{v}/manifest.json").write_text(json.dumps({"files": {}, "created_ms": created}))
+    registry = Registry(tmp_path / "models")
+    registry.set_live("ranker", "v0001")
+    registry.set_canary("ranker", "v0002", 50)
+    rng = np.random.default_rng(0)
+    imps, events = [], []
+    for u in range(80):
+        version, rate = ("v0001", 0.3) if u % 2 else ("v0002", 0.05)
+        for k in range(20):
+            ts = 10_000 + 100 * k
+            imps.append({"stream_id": f"{ts}-{u}", "request_id": f"r{u}-{k}", "user_id": u, "ts_ms": ts,
+                         "item_id": k + 1, "position": 1, "ranker_version": version, "degraded": "",
+                         "latency_ms": 10.0})
+            if rng.random() < rate:
+                events.append({"stream_id": f"{ts + 5}-{u}", "event_id": f"e{u}-{k}", "user_id": u, "item_id": k + 1,
+                               "type": int(EventKind.LIKE), "watch_ms": 0, "ts_ms": ts + 5, "author_id": 0})
+        # traffic from before the canary existed does not count for either arm
+        imps.append({"stream_id": f"1-{u}", "request_id": f"old{u}", "user_id": u, "ts_ms": 1, "item_id": 99,
+                     "position": 1, "ranker_version": "v0002", "degraded": "", "latency_ms": 10.0})
+    sink = Sink(tmp_path / "logs")
+    sink.write(pa.Table.from_pylist(imps, schema=IMPRESSION_SCHEMA),
+               sink.path("impressions", "day=2026-01-01", "hour=00", "part-a.parquet"))
+    sink.write(pa.Table.from_pylist(events, schema=EVENT_SCHEMA),
+               sink.path("events", "day=2026-01-01", "hour=00", "part-a.parquet"))
+    d = gate(tmp_path / "models", str(tmp_path / "logs"), min_users=10)
+    assert (d.action, d.version, d.live, d.applied) == ("rolled_back", "v0002", "v0001", True)
+    assert d.arms["canary"]["impressions"] == 40 * 20  # the older impressions were left out
+    assert "canary" not in registry.aliases("ranker") and registry.live_version("ranker") == "v0001"
+    [line] = (tmp_path / "models/ranker/decisions.jsonl").read_text().splitlines()
+    assert json.loads(line)["action"] == "rolled_back"
+    assert gate(tmp_path / "models", str(tmp_path / "logs")).action == "hold"  # nothing on canary now
