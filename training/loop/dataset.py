@@ -207,10 +207,13 @@ def build(spec: Spec, out: str, num_cpus: int | None = None) -> int:
 
 
 def count_rows(out: str) -> int:
+    """Rows written under `out` (a folder or a pyarrow filesystem URI)."""
     import pyarrow.dataset as pds
-    if not Path(out).exists():
+    import pyarrow.fs as pafs
+    fs, path = pafs.FileSystem.from_uri(out) if "://" in out else (pafs.LocalFileSystem(), str(Path(out).resolve()))
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return 0
-    return pds.dataset(out, format="parquet").count_rows()
+    return pds.dataset(path, filesystem=fs, format="parquet").count_rows()
 
 
 def read_shards(out: str | Path) -> dict[str, np.ndarray]:

@@ -92,3 +92,13 @@ def test_a_user_without_impressions_in_the_window_gives_an_empty_table_of_the_sa
     full = user_rows(frame([imp("a", 10, 3)], []), Spec("", items_path))
     empty = user_rows(frame([imp("a", 10, 3)], []), Spec("", items_path, start_ms=11))
     assert full.num_rows == 1 and empty.num_rows == 0 and empty.schema == full.schema
+
+
+def test_rows_are_counted_in_a_folder_or_at_a_uri(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from training.loop.dataset import count_rows
+    pq.write_table(pa.table({"a": [1, 2, 3]}), tmp_path / "part-0.parquet")
+    assert count_rows(str(tmp_path)) == count_rows(f"file://{tmp_path}") == 3
+    assert count_rows(str(tmp_path / "missing")) == 0
