@@ -33,4 +33,4 @@ def test_a_shuffled_label_candidate_is_rolled_back(artifacts, redis_url, tmp_pat
     # the user's registry is untouched: the loop works on a copy
     assert "canary" not in Registry(registry_dir).aliases("ranker")
     write_report(report, tmp_path / "loop.json")
-    assert (tmp_path / "loop.md").read_text().count("rolled_back") == 1 and (tmp_path / "loop.png").exists()
+    assert (tmp_path / "loop.md").read_text().count("| rolled_back |") == 1 and (tmp_path / "loop.png").exists()
