@@ -11,7 +11,8 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval eval-models deploy-check clean
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval eval-models deploy-check clean \
+  loop-deps export retrain gate loop
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
@@ -22,6 +23,8 @@ help:
 	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
 	@echo "make eval-models - the ranking architectures side by side, 3 seeds each -> reports/models-synthetic.*"
 	@echo "make simulate - simulated users scroll the live system (closed loop) -> reports/simulate.*"
+	@echo "make export / retrain / gate - the learning loop's steps against a running stack (EXPORT_URI, REDIS_PREFIX)"
+	@echo "make loop   - N simulated days of the system learning from its own traffic -> reports/loop.*"
 	@echo "make deploy-check - render and validate the Kubernetes manifests offline"
 	@echo "make proto  - regenerate gRPC stubs from protos/"
 	@echo "make lint   - ruff"
@@ -77,6 +80,27 @@ eval-models: world
 # Closed loop: simulated users from the world scroll a freshly started stack (own Redis prefix).
 simulate: artifacts
 	$(PY) -m training.simulate --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --out reports/simulate.json
+
+# The learning loop (pyarrow + Ray Data: the `loop` extra, not in the serving images).
+export EXPORT_URI ?= data/logs
+LOOP_DAYS ?= 7
+$(VENV)/.loop-installed: pyproject.toml $(VENV)/.installed
+	$(PIP) install --quiet -e '.[loop]'
+	touch $@
+
+loop-deps: install $(VENV)/.loop-installed
+
+export: loop-deps
+	$(PY) -m training.loop.exporter --out $(EXPORT_URI) --once
+
+retrain: export
+	$(PY) -m training.loop.retrain --logs $(EXPORT_URI) --registry $(REGISTRY_DIR) --redis-url "$${REDIS_URL:-redis://127.0.0.1:6379/0}"
+
+gate: export
+	$(PY) -m training.loop.gate --logs $(EXPORT_URI) --registry $(REGISTRY_DIR) --apply
+
+loop: artifacts loop-deps
+	$(PY) -m training.loop.run --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --days $(LOOP_DAYS) --out reports/loop.json
 
 run: install
 	$(PY) -m dev.stack run

@@ -29,6 +29,9 @@ SHED = Counter("recsys_shed_total", "RPCs refused with RESOURCE_EXHAUSTED (overl
 RECOMMENDS = Counter("recsys_recommend_total", "Recommend calls served, by experiment.",
                      ["experiment"])
 EVENTS = Counter("recsys_events_total", "Reported events, by outcome.", ["outcome"])
+IMPRESSIONS = Counter("recsys_impressions_total",
+                      "Served feeds logged to the impression stream, by outcome (written, failed, dropped).",
+                      ["outcome"])
 FEATURE_DEFAULTS = Counter("recsys_rank_feature_defaults_total",
                            "Feature values the rank service filled with defaults, by feature "
                            "(item: every feature of an unknown item; hour/device/user_region: "

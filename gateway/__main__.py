@@ -13,6 +13,7 @@ from core.store import durability
 from core.store.catalog_log import CatalogWriter
 from core.store.clock import CatalogClock
 from core.store.events import EventWriter
+from core.store.impressions import ImpressionLog
 from core.store.keys import Keys
 from core.versioned import Versioned
 from gateway.auth import HEADER, AuthInterceptor, Authorizer
@@ -64,8 +65,9 @@ async def main() -> None:
     pipeline = RecommendPipeline(settings, clients, client, keys,
                                  HotFallback(HotChannel(client, keys), items), followed_items)
     experiments = Experiments(settings.experiments_file)
+    impressions = ImpressionLog(client, keys) if settings.log_impressions else None
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, followed_items), settings.max_count,
-                               settings.max_events_per_batch, n_regions, experiments,
+                               settings.max_events_per_batch, n_regions, experiments, impressions=impressions,
                                user_limit=KeyedBuckets(settings.user_rps, settings.user_burst), identity=identity)
 
     follow = asyncio.create_task(followed_items.follow(settings.alias_poll_s))
@@ -73,6 +75,8 @@ async def main() -> None:
     async def close() -> None:
         follow.cancel()
         await clients.close()
+        if impressions is not None:
+            await impressions.drain()
         await client.aclose()
 
     catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), followed_items, n_regions,

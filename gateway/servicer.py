@@ -5,8 +5,10 @@ from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 from core import metrics
 from core.store.events import EventWriter
+from core.store.impressions import ImpressionLog
 from gateway.experiments import Experiments
 from gateway.identity import UserTokens
+from gateway.impressions import impression_of
 from gateway.limits import KeyedBuckets, check
 from gateway.pipeline import RecommendPipeline
 from gateway.validation import parse_events, parse_explain, parse_recommend
@@ -15,8 +17,9 @@ from gateway.validation import parse_events, parse_explain, parse_recommend
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, pipeline: RecommendPipeline, events: EventWriter, max_count: int,
                  max_events: int, n_regions: int, experiments: Experiments | None = None,
-                 user_limit: KeyedBuckets | None = None, identity: UserTokens | None = None):
-        self.pipeline, self.events = pipeline, events
+                 user_limit: KeyedBuckets | None = None, identity: UserTokens | None = None,
+                 impressions: ImpressionLog | None = None):
+        self.pipeline, self.events, self.impressions = pipeline, events, impressions
         self.user_limit = user_limit or KeyedBuckets(0, 0)
         self.identity = identity
         self.max_count, self.max_events, self.n_regions = max_count, max_events, n_regions
@@ -31,7 +34,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self._check_user(context, [inp.user_id], privileged=inp.debug or bool(inp.experiment))
         check(self.user_limit, "per_user", inp.user_id)
         assignment = self.experiments.assign(inp.user_id, inp.experiment)
-        feed = await self.pipeline.recommend(inp, context.time_remaining(), assignment)
+        trace = await self.pipeline.run(inp, context.time_remaining(), assignment)
+        feed = trace.feed
+        if self.impressions is not None:  # written in the background; never fails the request
+            self.impressions.record(impression_of(inp, trace))
         metrics.RECOMMENDS.labels(feed.experiment or "default").inc()
         return gateway_pb2.RecommendResponse(
             request_id=feed.request_id,

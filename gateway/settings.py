@@ -59,6 +59,8 @@ class GatewaySettings(ServiceSettings):
     # How far a publish_ms may lie from the catalog clock (client clocks drift; a video dated
     # in the future would hold the fresh channel's top weight until then).
     publish_skew_ms: int = Field(5 * 60 * 1000, ge=0)
+    # Log every served feed to the impression stream (the training data and the A/B record).
+    log_impressions: bool = True
     # Layered experiment configuration (JSON, see experiments.py); re-read when it changes.
     experiments_file: Path | None = None
 

@@ -17,7 +17,12 @@
                                             and "watch_ms" (total watched), updated by events;
                                             expires ITEM_STATS_TTL_S after the last event
     {prefix}:v2:evt:<event_id>      string  idempotency marker of a stored event, TTL DEDUP_TTL_S
-    {prefix}:v2:events              stream  every stored event (capped ~EVENTS_STREAM_CAP), read by training
+    {prefix}:v2:events              stream  every stored event, read by the exporter (training/loop), which
+                                            trims what it exported (XTRIM MINID); ~EVENTS_STREAM_CAP is
+                                            only a safety cap for an exporter that is down for long
+    {prefix}:v2:impressions         stream  one entry per Recommend: what was shown and why
+                                            (core/store/impressions.py); exported and trimmed the same
+                                            way, safety cap ~IMPRESSIONS_STREAM_CAP
     {prefix}:v2:meta                hash    world_offset_ms (world time -> wall time), loaded_at_ms
     {prefix}:v2:{catalog}:items     hash    item id -> "author,category,duration_s,publish_ms,region" of
                                             videos published online (after the model versions were built)
@@ -47,6 +52,7 @@ HOT_WINDOW_H = 24
 HOT_BUCKET_MS = 3600 * 1000
 DEDUP_TTL_S = 7 * 24 * 3600
 EVENTS_STREAM_CAP = 1_000_000
+IMPRESSIONS_STREAM_CAP = 1_000_000
 CATALOG_LOG_CAP = 100_000
 
 
@@ -93,6 +99,9 @@ class Keys:
 
     def events_stream(self) -> str:
         return f"{self._root}:events"
+
+    def impressions_stream(self) -> str:
+        return f"{self._root}:impressions"
 
     def meta(self) -> str:
         return f"{self._root}:meta"

@@ -1,0 +1,36 @@
+"""From one served request (the pipeline's Trace) to its impression-log entry."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from core.store.impressions import Impression
+from gateway.pipeline import Trace
+from gateway.validation import RecommendInput
+
+
+def impression_of(inp: RecommendInput, trace: Trace) -> Impression:
+    """What the user was shown, with every stage's position and score and the features the
+    request carried (so the dataset job uses what was served, not a later profile)."""
+    feed, state = trace.feed, trace.state
+    items = [i.item_id for i in feed.items]
+    recall_score = dict(zip(trace.recalled.item_ids.tolist(), trace.recalled.scores.tolist()))
+    ranked = trace.ranked
+    rank_row = {int(i): r for r, i in enumerate(ranked.item_ids.tolist())} if ranked is not None else {}
+    followed = set(state.followed_authors.tolist())
+    head_scores = []
+    if ranked is not None and np.size(ranked.head_scores):
+        head_scores = [ranked.head_scores[rank_row[i]].tolist() if i in rank_row else [None] * len(ranked.heads)
+                       for i in items]
+    return Impression(
+        request_id=feed.request_id, user_id=inp.user_id, ts_ms=int(time.time() * 1000), item_ids=items,
+        experiment=feed.experiment, models=dict(feed.models), region=inp.region or state.region,
+        device=inp.device, hour=inp.local_hour, age_bucket=state.age_bucket, gender=state.gender,
+        degraded=list(feed.degraded), recall_pos=[i.recall_position for i in feed.items],
+        rank_pos=[i.rank_position for i in feed.items],
+        follows=[int(i.author_id in followed) for i in feed.items],
+        channels=[i.channels for i in feed.items], recall_scores=[recall_score.get(i) for i in items],
+        rank_scores=[float(ranked.scores[rank_row[i]]) if i in rank_row else None for i in items],
+        heads=list(ranked.heads) if head_scores else [], head_scores=head_scores,
+        latency_ms=feed.latencies_ms.get("total", 0.0))
