@@ -43,6 +43,8 @@ SERVICES = (
 # 5; the same p50 and throughput otherwise), so here the stages run a little below it
 # (STACK_STAGE_NICENESS, 0 = all equal). Kubernetes gives each its own CPU instead.
 STAGE_NICENESS = int(os.environ.get("STACK_STAGE_NICENESS", "5"))
+# The gateway's HTTP/JSON API and web console (same process as its gRPC port).
+HTTP = ("http", "GATEWAY_HTTP_PORT", 8080)
 
 
 def bootstrap(world_dir: Path, registry_dir: Path, redis_url: str, prefix: str,
@@ -101,12 +103,17 @@ class Stack:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self):
-        for name, _, _, _ in SERVICES:
+        for name in [n for n, _, _, _ in SERVICES] + [HTTP[0]]:
             if not self.ports.get(name):
                 self.ports[name] = free_port()
 
     def address(self, name: str) -> str:
         return f"{self.host}:{self.ports[name]}"
+
+    @property
+    def http_url(self) -> str:
+        """The gateway's HTTP API and console (it answers once the gateway is healthy)."""
+        return f"http://{self.address(HTTP[0])}"
 
     def _env(self, name: str) -> dict[str, str]:
         # PYTHONFAULTHANDLER: a crash in native code leaves its Python traceback in the log.
@@ -120,6 +127,7 @@ class Stack:
         for svc, _, port_var, _ in SERVICES:
             env[port_var] = str(self.ports[svc])
             env[f"{port_var.split('_')[0]}_HOST"] = self.host
+        env[HTTP[1]] = str(self.ports[HTTP[0]])
         env.update(self.env)
         return env
 
@@ -177,6 +185,7 @@ def _prepare(args) -> tuple[LocalRedis, Stack]:
         print(f"redis: none answered at {args.redis_url}; started {local.kind} at {local.url}")
     bootstrap(args.world, args.registry, local.url, args.prefix)
     ports = {name: int(os.environ.get(var, default)) for name, _, var, default in SERVICES}
+    ports[HTTP[0]] = int(os.environ.get(HTTP[1], HTTP[2]))
     return local, Stack(args.registry, local.url, args.prefix, args.log_dir, ports=ports)
 
 
@@ -200,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_demo(stack.address("gateway"), args.world)
                 return 0
             print(f"\nready: gateway on {stack.address('gateway')}  (logs in {args.log_dir}/)")
+            print(f"  console and HTTP API: {stack.http_url}/  (OpenAPI: {stack.http_url}/openapi.json)")
             print(f"  try: .venv/bin/python -m gateway.cli --addr {stack.address('gateway')} "
                   f"recommend --user 42 --debug")
             print("  Ctrl-C stops everything.")

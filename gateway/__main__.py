@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from recsys.v1 import catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_grpc
@@ -9,21 +10,28 @@ from recsys.v1 import catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_gr
 from core.items import ItemTable
 from core.recall.channels.hot import HotChannel
 from core.registry.reader import ModelVersion
+from core.store.campaigns import CampaignStore
 from core.store.catalog_log import CatalogWriter
 from core.store.clock import CatalogClock
 from core.store.events import EventWriter
+from core.store.item_meta import ItemMeta, write_item_meta
 from core.store.keys import Keys
 from core.versioned import Versioned
 from gateway.auth import HEADER, ApiKeyInterceptor
+from gateway.campaigns import CampaignCache, CampaignServicer
 from gateway.catalog import CatalogServicer
 from gateway.clients import StageClients
 from gateway.experiments import Experiments
 from gateway.fallback import HotFallback
+from gateway.http.app import HttpApi
+from gateway.http.auth import HttpAuth
+from gateway.http.server import HttpServer, bind
 from gateway.pipeline import RecommendPipeline
 from gateway.servicer import GatewayServicer
 from gateway.settings import GatewaySettings
 from services.common import logging as rlog
 from services.common.server import Registration, run_server
+from services.common.shedding import LoadShedder
 
 
 def item_table_of(mv: ModelVersion) -> ItemTable:
@@ -45,29 +53,54 @@ async def main() -> None:
     unreachable = await clients.connect(timeout_s=5.0)
     if unreachable:
         log.warning("downstreams not reachable yet", extra={"addresses": unreachable})
+    campaign_store = CampaignStore(client, keys)
+    campaigns = CampaignCache(campaign_store, settings.campaign_refresh_s)
     pipeline = RecommendPipeline(settings, clients, client, keys,
-                                 HotFallback(HotChannel(client, keys), items), followed_items)
+                                 HotFallback(HotChannel(client, keys), items), followed_items, campaigns)
     experiments = Experiments(settings.experiments_file)
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, followed_items), settings.max_count,
                                settings.max_events_per_batch, n_regions, experiments)
     api_keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
+    admin_keys = [k.strip() for k in settings.admin_keys.split(",") if k.strip()]
     if not api_keys:
         log.warning("no GATEWAY_API_KEYS: the public API is open (fine for a local demo only)")
 
     follow = asyncio.create_task(followed_items.follow(settings.alias_poll_s))
+    follow_campaigns = asyncio.create_task(campaigns.follow())
+    # One load limit for both edges: an HTTP call and a gRPC call take the same slot.
+    shedder = LoadShedder("gateway", settings.max_concurrent_rpcs)
+    http_api = HttpApi(servicer, CampaignServicer(campaign_store, campaigns, n_regions),
+                       HttpAuth(api_keys, admin_keys), shedder, followed_items, settings.registry(),
+                       experiments, [Path(d.strip()) for d in settings.reports_dirs.split(",") if d.strip()],
+                       settings.max_message_bytes)
+    http = HttpServer(http_api.app(), bind(settings.host, settings.http_port))
 
     async def close() -> None:
+        await http.stop()
         follow.cancel()
+        follow_campaigns.cancel()
         await clients.close()
         await client.aclose()
 
-    catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), followed_items, n_regions)
+    async def start_http(_health) -> None:
+        http.start()
+        log.info("http serving", extra={"address": f"http://{settings.host}:{http.port}/"})
+
+    async def write_meta(item_id: int, meta: ItemMeta) -> None:
+        try:
+            await write_item_meta(client, keys, item_id, meta)
+        except Exception as err:  # the video is published; it is served without display info
+            log.warning("display info not stored", extra={"item_id": item_id, "error": repr(err)[:200]})
+
+    catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), followed_items, n_regions,
+                              write_meta)
     await run_server("gateway", settings, [
         Registration(gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
                      gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name),
         Registration(catalog_pb2_grpc.add_CatalogServiceServicer_to_server, catalog,
                      catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name)], on_stop=close,
-        warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[ApiKeyInterceptor(api_keys)])
+        warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[ApiKeyInterceptor(api_keys)],
+        on_serving=start_http, shedder=shedder)
 
 
 async def warmup(channel, keys: list[str]) -> None:
