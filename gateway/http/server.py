@@ -34,7 +34,8 @@ def bind(host: str, port: int) -> socket.socket:
 class HttpServer:
     def __init__(self, app, sock: socket.socket):
         self.sock = sock
-        self.server = EmbeddedServer(uvicorn.Config(app, log_level="warning", access_log=False,
+        # log_config=None: uvicorn's loggers go through the service's own JSON logging.
+        self.server = EmbeddedServer(uvicorn.Config(app, log_level="warning", access_log=False, log_config=None,
                                                     lifespan="off", timeout_graceful_shutdown=5))
         self._task: asyncio.Task | None = None
 
