@@ -5,8 +5,8 @@ The live path never waits on Redis for campaigns: `CampaignCache` reloads them a
 `refresh_s` (0.25 s by default, so a new or ended campaign reaches feeds well within a
 second). Delivered impressions are counted as feeds are served (pipeline.py, in the same
 round trip as the page's display info); the counter's new total updates this replica's copy
-at once, so a capped campaign stops here on the impression that reaches the cap, and on the
-other replicas within one refresh.
+at once, so a capped campaign stops here on the impression that reaches the cap (feeds
+already in flight then may still carry it), and on the other replicas within one refresh.
 """
 from __future__ import annotations
 
@@ -72,14 +72,22 @@ class CampaignCache:
     def __init__(self, store: CampaignStore, refresh_s: float = 0.25):
         self.store, self.refresh_s = store, refresh_s
         self.campaigns: list[Campaign] = []
+        # Highest delivered total this replica has seen per campaign. Counters only grow, so
+        # a refresh whose read started before an increment must not lower what is known
+        # (it did: a capped campaign was served once more after reaching its cap).
+        self._delivered: dict[str, int] = {}
+
+    def _apply(self, campaigns: list[Campaign]) -> list[Campaign]:
+        return [replace(c, delivered=max(c.delivered, self._delivered.get(c.campaign_id, 0))) for c in campaigns]
 
     async def refresh(self) -> None:
-        self.campaigns = await self.store.load()
+        self.campaigns = self._apply(await self.store.load())
 
     def count(self, totals: dict[str, int]) -> None:
         """New delivered totals (from the counters' replies) into this replica's copy."""
-        self.campaigns = [replace(c, delivered=max(c.delivered, totals.get(c.campaign_id, 0)))
-                          for c in self.campaigns]
+        for cid, total in totals.items():
+            self._delivered[cid] = max(total, self._delivered.get(cid, 0))
+        self.campaigns = self._apply(self.campaigns)
 
     async def follow(self) -> None:
         while True:

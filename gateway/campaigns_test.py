@@ -47,3 +47,14 @@ def test_counted_totals_update_the_cached_copy_at_once():
     cache.campaigns = [Campaign("a", (1,), SLOT, 0, 10, impression_cap=2, delivered=1)]
     cache.count({"a": 2, "unknown": 5})
     assert cache.campaigns[0].delivered == 2 and not cache.campaigns[0].is_active(5)
+
+
+def test_a_refresh_read_before_an_increment_does_not_lower_the_count():
+    class Store:
+        async def load(self):
+            return [Campaign("a", (1,), SLOT, 0, 10, impression_cap=2, delivered=1)]  # a stale read
+
+    cache = CampaignCache(Store())
+    cache.count({"a": 2})
+    asyncio.run(cache.refresh())
+    assert cache.campaigns[0].delivered == 2 and not cache.campaigns[0].is_active(5)

@@ -7,7 +7,9 @@ import uuid
 
 import numpy as np
 import pytest
+import redis
 
+from core.store.keys import Keys
 from tests.http_helpers import call, get, post
 
 pytestmark = pytest.mark.integration
@@ -36,6 +38,15 @@ def users_by_region(world) -> tuple[int, list[int], int]:
     return region, same, other
 
 
+def unseen_item(stack, world, users: list[int], rank: int) -> int:
+    """A video none of these users has seen (a campaign never shows a user a seen video)."""
+    client = redis.Redis.from_url(stack.redis_url)
+    keys = Keys(stack.prefix)
+    seen = set().union(*({int(i) for i in client.smembers(keys.seen(u))} for u in users))
+    order = np.argsort(world.videos["exposure"])
+    return next(int(i) + 1 for i in order[rank:] if int(i) + 1 not in seen)
+
+
 def campaign(cid: str, items: list[int], region: int, **kw) -> dict:
     now = int(time.time() * 1000)
     return {"campaign_id": cid, "item_ids": items, "kind": "KIND_SLOT", "end_ms": now + 600_000,
@@ -45,7 +56,7 @@ def campaign(cid: str, items: list[int], region: int, **kw) -> dict:
 def test_a_slot_campaign_reaches_its_region_within_a_second_and_stops_at_its_cap(stack, world):
     url = stack.http_url
     region, users, other = users_by_region(world)
-    item = int(np.argsort(world.videos["exposure"])[len(world.videos["exposure"]) // 3]) + 1
+    item = unseen_item(stack, world, users + [other], len(world.videos["exposure"]) // 3)
     cid = f"launch-{uuid.uuid4().hex[:8]}"
     status, created = post(f"{url}/v1/admin/campaigns", campaign(cid, [item], region, impression_cap=2))
     assert status == 200 and created["active"] and created["delivered"] == 0, created
@@ -63,7 +74,7 @@ def test_a_slot_campaign_reaches_its_region_within_a_second_and_stops_at_its_cap
 def test_an_ended_campaign_leaves_feeds_and_an_update_keeps_its_count(stack, world):
     url = stack.http_url
     region, users, _ = users_by_region(world)
-    item = int(np.argsort(world.videos["exposure"])[len(world.videos["exposure"]) // 2]) + 1
+    item = unseen_item(stack, world, users, len(world.videos["exposure"]) // 2)
     cid = f"promo-{uuid.uuid4().hex[:8]}"
     assert post(f"{url}/v1/admin/campaigns", campaign(cid, [item], region))[0] == 200
     assert post(f"{url}/v1/admin/campaigns", campaign(cid, [item], region))[0] == 409
@@ -74,6 +85,18 @@ def test_an_ended_campaign_leaves_feeds_and_an_update_keeps_its_count(stack, wor
     assert status == 200 and not ended["active"]
     assert until(lambda: item not in feed(url, users[4]))
     assert call("DELETE", f"{url}/v1/admin/campaigns/nope-{cid}")[0] == 404
+
+
+def test_a_campaign_stops_at_its_end_time(stack, world):
+    url = stack.http_url
+    region, users, _ = users_by_region(world)
+    item = unseen_item(stack, world, users, len(world.videos["exposure"]) // 4)
+    end = int(time.time() * 1000) + 1500
+    assert post(f"{url}/v1/admin/campaigns", campaign(f"short-{uuid.uuid4().hex[:8]}", [item], region,
+                                                      end_ms=end))[0] == 200
+    assert until(lambda: item in feed(url, users[5]))
+    time.sleep(max(0.0, end / 1000 - time.time()) + 0.05)
+    assert item not in feed(url, users[5])
 
 
 @pytest.mark.parametrize("change, field", [
