@@ -195,8 +195,10 @@ class RecommendPipeline:
         deadline = time.monotonic() + (budget if client_deadline_s is None else min(budget, client_deadline_s))
         trace = await self.run(inp, client_deadline_s, assignment)
         feed = trace.feed
-        reasons = trace.reranked.reasons if trace.reranked is not None else {}
-        delivered = delivered_by_campaign(trace.campaigns, [i.item_id for i in feed.items], reasons)
+        delivered = {}  # without rerank no campaign acted on the feed
+        if trace.reranked is not None:
+            delivered = delivered_by_campaign(trace.campaigns, [i.item_id for i in feed.items],
+                                              trace.reranked.reasons)
         metas = await self._stage("display", lambda t: self._finish_page(feed, delivered),
                                   self.s.display_budget_ms, deadline, feed)
         missing = 0
