@@ -51,6 +51,7 @@ STATIC = Path(__file__).parent / "static"
 SERVICE = "gateway_http"
 MODEL_NAMES = ("two_tower", "item_cf", "prerank", "ranker")
 MAX_DEADLINE_MS = 60_000
+SCREENSHOT = "console.png"  # the browser test's picture of this console: not a report
 
 
 class HttpContext:
@@ -195,7 +196,7 @@ class HttpApi:
                 for name, exps in self.experiments.layers]
         reports = [{"url": f"/reports/{i}/{p.name}", "name": f"{folder.as_posix()}/{p.name}"}
                    for i, folder in enumerate(self.reports_dirs) if folder.is_dir()
-                   for p in sorted(folder.glob("*.png"))]
+                   for p in sorted(folder.glob("*.png")) if p.name != SCREENSHOT]
         return JSONResponse({"models": models, "experiment_layers": layers, "reports": reports})
 
     async def report(self, request: Request) -> Response:
