@@ -12,6 +12,9 @@ echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
 * the echo chain (bench/echo.py) at 16 users -> `throughput_ratio` = pipeline RPS / echo RPS;
 * cost per request in CPU-ms (the four services' CPU time over the 16-user phase / answers)
   and each service's RSS;
+* HTTP/JSON against gRPC: the same `Recommend` (10 items, users drawn in turn), one client,
+  calls alternating between the two edges, keep-alive on both -> `http_over_grpc_p50`
+  (target <= 1.5);
 * `catalog`: the whole stack again at 10k, 100k and 1M videos (the trained catalog grown
   as in bench/recall.py; ranker and pre-rank see the added videos as unknown ids), one user,
   closed loop: end-to-end and per-stage p99 and every service's RSS.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import subprocess
@@ -28,8 +32,10 @@ import time
 import uuid
 from pathlib import Path
 
+import grpc
 import numpy as np
 import redis.asyncio as aioredis
+from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
 from bench.loadgen import LoadGen
 from bench.measure import cpu_seconds, rss_mb
@@ -89,6 +95,34 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
             "stages_p50_ms": {k: round(float(np.percentile(v, 50)), 3) for k, v in stages.items()}}
 
 
+def http_vs_grpc(stack: Stack, user_ids: np.ndarray, n: int = 300, count: int = 10) -> dict:
+    """p50 of the same Recommend over HTTP/JSON and over gRPC, one client, alternating."""
+    host, port = stack.address("http").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    times: dict[str, list[float]] = {"http": [], "grpc": []}
+    with grpc.insecure_channel(stack.address("gateway")) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        for i in range(n + 20):  # the first 20 warm both up
+            user = int(user_ids[i % len(user_ids)])
+            t0 = time.perf_counter()
+            stub.Recommend(gateway_pb2.RecommendRequest(user_id=user, count=count), timeout=10)
+            t1 = time.perf_counter()
+            conn.request("POST", "/v1/recommend", json.dumps({"user_id": user, "count": count}),
+                         {"content-type": "application/json"})
+            reply = conn.getresponse()
+            body = json.loads(reply.read())
+            t2 = time.perf_counter()
+            if reply.status != 200 or len(body["items"]) != count:
+                raise RuntimeError(f"HTTP recommend answered {reply.status}: {str(body)[:200]}")
+            if i >= 20:
+                times["grpc"].append((t1 - t0) * 1000)
+                times["http"].append((t2 - t1) * 1000)
+    conn.close()
+    p50 = {k: float(np.percentile(v, 50)) for k, v in times.items()}
+    return {"http_p50_ms": round(p50["http"], 3), "grpc_p50_ms": round(p50["grpc"], 3),
+            "http_over_grpc_p50": round(p50["http"] / p50["grpc"], 3), "requests": n, "count": count}
+
+
 def echo_chain(seconds: float, world: World, concurrencies: tuple[int, ...] = (1, 16)) -> dict[int, dict]:
     """The echo chain at each concurrency: at 1 user its p50 is what the four hops cost with
     no work behind them (the floor of the e2e p50 minus the in-process p50); at 16 its
@@ -144,6 +178,8 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
                 out = asyncio.run(gen.open(share * capacity, seconds))
                 opened[f"{int(share * 100)}%"] = out.summary() | {"offered_rps": round(share * capacity, 1)}
             rss = {n: rss_mb(p.pid) for n, p in stack.procs.items()}
+            report["http"] = http_vs_grpc(stack, world.users["user_id"])
+            print(json.dumps({"http": report["http"]}), flush=True)
         inproc = asyncio.run(in_process(world, registry, local.url, prefix))
         echo = echo_chain(seconds, world)
     finally:
@@ -240,6 +276,10 @@ def write(report: dict, out: Path) -> None:
              f"| echo chain (same 4 hops, no work) | {report['echo_chain_rps']:.0f} rps | |",
              f"| throughput ratio (pipeline / echo) | {report['throughput_ratio']:.2f} | |",
              f"| CPU per request (4 services, 16 users) | {report['cpu_ms_per_request']:.1f} ms | |"]
+    if report.get("http"):
+        h = report["http"]
+        lines.append(f"| Recommend (10 items) p50: HTTP/JSON / gRPC | {h['http_p50_ms']:.1f} / "
+                     f"{h['grpc_p50_ms']:.1f} ms = {h['http_over_grpc_p50']:.2f} | ≤ 1.5 |")
     if report.get("rank_inproc_p50_ms_200") is not None:
         lines.append(f"| ranker alone, 200 candidates, p50 | {report['rank_inproc_p50_ms_200']:.2f} ms | ≤ 3 ms |")
     if report.get("rerank_inproc_p99_ms_200to20") is not None:

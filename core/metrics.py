@@ -36,6 +36,8 @@ FEATURE_DEFAULTS = Counter("recsys_rank_feature_defaults_total",
                            "Feature values the rank service filled with defaults, by feature "
                            "(item: every feature of an unknown item; hour/device/user_region: "
                            "missing request context).", ["feature"])
+ITEM_META_MISSING = Counter("recsys_item_meta_missing_total",
+                           "Served items without display info (none stored, or the store unreachable).")
 MISSING_FEATURES = Counter("recsys_rank_unknown_items_total",
                            "Candidates the ranker scored with default item features.")
 AUTH_REJECTED = Counter("recsys_auth_rejected_total", "Gateway calls refused for credentials, by code.",

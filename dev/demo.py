@@ -25,11 +25,11 @@ def print_feed(title: str, reply: gateway_pb2.RecommendResponse) -> None:
           f"{', '.join(f'{m.name}/{m.version}' for m in reply.models) or '-'}"
           f"{', degraded: ' + ', '.join(reply.degraded) if reply.degraded else ''})")
     print(f"{'#':>3} {'item':>7} {'author':>6} {'cat':>4} {'score':>7}  {'recall#':>7} "
-          f"{'rank#':>5}  {'channels':<24} rerank")
+          f"{'rank#':>5}  {'channels':<24} {'title':<34} rerank")
     for pos, it in enumerate(reply.items, 1):
         print(f"{pos:>3} {it.item_id:>7} {it.author_id:>6} {it.category:>4} {it.score:>7.3f}  "
               f"{it.recall_position:>7} {it.rank_position:>5}  {'+'.join(it.channels):<24} "
-              f"{it.rerank_reason}")
+              f"{it.title[:34]:<34} {it.rerank_reason}")
     lat = "  ".join(f"{s.stage} {s.ms:.1f}ms" for s in reply.latencies)
     print(f"    latency: {lat}")
 

@@ -50,6 +50,8 @@ RANK_ADMIN_PORT = 50062
 # given, and without per-caller rate limits (the simulator and load generators are a few
 # users sending many requests). Anything set in the environment or in `Stack.env` wins.
 LOCAL_DEFAULTS = {"GATEWAY_KEY_RPS": "0", "GATEWAY_USER_RPS": "0"}
+# The gateway's HTTP/JSON API and web console (same process as its gRPC port).
+HTTP = ("http", "GATEWAY_HTTP_PORT", 8080)
 
 
 def bootstrap(world_dir: Path, registry_dir: Path, redis_url: str, prefix: str,
@@ -110,7 +112,7 @@ class Stack:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     def __post_init__(self):
-        for name in [n for n, _, _, _ in SERVICES] + ["rank_admin"]:
+        for name in [n for n, _, _, _ in SERVICES] + ["rank_admin", HTTP[0]]:
             if not self.ports.get(name):
                 self.ports[name] = free_port()
 
@@ -124,6 +126,11 @@ class Stack:
     def admin_metadata(self) -> list[tuple[str, str]]:
         """The call metadata the model admin API wants."""
         return [("authorization", f"Bearer {self.admin_token}")]
+
+    @property
+    def http_url(self) -> str:
+        """The gateway's HTTP API and console (it answers once the gateway is healthy)."""
+        return f"http://{self.address(HTTP[0])}"
 
     def _env(self, name: str) -> dict[str, str]:
         # PYTHONFAULTHANDLER: a crash in native code leaves its Python traceback in the log.
@@ -140,6 +147,7 @@ class Stack:
         env.update(RANK_ADMIN_PORT=str(self.ports["rank_admin"]), RANK_ADMIN_TOKEN=self.admin_token)
         for key, value in LOCAL_DEFAULTS.items():
             env.setdefault(key, value)
+        env[HTTP[1]] = str(self.ports[HTTP[0]])
         env.update(self.env)
         env.setdefault("GATEWAY_AUTH", "on" if env.get("GATEWAY_API_KEYS") else "off")
         return env
@@ -199,6 +207,7 @@ def _prepare(args) -> tuple[LocalRedis, Stack]:
     bootstrap(args.world, args.registry, local.url, args.prefix)
     ports = {name: int(os.environ.get(var, default)) for name, _, var, default in SERVICES}
     ports["rank_admin"] = int(os.environ.get("RANK_ADMIN_PORT", RANK_ADMIN_PORT))
+    ports[HTTP[0]] = int(os.environ.get(HTTP[1], HTTP[2]))
     token = os.environ.get("RANK_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     return local, Stack(args.registry, local.url, args.prefix, args.log_dir, ports=ports, admin_token=token)
 
@@ -223,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_demo(stack.address("gateway"), args.world)
                 return 0
             print(f"\nready: gateway on {stack.address('gateway')}  (logs in {args.log_dir}/)")
+            print(f"  console and HTTP API: {stack.http_url}/  (OpenAPI: {stack.http_url}/openapi.json)")
             print(f"  try: .venv/bin/python -m gateway.cli --addr {stack.address('gateway')} "
                   f"recommend --user 42 --debug")
             print(f"  model admin: RANK_ADMIN_TOKEN={stack.admin_token} .venv/bin/python -m "

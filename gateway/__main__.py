@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from recsys.v1 import catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_grpc
@@ -10,17 +11,23 @@ from core.items import ItemTable
 from core.recall.channels.hot import HotChannel
 from core.registry.reader import ModelVersion
 from core.store import durability
+from core.store.campaigns import CampaignStore
 from core.store.catalog_log import CatalogWriter
 from core.store.clock import CatalogClock
 from core.store.events import EventWriter
 from core.store.impressions import ImpressionLog
+from core.store.item_meta import ItemMeta, write_item_meta
 from core.store.keys import Keys
 from core.versioned import Versioned
 from gateway.auth import HEADER, AuthInterceptor, Authorizer
+from gateway.campaigns import CampaignCache, CampaignServicer
 from gateway.catalog import CatalogServicer
 from gateway.clients import StageClients
 from gateway.experiments import Experiments
 from gateway.fallback import HotFallback
+from gateway.http.app import HttpApi
+from gateway.http.auth import HttpAuth
+from gateway.http.server import HttpServer, bind
 from gateway.identity import UserTokens
 from gateway.limits import KeyedBuckets
 from gateway.pipeline import RecommendPipeline
@@ -28,6 +35,7 @@ from gateway.servicer import GatewayServicer
 from gateway.settings import GatewaySettings
 from services.common import logging as rlog
 from services.common.server import Registration, run_server
+from services.common.shedding import LoadShedder
 
 
 def item_table_of(mv: ModelVersion) -> ItemTable:
@@ -62,8 +70,10 @@ async def main() -> None:
     unreachable = await clients.connect(timeout_s=5.0)
     if unreachable:
         log.warning("downstreams not reachable yet", extra={"addresses": unreachable})
+    campaign_store = CampaignStore(client, keys)
+    campaigns = CampaignCache(campaign_store, settings.campaign_refresh_s)
     pipeline = RecommendPipeline(settings, clients, client, keys,
-                                 HotFallback(HotChannel(client, keys), items), followed_items)
+                                 HotFallback(HotChannel(client, keys), items), followed_items, campaigns)
     experiments = Experiments(settings.experiments_file)
     impressions = ImpressionLog(client, keys) if settings.log_impressions else None
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, followed_items), settings.max_count,
@@ -71,24 +81,45 @@ async def main() -> None:
                                user_limit=KeyedBuckets(settings.user_rps, settings.user_burst), identity=identity)
 
     follow = asyncio.create_task(followed_items.follow(settings.alias_poll_s))
+    follow_campaigns = asyncio.create_task(campaigns.follow())
+    # One load limit for both edges: an HTTP call and a gRPC call take the same slot.
+    shedder = LoadShedder("gateway", settings.max_concurrent_rpcs)
+    http_api = HttpApi(servicer, CampaignServicer(campaign_store, campaigns, n_regions),
+                       HttpAuth(authorizer), shedder, followed_items, settings.registry(),
+                       experiments, [Path(d.strip()) for d in settings.reports_dirs.split(",") if d.strip()],
+                       settings.max_message_bytes)
+    http = HttpServer(http_api.app(), bind(settings.host, settings.http_port))
 
     async def close() -> None:
+        await http.stop()
         follow.cancel()
+        follow_campaigns.cancel()
         await clients.close()
         if impressions is not None:
             await impressions.drain()
         await client.aclose()
 
+    async def start_http(_health) -> None:
+        http.start()
+        log.info("http serving", extra={"address": f"http://{settings.host}:{http.port}/"})
+
+    async def write_meta(item_id: int, meta: ItemMeta) -> None:
+        try:
+            await write_item_meta(client, keys, item_id, meta)
+        except Exception as err:  # the video is published; it is served without display info
+            log.warning("display info not stored", extra={"item_id": item_id, "error": repr(err)[:200]})
+
     catalog = CatalogServicer(CatalogWriter(client, keys), CatalogClock(client, keys), followed_items, n_regions,
                               publish_limit=KeyedBuckets(settings.publish_rps, settings.publish_burst),
-                              publish_skew_ms=settings.publish_skew_ms)
+                              publish_skew_ms=settings.publish_skew_ms, write_meta=write_meta)
     api_keys = settings.key_list("api_keys")
     await run_server("gateway", settings, [
         Registration(gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
                      gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name),
         Registration(catalog_pb2_grpc.add_CatalogServiceServicer_to_server, catalog,
                      catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name)], on_stop=close,
-        warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[AuthInterceptor(authorizer)])
+        warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[AuthInterceptor(authorizer)],
+        on_serving=start_http, shedder=shedder)
 
 
 async def warmup(channel, keys: list[str]) -> None:

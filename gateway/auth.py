@@ -35,7 +35,7 @@ HEADER = "x-api-key"
 ADMIN_HEADER = "x-admin-key"
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
                  "/grpc.reflection.v1.ServerReflection/")
-ADMIN_PREFIXES = ("/recsys.v1.CatalogService/",)
+ADMIN_PREFIXES = ("/recsys.v1.CatalogService/", "/recsys.v1.CampaignService/")
 
 Headers = Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]]
 

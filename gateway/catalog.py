@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from recsys.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -9,11 +10,32 @@ from core.errors import AlreadyExists, InvalidArgument
 from core.items import ItemTable
 from core.store.catalog_log import CatalogItem, CatalogWriter
 from core.store.clock import CatalogClock
+from core.store.item_meta import TAG_SEPARATOR, ItemMeta, generated_cover_url
 from core.versioned import Versioned
 from gateway.limits import KeyedBuckets, check
 
 log = logging.getLogger(__name__)
 MAX_DURATION_S = 86_400
+MAX_TITLE, MAX_AUTHOR_NAME, MAX_COVER_URL, MAX_TAGS, MAX_TAG = 200, 100, 512, 16, 32
+
+
+def parse_display(request) -> ItemMeta:
+    """The display fields of a PublishItemRequest, checked."""
+    if len(request.title) > MAX_TITLE:
+        raise InvalidArgument("title", f"at most {MAX_TITLE} characters, got {len(request.title)}")
+    if len(request.author_name) > MAX_AUTHOR_NAME:
+        raise InvalidArgument("author_name", f"at most {MAX_AUTHOR_NAME} characters")
+    cover = request.cover_url
+    if len(cover) > MAX_COVER_URL or (cover and not cover.startswith(("http://", "https://", "/"))):
+        raise InvalidArgument("cover_url", f"an http(s) URL or a path starting with '/', "
+                                           f"at most {MAX_COVER_URL} characters")
+    if len(request.tags) > MAX_TAGS:
+        raise InvalidArgument("tags", f"at most {MAX_TAGS} tags, got {len(request.tags)}")
+    for i, tag in enumerate(request.tags):
+        if not 1 <= len(tag) <= MAX_TAG or TAG_SEPARATOR in tag or not tag.isprintable():
+            raise InvalidArgument(f"tags[{i}]", f"1..{MAX_TAG} printable characters without ','")
+    return ItemMeta(request.title, cover or generated_cover_url(request.item_id), request.author_name,
+                    float(request.duration_s), tuple(request.tags))
 
 
 def parse_publish(request, n_regions: int, now_ms: int | None = None, skew_ms: int = 0) -> CatalogItem:
@@ -38,10 +60,12 @@ def parse_publish(request, n_regions: int, now_ms: int | None = None, skew_ms: i
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, writer: CatalogWriter, clock: CatalogClock, items: Versioned[ItemTable], n_regions: int,
-                 publish_limit: KeyedBuckets | None = None, publish_skew_ms: int = 5 * 60 * 1000):
+                 publish_limit: KeyedBuckets | None = None, publish_skew_ms: int = 5 * 60 * 1000,
+                 write_meta: Callable[[int, ItemMeta], Awaitable[None]] | None = None):
         self.writer, self.clock, self._items, self.n_regions = writer, clock, items, n_regions
         self.publish_limit = publish_limit or KeyedBuckets(0, 0)
         self.publish_skew_ms = publish_skew_ms
+        self.write_meta = write_meta
 
     @property
     def items(self) -> ItemTable | None:
@@ -52,12 +76,17 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         await self.clock.refresh()
         item = parse_publish(request, self.n_regions, self.clock.now_ms(), self.publish_skew_ms)
         check(self.publish_limit, "publish")
+        meta = parse_display(request)
         items = self.items
         if items is not None and items.index_of([item.item_id])[0] >= 0:
             raise AlreadyExists(f"item_id: {item.item_id} is in the catalog already")
         if not item.publish_ms:
             item = CatalogItem(**{**item.__dict__, "publish_ms": self.clock.now_ms()})
         await self.writer.publish(item)
+        if self.write_meta is not None:
+            # After the publish, so a refused publish never overwrites another video's display
+            # info; until this lands the video is served without it (counted, never failed).
+            await self.write_meta(item.item_id, meta)
         log.info("published", extra={"item_id": item.item_id, "author_id": item.author_id})
         return catalog_pb2.PublishItemResponse(item_id=item.item_id, publish_ms=item.publish_ms)
 

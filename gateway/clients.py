@@ -23,6 +23,7 @@ from recsys.v1 import (
 )
 
 from core.context import RequestContext
+from core.rerank.campaigns import POOL as OPERATIONS_POOL
 from core.store.user_state import UserStateData
 from services.common.convert import context_to_proto, state_to_proto
 
@@ -127,10 +128,14 @@ class StageClients:
                       r.model.version, [(m.name, m.version) for m in r.models])
 
     async def rerank(self, ctx: RequestContext, item_ids: np.ndarray, scores: np.ndarray,
-                     count: int, policy: str, timeout: float, state: UserStateData | None = None) -> Reranked:
+                     count: int, policy: str, timeout: float, state: UserStateData | None = None,
+                     boosts: dict[int, float] | None = None, operations: list[int] | None = None) -> Reranked:
+        """`boosts` and `operations` (the operations slot pool) come from campaigns."""
         r = await self.rerank_stub.Rerank(rerank_pb2.RerankRequest(
             user=context_to_proto(ctx), item_ids=item_ids.tolist(), scores=scores.tolist(),
-            policy=policy, count=count, state=state_to_proto(state) if state is not None else None),
+            policy=policy, count=count, state=state_to_proto(state) if state is not None else None,
+            boosts=boosts or {},
+            pools=[rerank_pb2.SlotPool(name=OPERATIONS_POOL, item_ids=operations)] if operations else []),
             timeout=timeout)
         kinds = {rerank_pb2.RerankChange.KIND_MOVED: "moved",
                  rerank_pb2.RerankChange.KIND_INSERTED: "inserted"}

@@ -9,7 +9,11 @@ replaced by the next-best answer and named in `degraded`:
     rerank down -> rank order, at most 2 per author  "rerank_unavailable"
 Only the caller's own bad input is an error (raised before this module is reached).
 An experiment assignment may override recall quotas, the ranker version and the rerank
-policy. One run leaves a `Trace` that `explain` reads to say why an item is or is not shown.
+policy. Active operations campaigns of the user's region reach rerank as the `operations`
+slot pool and boosts. One run leaves a `Trace` that `explain` reads to say why an item is or
+is not shown. `recommend` then hydrates the served page's display info and counts the
+campaigns' delivered impressions, in one Redis round trip ("display"; when it fails the page
+is served without display info, flagged "display_unavailable").
 """
 from __future__ import annotations
 
@@ -25,9 +29,13 @@ import redis.asyncio as aioredis
 from core import metrics
 from core.context import RequestContext
 from core.items import ItemTable
+from core.rerank.campaigns import CampaignPlan, delivered_by_campaign, plan_campaigns
+from core.store import item_meta
+from core.store.campaigns import CampaignStore
 from core.store.keys import Keys
 from core.store.user_state import UserStateData, read_user_state
 from core.versioned import Versioned
+from gateway.campaigns import CampaignCache, now_ms
 from gateway.clients import Ranked, Recalled, Reranked, StageClients
 from gateway.experiments import Assignment
 from gateway.fallback import HotFallback
@@ -50,6 +58,7 @@ class FeedItem:
     category: int
     head_scores: dict[str, float]
     rerank_reason: str = ""
+    meta: item_meta.ItemMeta = item_meta.ItemMeta()
 
 
 @dataclass
@@ -71,6 +80,7 @@ class Trace:
     ranked: Ranked | None
     reranked: Reranked | None
     feed: Feed
+    campaigns: CampaignPlan = field(default_factory=CampaignPlan)
 
 
 @dataclass(frozen=True)
@@ -88,9 +98,11 @@ class Explanation:
 
 class RecommendPipeline:
     def __init__(self, settings: GatewaySettings, clients: StageClients, redis: aioredis.Redis,
-                 keys: Keys, fallback: HotFallback, items: Versioned[ItemTable]):
+                 keys: Keys, fallback: HotFallback, items: Versioned[ItemTable],
+                 campaigns: CampaignCache | None = None):
         self.s, self.clients, self.redis, self.keys = settings, clients, redis, keys
         self.fallback, self._items = fallback, items
+        self.campaigns = campaigns or CampaignCache(CampaignStore(redis, keys))
 
     @property
     def items(self) -> ItemTable | None:
@@ -158,10 +170,12 @@ class RecommendPipeline:
             scores = recalled.scores[: self.s.rank_top_k]
 
         final_ids, reranked = self._simple_feed(ids, inp.count), None
+        plan = plan_campaigns(self.campaigns.campaigns, ctx.region, now_ms(), state.seen_items)
         if ids.size:
             policy = assignment.rerank_policy or self.s.rerank_policy
             reranked = await self._stage(
-                "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count, policy, t, state),
+                "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count, policy, t, state,
+                                                        plan.boosts, plan.pool),
                 self.s.rerank_budget_ms, deadline, feed)
             if reranked is not None:
                 final_ids = reranked.item_ids
@@ -169,12 +183,50 @@ class RecommendPipeline:
         if reranked is not None:
             for item in feed.items:
                 item.rerank_reason = reranked.reasons.get(item.item_id, "")
+                if item.rerank_reason and item.item_id in plan.origin:
+                    item.rerank_reason += f" campaign:{plan.origin[item.item_id]}"
         feed.latencies_ms["total"] = (time.perf_counter() - start) * 1000
-        return Trace(state, recalled, ranked, reranked, feed)
+        return Trace(state, recalled, ranked, reranked, feed, plan)
 
     async def recommend(self, inp: RecommendInput, client_deadline_s: float | None,
                         assignment: Assignment = NO_EXPERIMENT) -> Feed:
-        return (await self.run(inp, client_deadline_s, assignment)).feed
+        start = time.perf_counter()
+        budget = self.s.total_budget_ms / 1000.0
+        deadline = time.monotonic() + (budget if client_deadline_s is None else min(budget, client_deadline_s))
+        trace = await self.run(inp, client_deadline_s, assignment)
+        feed = trace.feed
+        delivered = {}  # without rerank no campaign acted on the feed
+        if trace.reranked is not None:
+            delivered = delivered_by_campaign(trace.campaigns, [i.item_id for i in feed.items],
+                                              trace.reranked.reasons)
+        metas = await self._stage("display", lambda t: self._finish_page(feed, delivered),
+                                  self.s.display_budget_ms, deadline, feed)
+        missing = 0
+        for item in feed.items:
+            meta = (metas or {}).get(item.item_id)
+            if meta is None:
+                missing += 1
+            else:
+                item.meta = meta
+        if missing:
+            metrics.ITEM_META_MISSING.inc(missing)
+        feed.latencies_ms.pop("total", None)  # re-added last, now with the display stage
+        feed.latencies_ms["total"] = (time.perf_counter() - start) * 1000
+        return feed
+
+    async def _finish_page(self, feed: Feed, delivered: dict[int, str]) -> dict[int, item_meta.ItemMeta]:
+        """The page's display info and the campaigns' impression counts, one round trip."""
+        ids = [i.item_id for i in feed.items]
+        per_campaign: dict[str, int] = {}
+        for campaign in delivered.values():
+            per_campaign[campaign] = per_campaign.get(campaign, 0) + 1
+        async with self.redis.pipeline(transaction=False) as pipe:
+            item_meta.queue_read(pipe, self.keys, ids)
+            self.campaigns.store.queue_count(pipe, per_campaign)
+            replies = await pipe.execute()
+        if per_campaign:
+            self.campaigns.count(dict(zip(per_campaign, (int(r) for r in replies[len(ids):]))))
+        return item_meta.parse_read(ids, replies[: len(ids)])
 
     async def explain(self, inp: RecommendInput, item_id: int, client_deadline_s: float | None,
                       assignment: Assignment = NO_EXPERIMENT) -> Explanation:

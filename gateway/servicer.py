@@ -45,7 +45,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 item_id=i.item_id, score=i.score, channels=i.channels,
                 recall_position=i.recall_position, rank_position=i.rank_position,
                 author_id=i.author_id, category=i.category, head_scores=i.head_scores,
-                rerank_reason=i.rerank_reason)
+                rerank_reason=i.rerank_reason, title=i.meta.title, cover_url=i.meta.cover_url,
+                author_name=i.meta.author_name, duration_s=i.meta.duration_s, tags=i.meta.tags)
                 for i in feed.items],
             models=[common_pb2.ModelRef(name=n, version=v) for n, v in feed.models],
             degraded=feed.degraded, experiment=feed.experiment,

@@ -30,6 +30,8 @@ class GatewaySettings(ServiceSettings):
     recall_budget_ms: float = Field(150.0, gt=0)
     rank_budget_ms: float = Field(120.0, gt=0)
     rerank_budget_ms: float = Field(60.0, gt=0)
+    # Display info of the served page and the campaigns' impression counts (one round trip).
+    display_budget_ms: float = Field(30.0, gt=0)
     # Funnel sizes: recall -> rank keeps rank_top_k -> rerank keeps the requested count.
     recall_limit: int = Field(1000, ge=1, le=5000)
     rank_top_k: int = Field(50, ge=1, le=2000)
@@ -61,6 +63,12 @@ class GatewaySettings(ServiceSettings):
     publish_skew_ms: int = Field(5 * 60 * 1000, ge=0)
     # Log every served feed to the impression stream (the training data and the A/B record).
     log_impressions: bool = True
+    # HTTP/JSON API and web console on the same process and loop; 0 = a free port.
+    http_port: int = Field(8080, ge=0, le=65535)
+    # Plots the console links to (read-only): PNG files directly in these folders.
+    reports_dirs: str = "reports,bench/results"
+    # How often the gateway re-reads the operations campaigns (seconds).
+    campaign_refresh_s: float = Field(0.25, gt=0)
     # Layered experiment configuration (JSON, see experiments.py); re-read when it changes.
     experiments_file: Path | None = None
 

@@ -4,6 +4,7 @@
 
 Per user: profile, recent engaged items (capped), seen set, follows. Hot lists: the last
 HOT_WINDOW_H hours of the world's engagement in hourly buckets, globally and per region.
+Per video: display info (title, cover, author name, duration, tags; training/display.py).
 World time is mapped onto wall-clock time (the world's end = now), and the offset is stored
 in the meta hash so services can translate.
 """
@@ -20,8 +21,10 @@ from tqdm import tqdm
 
 from core.feedback import HOT_WEIGHTS, EventKind
 from core.store import keys as K
+from core.store.item_meta import queue_write
 from core.store.keys import Keys
 from training.data import engaged_mask
+from training.display import video_meta
 from training.world import World
 
 LOADED_FIELD = "loaded_at_ms"
@@ -90,6 +93,10 @@ def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = Non
             pipe.sadd(keys.follows(uid), *np.unique(follows).tolist())
         if len(pipe) >= 2000:
             pipe.execute()
+    for item_id, meta in video_meta(world).items():
+        queue_write(pipe, keys, item_id, meta)
+        if len(pipe) >= 2000:
+            pipe.execute()
     hot = hot_increments(world, offset, now_ms)
     for (scope, bucket), scores in hot.items():
         key = keys.hot(scope, bucket)
@@ -97,7 +104,7 @@ def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = Non
         pipe.pexpireat(key, (bucket + K.HOT_WINDOW_H + 1) * K.HOT_BUCKET_MS)
     pipe.hset(keys.meta(), mapping={"world_offset_ms": offset, LOADED_FIELD: now_ms})
     pipe.execute()
-    return {"users": n_users, "hot_buckets": len(hot)}
+    return {"users": n_users, "videos": len(world.videos["item_id"]), "hot_buckets": len(hot)}
 
 
 def _chunks(iterable, size):

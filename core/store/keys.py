@@ -16,6 +16,9 @@
     {prefix}:v2:item:<id>:stats      hash   per-item event counts by type name ("like", "view", ...)
                                             and "watch_ms" (total watched), updated by events;
                                             expires ITEM_STATS_TTL_S after the last event
+    {prefix}:v2:item:<id>:meta       hash   display info: title, cover_url, author_name, duration_s,
+                                            tags (comma-joined); written by the bootstrap loader and
+                                            PublishItem, read for the served page only (item_meta.py)
     {prefix}:v2:evt:<event_id>      string  idempotency marker of a stored event, TTL DEDUP_TTL_S
     {prefix}:v2:events              stream  every stored event, read by the exporter (training/loop), which
                                             trims what it exported (XTRIM MINID); ~EVENTS_STREAM_CAP is
@@ -29,11 +32,14 @@
     {prefix}:v2:{catalog}:removed   set     item ids taken down (never recalled again)
     {prefix}:v2:{catalog}:log       stream  every catalog change (op=publish|remove), capped
                                             ~CATALOG_LOG_CAP; services follow it to apply changes at once
+    {prefix}:v1:{ops}:campaigns     hash    campaign id -> the campaign as JSON (campaigns.py)
+    {prefix}:v1:{ops}:delivered     hash    campaign id -> impressions delivered (HINCRBY per feed)
 
 A user's keys share the hash tag `{u:<id>}`, so in Redis Cluster they live in one slot and the
 per-request read stays one pipelined round trip; a hot scope's buckets share `{hot:<scope>}`,
 so ZUNIONSTORE over them is legal on a cluster too; the catalog keys share `{catalog}`, so a
-publish or a removal is one atomic script.
+publish or a removal is one atomic script; the campaign keys share `{ops}`, so one pipeline
+reads all campaigns and their counts.
 """
 from __future__ import annotations
 
@@ -93,6 +99,15 @@ class Keys:
 
     def item_stats(self, item_id: int) -> str:
         return f"{self._root}:item:{int(item_id)}:stats"
+
+    def item_meta(self, item_id: int) -> str:
+        return f"{self._root}:item:{int(item_id)}:meta"
+
+    def campaigns(self) -> str:
+        return f"{self._root}:{{ops}}:campaigns"
+
+    def campaigns_delivered(self) -> str:
+        return f"{self._root}:{{ops}}:delivered"
 
     def event_marker(self, event_id: str) -> str:
         return f"{self._root}:evt:{event_id}"

@@ -26,6 +26,7 @@ from core import metrics
 from core.errors import InvalidArgument, RecsysError
 from services.common.errors import status_of
 from services.common.settings import ServiceSettings
+from services.common.shedding import LoadShedder
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
     load: beyond `max_in_flight` concurrent calls, or when the caller's remaining deadline is
     shorter than twice this method's recent service time (an exponential average; twice,
     because under overload the next call is slower than the average), it answers
-    RESOURCE_EXHAUSTED at once (counted) instead of working on an answer nobody will wait
-    for. Health checks are never shed."""
+    RESOURCE_EXHAUSTED at once (counted, see shedding.py) instead of working on an answer
+    nobody will wait for. Health checks are never shed."""
 
-    def __init__(self, service: str, max_in_flight: int = 1 << 30):
-        self.service, self.max_in_flight = service, max_in_flight
-        self.in_flight = 0
-        self.service_s: dict[str, float] = {}  # method -> recent service time (EWMA), seconds
+    def __init__(self, service: str, max_in_flight: int = 1 << 30, shedder: LoadShedder | None = None):
+        self.service = service
+        self.shedder = shedder or LoadShedder(service, max_in_flight)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -63,6 +63,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_unary
         deserialize = handler.request_deserializer
         service = self.service
+        shedder = self.shedder
 
         sheddable = not handler_call_details.method.startswith("/grpc.health")
 
@@ -70,17 +71,10 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             if sheddable:
-                remaining = context.time_remaining()
-                late = remaining is not None and remaining < 2.0 * self.service_s.get(method, 0.0)
-                if late or self.in_flight >= self.max_in_flight:
-                    if late:  # decay, so one slow spell cannot shut a method for good
-                        self.service_s[method] *= 0.98
-                    metrics.SHED.labels(service, method).inc()
-                    metrics.RPC_TOTAL.labels(service, method, "RESOURCE_EXHAUSTED").inc()
-                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                        "overloaded: the deadline would pass first; retry later" if late
-                                        else "overloaded; retry later")
-            self.in_flight += 1
+                refusal = shedder.refusal(method, context.time_remaining())
+                if refusal:
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
+            shedder.in_flight += 1
             try:
                 try:
                     request = deserialize(raw) if deserialize is not None else raw
@@ -101,10 +95,10 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 log.exception("unhandled error", extra={"method": method})
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
-                self.in_flight -= 1
+                shedder.in_flight -= 1
                 elapsed = time.perf_counter() - start
                 if code == grpc.StatusCode.OK:
-                    self.service_s[method] = 0.9 * self.service_s.get(method, elapsed) + 0.1 * elapsed
+                    shedder.served(method, elapsed)
                 metrics.RPC_TOTAL.labels(service, method, code.name).inc()
                 metrics.RPC_LATENCY_MS.labels(service, method).observe(elapsed * 1000)
 
@@ -158,13 +152,15 @@ async def run_server(
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
     on_serving: Callable[[health.aio.HealthServicer], Awaitable[None]] | None = None,
     admin: AdminPort | None = None,
+    shedder: LoadShedder | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then drain. `name` labels logs and metrics. `on_serving`
     gets the health servicer once SERVING, to report finer-grained health names. `admin`
-    services are served on their own port (not listed by the serving port's reflection)."""
+    services are served on their own port (not listed by the serving port's reflection).
+    `shedder` shares the process's load limit with another edge (the gateway's HTTP API)."""
     registrations = list(registrations)
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorInterceptor(name, settings.max_concurrent_rpcs)],
+        interceptors=[*interceptors, ErrorInterceptor(name, settings.max_concurrent_rpcs, shedder)],
         options=server_options(settings),
         # A backstop above our own (counted) shedding, so health checks still get through.
         maximum_concurrent_rpcs=2 * settings.max_concurrent_rpcs + 8,

@@ -170,5 +170,5 @@ def test_redis_runs_the_one_durable_configuration():
 def test_compose_file_names_the_whole_stack():
     doc = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
     assert {"redis", "bootstrap", "recall", "rank", "rerank", "gateway"} <= set(doc["services"])
-    assert doc["services"]["gateway"]["ports"] == ["50050:50050"]
+    assert doc["services"]["gateway"]["ports"] == ["50050:50050", "8080:8080"]
     assert doc["services"]["rank"]["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"

@@ -66,7 +66,8 @@ class FakeStages:
                       np.full((ids.size, 2), 0.5, np.float32), version or "v0001",
                       [("ranker", version or "v0001"), ("prerank", "v0001")])
 
-    async def rerank(self, ctx, item_ids, scores, count, policy, timeout, state=None) -> Reranked:
+    async def rerank(self, ctx, item_ids, scores, count, policy, timeout, state=None, boosts=None,
+                     operations=None) -> Reranked:
         await self._enter("rerank", timeout=timeout, item_ids=item_ids, policy=policy)
         keep = item_ids[item_ids != 2][:count]
         return Reranked(keep, np.linspace(1, 0, keep.size).astype(np.float32), policy or "default",

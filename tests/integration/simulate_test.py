@@ -20,7 +20,7 @@ def ab_gateway(stack, tmp_path_factory):
     experiments = folder / "experiments.json"
     experiments.write_text(json.dumps({"layers": [{"name": "rerank", "experiments": [
         {"id": "dpp", "percent": 50, "rerank_policy": "dpp"}]}]}))
-    ports = {name: port for name, port in stack.ports.items() if name != "gateway"}
+    ports = {name: port for name, port in stack.ports.items() if name not in ("gateway", "http")}
     gw = Stack(stack.registry_dir, stack.redis_url, stack.prefix, folder / "logs", ports=ports,
                env={"GATEWAY_EXPERIMENTS_FILE": str(experiments)})
     gw.start_one("gateway")
