@@ -16,7 +16,12 @@ from services.common.items import ItemTable
 from services.rank.features import SEQ_LEN, UserRows
 from training.world import DAY_MS, World
 
-HEADS = ("like", "complete", "share", "follow")
+# The ranker's heads. "engaged" is the dataset's own positive (what evaluation holds out):
+# here a like or half the video watched; an importer may define it ("engaged" column: a click
+# or a long view on KuaiRand, any rating on MovieLens). Label columns an importer provides
+# beyond these become heads too (a hate is negative feedback the fusion can punish).
+HEADS = ("engaged", "like", "complete", "share", "follow")
+OPTIONAL_HEADS = ("click", "long_view", "comment", "hate")
 COMPLETE_FRACTION = 0.9
 
 
@@ -50,10 +55,19 @@ class Dataset:
     cutoff_ms: int
     start_ms: int
     end_ms: int
+    heads: tuple[str, ...] = HEADS
+
+
+def heads_of(world: World) -> tuple[str, ...]:
+    return HEADS + tuple(h for h in OPTIONAL_HEADS if h in world.impressions)
 
 
 def engaged_mask(world: World) -> np.ndarray:
+    """The positive: the importer's "engaged" column where it has one, else a like or at
+    least ENGAGED_FRACTION of the video watched."""
     imp, v = world.impressions, world.videos
+    if "engaged" in imp:
+        return imp["engaged"] > 0
     duration_ms = v["duration_s"][imp["item_id"] - 1] * 1000.0
     return (imp["like"] > 0) | (imp["watch_ms"] >= ENGAGED_FRACTION * duration_ms)
 
@@ -90,6 +104,39 @@ def _sequences(user_idx, item_idx, ts_ms, engaged, n_users) -> np.ndarray:
     return out
 
 
+def sampled_negatives(ds: Dataset, world: World, rows: LogRows, per_row: int, rng: np.random.Generator,
+                      uniform_share: float = 0.5) -> LogRows:
+    """`per_row` unlabelled candidates for each of `rows` (the same user and time, another
+    item), every label 0: what the ranker meets at serving (recall candidates the user was
+    never shown) but the logged impressions of the old policy never hold (exposure bias).
+    Items are drawn from those exposed before the row's time (popularity by exposure) or, a
+    `uniform_share` of them, uniformly from the items published before it."""
+    n = len(rows) * per_row
+    src = np.repeat(np.arange(len(rows)), per_row)
+    ts = rows.ts_ms[src]
+    log = ds.train
+    order = np.argsort(log.ts_ms, kind="stable")
+    n_before = np.maximum(np.searchsorted(log.ts_ms[order], ts, side="right"), 1)
+    exposed = log.item_idx[order[np.minimum((rng.random(n) * n_before).astype(np.int64), order.size - 1)]]
+    by_publish = np.argsort(ds.items.publish_ms, kind="stable")
+    n_pub = np.maximum(np.searchsorted(ds.items.publish_ms[by_publish], ts, side="right"), 1)
+    fresh = by_publish[(rng.random(n) * n_pub).astype(np.int64)]
+    item_idx = np.where(rng.random(n) < uniform_share, fresh, exposed)
+    neg = rows.take(src)
+    users = dataclasses.replace(neg.users, follows_author=_follows_at(
+        world, neg.user_idx, ds.items.author_id[item_idx], ts))
+    return LogRows(neg.user_idx, item_idx, ts, users, np.zeros_like(neg.labels), np.zeros(n, bool))
+
+
+def concat(a: LogRows, b: LogRows) -> LogRows:
+    u, v = a.users, b.users
+    users = dataclasses.replace(u, **{f: np.concatenate([getattr(u, f), getattr(v, f)])
+                                      for f in u.__dataclass_fields__ if isinstance(getattr(u, f), np.ndarray)})
+    return LogRows(np.concatenate([a.user_idx, b.user_idx]), np.concatenate([a.item_idx, b.item_idx]),
+                   np.concatenate([a.ts_ms, b.ts_ms]), users, np.concatenate([a.labels, b.labels]),
+                   np.concatenate([a.engaged, b.engaged]))
+
+
 def _follows_at(world: World, user_idx, author_id, ts_ms) -> np.ndarray:
     """1.0 where the user already followed the author at the row's time."""
     f = world.follows
@@ -106,11 +153,13 @@ def _follows_at(world: World, user_idx, author_id, ts_ms) -> np.ndarray:
     return ((uniq[pos] == q) & (first_ts[pos] <= ts_ms)).astype(np.float32)
 
 
-def build(world: World, test_days: float | None = None) -> Dataset:
+def build(world: World, test_days: float | None = None, end_ms: int | None = None) -> Dataset:
+    """The time split: test = the last `test_days` before `end_ms` (default the world's end);
+    rows at or after `end_ms` are left out (a validation split: `end_ms` = the test cutoff)."""
     c = world.config
     test_days = c.test_days if test_days is None else test_days
     imp, users, v = world.impressions, world.users, world.videos
-    end_ms = c.end_ms
+    end_ms = c.end_ms if end_ms is None else int(end_ms)
     cutoff = int(end_ms - test_days * DAY_MS)
     items = item_table(world, until_ms=cutoff)
     user_idx = imp["user_id"] - 1
@@ -118,8 +167,11 @@ def build(world: World, test_days: float | None = None) -> Dataset:
     ts = imp["ts_ms"]
     engaged = engaged_mask(world)
     duration_ms = v["duration_s"][item_idx] * 1000.0
-    labels = np.stack([imp["like"] > 0, imp["watch_ms"] >= COMPLETE_FRACTION * duration_ms,
-                       imp["share"] > 0, imp["follow"] > 0], axis=1).astype(np.float32)
+    heads = heads_of(world)
+    columns = {"engaged": engaged, "like": imp["like"] > 0,
+               "complete": imp["watch_ms"] >= COMPLETE_FRACTION * duration_ms,
+               "share": imp["share"] > 0, "follow": imp["follow"] > 0}
+    labels = np.stack([columns[h] if h in columns else imp[h] > 0 for h in heads], axis=1).astype(np.float32)
     rows = UserRows(
         region=users["region"][user_idx], age_bucket=users["age_bucket"][user_idx],
         gender=users["gender"][user_idx], device=imp["device"],
@@ -130,5 +182,6 @@ def build(world: World, test_days: float | None = None) -> Dataset:
     )
     log = LogRows(user_idx, item_idx, ts, rows, labels, engaged)
     is_train = ts < cutoff
-    return Dataset(items, log.take(is_train), log.take(~is_train), cutoff,
-                   int(ts.min()), int(end_ms))
+    in_range = ts < end_ms
+    return Dataset(items, log.take(is_train), log.take(~is_train & in_range), cutoff,
+                   int(ts.min()), int(end_ms), heads)
