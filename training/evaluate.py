@@ -31,35 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-from services.common.context import RequestContext
-from services.common.registry import Registry
-from services.common.user_state import UserStateData
-from services.rank import scoring
-from services.rank.model import LoadedModel
-from services.recall.channels.item_cf import ItemCFChannel
-from services.recall.channels.region import RegionChannel
-from services.recall.channels.two_tower import TwoTowerModel
-from services.recall.merge import DEFAULT_WEIGHTS, merge
-from services.rerank.candidates import ItemSide
-from services.rerank.policies import build_policies
-from training import baselines, train
+from training import baselines, fusion, train
 from training import data as data_mod
 from training.data import Dataset
 from training.evaluate_rerank import ild
+from training.funnel import FEED, Funnel
 from training.importers import DATASETS, BadInput
 from training.importers import load as import_dataset
 from training.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
 from training.world import World
 
-FEED = 20
-QUOTAS = {"two_tower": 500, "item_cf": 300, "hot": 200, "region": 200, "follow": 100}
-FOLLOW_WINDOW_MS = 7 * 86_400_000
 RETRIEVAL_MODELS = ("popularity", "item_cf", "two_tower", "follow", "merged")
 
 
 # ---- the pipeline, offline -------------------------------------------------------------------
 STAGES = ("recall_top20", "merged_recall", "prerank", "rank", "final")
-PRERANK_KEEP, RANK_KEEP = 200, 50
 
 
 def eligible_users(ds: Dataset) -> np.ndarray:
@@ -76,74 +62,6 @@ def metric_users(ds: Dataset, max_users: int, seed: int = 7) -> np.ndarray:
     if users.size > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
     return users
-
-
-class Funnel:
-    """The serving stages for one offline user, with the services' own code and models."""
-
-    def __init__(self, world: World, ds: Dataset, registry: Path, policy: str = "default"):
-        reg = Registry(registry)
-        tt = reg.open("two_tower")
-        self.world, self.ds = world, ds
-        self.tower = TwoTowerModel.load(tt)
-        self.cf = ItemCFChannel.load(reg.open("item_cf"))
-        self.region = RegionChannel.load(reg.open("item_cf"))
-        self.ranker, self.prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
-        vectors = np.load(tt.file("item_vectors.npy"), allow_pickle=False)
-        self.side = ItemSide(self.tower.items, vectors)
-        self.policy = build_policies()[policy]
-        items = self.items = self.tower.items
-        self.popular = items.item_id[np.argsort(-items.log_pop, kind="stable")]
-        self.weights = [DEFAULT_WEIGHTS.get(n, 1.0) for n in QUOTAS]
-        tr = ds.train
-        self.by_user = np.argsort(tr.user_idx, kind="stable")
-        self.bounds = np.searchsorted(tr.user_idx[self.by_user], np.arange(world.config.n_users + 1))
-
-    def state(self, u: int) -> UserStateData:
-        tr, items, w = self.ds.train, self.items, self.world
-        rows = self.by_user[self.bounds[u]:self.bounds[u + 1]]
-        eng = rows[tr.engaged[rows]]
-        recent = items.item_id[tr.item_idx[eng][np.argsort(-tr.ts_ms[eng], kind="stable")][:50]]
-        seen = items.item_id[tr.item_idx[rows]]
-        f = w.follows
-        return UserStateData(known=True, recent_items=recent, seen_items=seen,
-                             followed_authors=f["author_id"][(f["user_id"] == u + 1)
-                                                             & (f["ts_ms"] < self.ds.cutoff_ms)],
-                             age_bucket=int(w.users["age_bucket"][u]), gender=int(w.users["gender"][u]),
-                             region=int(w.users["region"][u]))
-
-    def recall(self, u: int, state: UserStateData) -> dict[str, np.ndarray]:
-        """Each channel's list as the recall service asks for it (quota + the seen count)."""
-        items, cutoff = self.items, self.ds.cutoff_ms
-        recent, extra = state.recent_items, state.seen_items.size
-        vec = self.tower.user_vector(recent, state.region, state.age_bucket, state.gender)
-        cf_idx, _ = self.cf.votes(items.index_of(recent[: self.cf.seeds]))
-        fresh = (items.publish_ms >= cutoff - FOLLOW_WINDOW_MS) & (items.publish_ms < cutoff)
-        follow = np.flatnonzero(fresh & np.isin(items.author_id, state.followed_authors))
-        follow = items.item_id[follow[np.argsort(-items.publish_ms[follow], kind="stable")]]
-        return {"two_tower": self.tower.search(vec, QUOTAS["two_tower"] + extra)[0],
-                "item_cf": items.item_id[cf_idx[: QUOTAS["item_cf"] + extra]],
-                "hot": self.popular[: QUOTAS["hot"] + extra],
-                "region": self.region.favourites(state.region, recent.size, QUOTAS["region"] + extra).item_ids,
-                "follow": follow[: QUOTAS["follow"] + extra]}
-
-    def run(self, u: int) -> dict[str, np.ndarray]:
-        """Item ids after every stage (and of every channel alone, seen items dropped)."""
-        state = self.state(u)
-        lists = self.recall(u, state)
-        merged = merge([(bit, np.asarray(ids, np.int64)) for bit, ids in enumerate(lists.values())], self.weights)
-        seen = state.seen_items
-        cand = merged.item_ids[~np.isin(merged.item_ids, seen)][:1000]
-        ctx = RequestContext(user_id=int(u) + 1, region=state.region)
-        now = self.ds.cutoff_ms
-        # the pre-rank's own order (what it keeps is its top PRERANK_KEEP)
-        pre = scoring.score(ctx, state, cand, now, self.prerank, None)
-        scored = scoring.score(ctx, state, cand, now, self.ranker, self.prerank, PRERANK_KEEP, RANK_KEEP)
-        result = self.policy.apply(self.side.candidates(scored.item_ids, scored.fused), FEED)
-        out = {f"channel:{name}": np.asarray(ids, np.int64)[~np.isin(ids, seen)] for name, ids in lists.items()}
-        out |= {"recall_top20": cand[:FEED], "merged_recall": cand, "prerank": pre.item_ids[:PRERANK_KEEP],
-                "rank": scored.item_ids, "final": scored.item_ids[np.asarray(result.feed, np.int64)]}
-        return out
 
 
 def list_metrics(lists: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, float]:
@@ -219,7 +137,7 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
 
 # ---- the report ------------------------------------------------------------------------------
 def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_users: int = 1000,
-             dump: bool = False) -> tuple[dict, list]:
+             dump: bool = False, fit_fusion: bool = True) -> tuple[dict, list]:
     started = time.monotonic()
     ds = data_mod.build(world)
     users = metric_users(ds, max_users, seed)
@@ -230,8 +148,10 @@ def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_use
     tuned = baselines.tune(rows, ds.cutoff_ms, ds.end_ms - ds.cutoff_ms, max_users=1000, seed=seed)
     print(f"baselines tuned: { {k: v['chosen'] for k, v in tuned.items()} }", file=sys.stderr)
     tuned_metrics = baselines.evaluate(rows, ds.cutoff_ms, users, truths, tuned)
+    fit = fusion.fit_on_validation(world, ds, epochs, seed, train.FUSION_WEIGHTS) if fit_fusion else None
     with tempfile.TemporaryDirectory(prefix="eval-registry-") as tmp:
-        result = train.run_world(world, Path(tmp), epochs, seed, ds=ds, eval_users=users)
+        result = train.run_world(world, Path(tmp), epochs, seed, ds=ds, eval_users=users,
+                                 fusion_weights=fit["weights"] if fit else None)
         no_seq, no_seq_losses = train.train_ranker(ds, world, epochs, seed, use_sequence=False)[::2]
         ablation, _ = train.evaluate_ranker(ds, no_seq)
         pipe, stages, recs = pipeline(world, ds, Path(tmp), users, eligible_users(ds) if dump else None)
@@ -256,6 +176,7 @@ def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_use
         "baselines": {"tuned": tuned, "best": best,
                       "final_vs_best": round(stages["final"]["ndcg@10"] / max(retrieval[best]["ndcg@10"], 1e-12), 3)},
         "stages": stages,
+        "fusion": fit or {"weights": {h: train.FUSION_WEIGHTS.get(h, 0.0) for h in ds.heads}, "fitted": False},
         "ranking": ranking,
         "pipeline": pipe,
         "training_curves": result.losses | {"ranker_no_sequence": no_seq_losses},
@@ -348,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--users", type=int, default=1000, help="test users in the pipeline evaluation")
+    p.add_argument("--no-fit-fusion", action="store_true",
+                   help="keep the default head-fusion weights (skips the validation-split fit)")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) malformed rows instead of stopping")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.users < 1:
@@ -370,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    report, recs = evaluate(world, args.dataset, args.epochs, args.seed, args.users, dump=args.dump_recs is not None)
+    report, recs = evaluate(world, args.dataset, args.epochs, args.seed, args.users, dump=args.dump_recs is not None,
+                            fit_fusion=not args.no_fit_fusion)
     write(report, out, recs, args.dump_recs)
     print(out.with_suffix(".md").read_text())
     return 0
