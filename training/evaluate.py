@@ -71,10 +71,11 @@ def list_metrics(lists: list[np.ndarray], truths: list[np.ndarray]) -> dict[str,
 
 
 def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
-             dump_users: np.ndarray | None = None) -> tuple[dict, dict, list[dict]]:
+             dump_users: np.ndarray | None = None,
+             merge_weights: dict[str, float] | None = None) -> tuple[dict, dict, list[dict]]:
     """Recall -> pre-rank -> rank -> rerank with the services' code, for each of `users`
     (metrics) and `dump_users` (the recommendations dump, in the dataset's own ids)."""
-    funnel = Funnel(world, ds, registry)
+    funnel = Funnel(world, ds, registry, merge_weights=merge_weights)
     items = funnel.items
     te = ds.test.take(ds.test.engaged)
     te_order = np.argsort(te.user_idx, kind="stable")
@@ -154,7 +155,8 @@ def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_use
                                  fusion_weights=fit["weights"] if fit else None)
         no_seq, no_seq_losses = train.train_ranker(ds, world, epochs, seed, use_sequence=False)[::2]
         ablation, _ = train.evaluate_ranker(ds, no_seq)
-        pipe, stages, recs = pipeline(world, ds, Path(tmp), users, eligible_users(ds) if dump else None)
+        pipe, stages, recs = pipeline(world, ds, Path(tmp), users, eligible_users(ds) if dump else None,
+                                      fit["merge_weights"] if fit else None)
     r = result.metrics["retrieval"]
     retrieval = {}
     for model in RETRIEVAL_MODELS:

@@ -62,7 +62,8 @@ def hot_scopes(world: World, cutoff_ms: int, window_h: int = K.HOT_WINDOW_H, hal
 class Funnel:
     """The serving stages for one offline user, with the services' own code and models."""
 
-    def __init__(self, world: World, ds: Dataset, registry: Path, policy: str = "default"):
+    def __init__(self, world: World, ds: Dataset, registry: Path, policy: str = "default",
+                 merge_weights: dict[str, float] | None = None):
         reg = Registry(registry)
         tt = reg.open("two_tower")
         self.world, self.ds = world, ds
@@ -75,7 +76,8 @@ class Funnel:
         self.policy = build_policies()[policy]
         self.items = self.tower.items
         self.hot = hot_scopes(world, ds.cutoff_ms)
-        self.weights = [DEFAULT_WEIGHTS.get(n, 1.0) for n in QUOTAS]
+        self.merge_weights = {n: float({**DEFAULT_WEIGHTS, **(merge_weights or {})}.get(n, 1.0)) for n in QUOTAS}
+        self.weights = list(self.merge_weights.values())
         tr = ds.train
         self.by_user = np.argsort(tr.user_idx, kind="stable")
         self.bounds = np.searchsorted(tr.user_idx[self.by_user], np.arange(world.config.n_users + 1))

@@ -84,6 +84,30 @@ def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float]
     return w, trace
 
 
+MERGE_VALUES = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
+
+
+def fit_merge(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> tuple[dict[str, float], list[dict]]:
+    """The recall merge's channel weights (RRF), two-tower fixed at 1: the merged list's
+    NDCG@10 (seen items dropped) on the validation users."""
+    from services.recall.merge import merge
+    cached = []
+    for u in users:
+        state = funnel.state(int(u))
+        lists = funnel.recall(int(u), state)
+        cached.append(([np.asarray(ids, np.int64) for ids in lists.values()], state.seen_items))
+    names = list(funnel.merge_weights)
+
+    def objective(w: np.ndarray) -> float:
+        tops = []
+        for lists, seen in cached:
+            m = merge(list(enumerate(lists)), w.tolist()).item_ids
+            tops.append(m[~np.isin(m, seen)][:10])
+        return ndcg_at_k(tops, truths, 10)
+
+    return coordinate_ascent(objective, tuple(names), funnel.merge_weights, fixed="two_tower", values=MERGE_VALUES)
+
+
 def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: dict[str, float],
                       max_users: int = 500) -> dict:
     """Train on the data before the validation cutoff, fit the weights there. Returns
@@ -98,13 +122,18 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
         train.run_world(world, Path(tmp), epochs, seed, ds=val, fusion_weights=start, eval_users=users[:200])
         funnel = Funnel(world, val, Path(tmp))
         truths = [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in users]
+        merge_weights, merge_trace = fit_merge(funnel, users, truths)
+        funnel = Funnel(world, val, Path(tmp), merge_weights=merge_weights)
         cases = collect(funnel, users, truths)
         weights, trace = coordinate_ascent(lambda w: feed_ndcg(funnel, cases, w), val.heads, start)
         before = {"rank": feed_ndcg(funnel, cases, np.array([start.get(h, 0.0) for h in val.heads]), rerank=False)}
         after = {"rank": feed_ndcg(funnel, cases, np.array([weights[h] for h in val.heads]), rerank=False)}
     print(f"fusion fit: {weights} (validation feed NDCG@10 {trace[0]['ndcg@10']} -> {trace[-1]['ndcg@10']})",
           file=sys.stderr)
-    return {"weights": weights, "start": {h: start.get(h, 0.0) for h in val.heads},
+    print(f"merge fit: {merge_weights} (validation merged NDCG@10 {merge_trace[0]['ndcg@10']} -> "
+          f"{merge_trace[-1]['ndcg@10']})", file=sys.stderr)
+    return {"merge_weights": merge_weights, "merge_trace": merge_trace,
+            "weights": weights, "start": {h: start.get(h, 0.0) for h in val.heads},
             "validation": {"cutoff_ms": int(val.cutoff_ms), "users": int(users.size),
                            "feed_ndcg@10": {"start": trace[0]["ndcg@10"], "fitted": trace[-1]["ndcg@10"]},
                            "rank_ndcg@10": {"start": round(before["rank"], 4), "fitted": round(after["rank"], 4)}},

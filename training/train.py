@@ -258,9 +258,14 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
 
 
 # ---- ranker ------------------------------------------------------------------------------
+POP_COL = NUM_FEATURES.index("item_log_pop")
+
+
 def _ranker_tensors(ds: Dataset, rows) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.ascontiguousarray(v))
-            for k, v in assemble(ds.items, rows.item_idx, rows.users).items()}
+    x = assemble(ds.items, rows.item_idx, rows.users)
+    if ds.pop_at is not None:  # the popularity as of each row's time, not the cutoff's
+        x["num"][:, POP_COL] = np.log1p(ds.pop_at(rows.item_idx, rows.ts_ms))
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in x.items()}
 
 
 def ranker_rows(ds: Dataset, world: World, seed: int, per_positive: int | None = None) -> LogRows:
