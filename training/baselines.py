@@ -22,8 +22,8 @@ from training.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
 
 DAY_MS = 86_400_000
 GRIDS = {
-    # days of engagement counted (0 = everything before the cutoff)
-    "popularity": {"window_days": [1, 3, 7, 0]},
+    # positives before the cutoff, each weighing 0.5 ** (age / half-life); 0 = all-time counts
+    "popularity": {"half_life_h": [3, 6, 12, 24, 72, 0]},
     "item_knn": {"kind": ["cosine", "bm25"], "K": [20, 100, 400]},
     # confidence = alpha x (1 for a positive, impression_weight for an impression without one)
     "implicit_als": {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 10.0],
@@ -64,13 +64,16 @@ class Interactions:
         return m[users]
 
 
-def popularity(rows: Interactions, cutoff_ms: int, users: np.ndarray, window_days: float = 0) -> np.ndarray:
-    since = cutoff_ms - window_days * DAY_MS if window_days else -np.inf
-    sel = rows.engaged & (rows.ts_ms >= since)
-    counts = np.bincount(rows.item_idx[sel], minlength=rows.n_items).astype(np.float32)
-    # ties (items without positives in the window) go to all-time popularity
-    total = np.bincount(rows.item_idx[rows.engaged], minlength=rows.n_items).astype(np.float32)
-    return np.broadcast_to(counts + total / (total.max(initial=0) + 1.0), (users.size, rows.n_items))
+def popularity(rows: Interactions, cutoff_ms: int, users: np.ndarray, half_life_h: float = 0) -> np.ndarray:
+    from training.data import Popularity
+    pos = rows.take(rows.engaged & (rows.ts_ms < cutoff_ms))
+    total = np.bincount(pos.item_idx, minlength=rows.n_items).astype(np.float64)
+    if half_life_h:  # ties (nothing recent) go to all-time counts
+        score = Popularity(pos.item_idx, pos.ts_ms, rows.n_items, half_life_h)(np.arange(rows.n_items), cutoff_ms)
+        score = score + 1e-6 * total / (total.max(initial=0) + 1.0)
+    else:
+        score = total
+    return np.broadcast_to(score.astype(np.float32), (users.size, rows.n_items))
 
 
 def item_knn(rows: Interactions, cutoff_ms: int, users: np.ndarray, kind: str = "cosine", K: int = 100) -> np.ndarray:

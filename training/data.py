@@ -64,6 +64,7 @@ class Dataset:
     end_ms: int
     heads: tuple[str, ...] = HEADS
     pop_at: object = None  # fn(item_idx, ts_ms) -> decayed positives before ts (see Popularity)
+    pop_half_life_h: float = POP_HALF_LIFE_H
 
 
 def heads_of(world: World) -> tuple[str, ...]:
@@ -105,10 +106,11 @@ class Popularity:
         return np.where(item_idx >= 0, np.maximum(total, 0.0), 0.0)
 
 
-def popularity(world: World) -> Popularity:
+def popularity(world: World, half_life_h: float = POP_HALF_LIFE_H) -> Popularity:
     imp = world.impressions
     engaged = engaged_mask(world)
-    return Popularity(imp["item_id"][engaged] - 1, imp["ts_ms"][engaged], world.config.n_videos)
+    return Popularity(imp["item_id"][engaged] - 1, imp["ts_ms"][engaged], world.config.n_videos,
+                      half_life_h if half_life_h > 0 else 1e9)
 
 
 def item_table(world: World, until_ms: int | None = None, pop: Popularity | None = None) -> ItemTable:
@@ -191,15 +193,17 @@ def _follows_at(world: World, user_idx, author_id, ts_ms) -> np.ndarray:
     return ((uniq[pos] == q) & (first_ts[pos] <= ts_ms)).astype(np.float32)
 
 
-def build(world: World, test_days: float | None = None, end_ms: int | None = None) -> Dataset:
+def build(world: World, test_days: float | None = None, end_ms: int | None = None,
+          pop_half_life_h: float = POP_HALF_LIFE_H) -> Dataset:
     """The time split: test = the last `test_days` before `end_ms` (default the world's end);
-    rows at or after `end_ms` are left out (a validation split: `end_ms` = the test cutoff)."""
+    rows at or after `end_ms` are left out (a validation split: `end_ms` = the test cutoff).
+    `pop_half_life_h`: the ranker's popularity feature (0 = all-time counts)."""
     c = world.config
     test_days = c.test_days if test_days is None else test_days
     imp, users, v = world.impressions, world.users, world.videos
     end_ms = c.end_ms if end_ms is None else int(end_ms)
     cutoff = int(end_ms - test_days * DAY_MS)
-    pop = popularity(world)
+    pop = popularity(world, pop_half_life_h)
     items = item_table(world, until_ms=cutoff, pop=pop)
     user_idx = imp["user_id"] - 1
     item_idx = items.index_of(imp["item_id"])
@@ -223,4 +227,4 @@ def build(world: World, test_days: float | None = None, end_ms: int | None = Non
     is_train = ts < cutoff
     in_range = ts < end_ms
     return Dataset(items, log.take(is_train), log.take(~is_train & in_range), cutoff,
-                   int(ts.min()), int(end_ms), heads, pop)
+                   int(ts.min()), int(end_ms), heads, pop, pop_half_life_h)

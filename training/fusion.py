@@ -115,14 +115,16 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
     from training import train
     from training.evaluate import metric_users
     window_days = (ds.end_ms - ds.cutoff_ms) / DAY_MS
-    val = data_mod.build(world, test_days=window_days, end_ms=ds.cutoff_ms)
+    val = data_mod.build(world, test_days=window_days, end_ms=ds.cutoff_ms, pop_half_life_h=ds.pop_half_life_h)
     users = metric_users(val, max_users, seed)
+    merge_users = metric_users(val, 4 * max_users, seed)  # recall only: cheap, so more users
     te = val.test.take(val.test.engaged)
+    merge_truths = [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in merge_users]
     with tempfile.TemporaryDirectory(prefix="fusion-registry-") as tmp:
         train.run_world(world, Path(tmp), epochs, seed, ds=val, fusion_weights=start, eval_users=users[:200])
         funnel = Funnel(world, val, Path(tmp))
         truths = [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in users]
-        merge_weights, merge_trace = fit_merge(funnel, users, truths)
+        merge_weights, merge_trace = fit_merge(funnel, merge_users, merge_truths)
         funnel = Funnel(world, val, Path(tmp), merge_weights=merge_weights)
         cases = collect(funnel, users, truths)
         weights, trace = coordinate_ascent(lambda w: feed_ndcg(funnel, cases, w), val.heads, start)

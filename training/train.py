@@ -366,8 +366,24 @@ class TrainResult:
     losses: dict[str, list[float]] = field(default_factory=dict)        # model -> loss per epoch
 
 
-def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7) -> dict[str, str]:
-    return run_world(World.load(world_dir), registry, epochs, seed).versions
+def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7, fit: bool = False) -> dict[str, str]:
+    """Train and publish. `fit`: first choose the popularity feature's half-life and the
+    head-fusion weights on a validation split before the cutoff (training.baselines,
+    training.fusion; about twice the training time), and print the recall merge weights
+    fitted there (the recall service reads them from RECALL_WEIGHTS)."""
+    world = World.load(world_dir)
+    if not fit:
+        return run_world(world, registry, epochs, seed).versions
+    from training import baselines, fusion
+    ds = data_mod.build(world)
+    rows = baselines.Interactions(ds.train.user_idx, ds.train.item_idx, ds.train.ts_ms, ds.train.engaged,
+                                  world.config.n_users, len(ds.items))
+    tuned = baselines.tune(rows, ds.cutoff_ms, ds.end_ms - ds.cutoff_ms, seed=seed, models=("popularity",))
+    ds = data_mod.build(world, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
+    fit_doc = fusion.fit_on_validation(world, ds, epochs, seed, FUSION_WEIGHTS)
+    print("recall merge weights fitted on the validation split: "
+          f"RECALL_WEIGHTS='{json.dumps(fit_doc['merge_weights'])}'", file=sys.stderr)
+    return run_world(world, registry, epochs, seed, ds=ds, fusion_weights=fit_doc["weights"]).versions
 
 
 def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
@@ -504,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--registry", type=Path, default=Path("models"), help="model registry root")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--fit-fusion", action="store_true",
+                   help="fit the popularity half-life and head-fusion weights on a validation split first")
     args = p.parse_args(argv)
     if not (args.world / "world.json").exists():
         p.error(f"--world {args.world}: no world here (run `python -m training.world`)")
@@ -516,15 +534,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data-parallel training: process {rank} of {size}", file=sys.stderr)
         try:
             if rank == 0:
-                versions = run(args.world, args.registry, args.epochs, args.seed)
+                versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion)
             else:  # identical models (same seed, averaged gradients): only process 0 publishes
                 with tempfile.TemporaryDirectory() as scratch:
-                    run(args.world, Path(scratch), args.epochs, args.seed)
+                    run(args.world, Path(scratch), args.epochs, args.seed, args.fit_fusion)
                 return 0
         finally:
             dist.destroy_process_group()
     else:
-        versions = run(args.world, args.registry, args.epochs, args.seed)
+        versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion)
     print(f"published: {versions}", file=sys.stderr)
     return 0
 
