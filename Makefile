@@ -11,7 +11,7 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval deploy-check clean
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval eval-kuairand deploy-check clean
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  - benchmarks and trade-off reports into bench/results/ (latest.json: end to end)"
 	@echo "make chaos  - faults under load (kills, Redis crash, latency, swaps, overload, fuzz) -> bench/results/chaos.json"
 	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
+	@echo "make eval-kuairand - the same on the real KuaiRand sample in $(KUAIRAND_DIR) -> reports/eval-kuairand.*"
 	@echo "make simulate - simulated users scroll the live system (closed loop) -> reports/simulate.*"
 	@echo "make deploy-check - render and validate the Kubernetes manifests offline"
 	@echo "make proto  - regenerate gRPC stubs from protos/"
@@ -46,11 +47,11 @@ world: install
 	@test -f $(WORLD_DIR)/world.json || $(PY) -m training.world --out $(WORLD_DIR)
 
 train: world
-	$(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR)
+	$(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --fit-fusion
 
 # Train only when no live versions exist (make train always publishes new ones).
 artifacts: world
-	@test -f $(REGISTRY_DIR)/ranker/aliases.json || $(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR)
+	@test -f $(REGISTRY_DIR)/ranker/aliases.json || $(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --fit-fusion
 
 # One thread for the in-process micro-benchmarks: the numbers are per core.
 bench: artifacts
@@ -67,6 +68,14 @@ chaos: artifacts
 eval: world
 	$(PY) -m training.evaluate --dataset synthetic --path $(WORLD_DIR) --out reports/eval-synthetic.json \
 	  --dump-recs reports/eval-synthetic-recs.jsonl
+
+# The real short-video log (KuaiRand-Pure sample, CC BY-SA 4.0), read in place, never copied.
+KUAIRAND_DIR ?= ../shared/datasets/kuairand-pure-sample
+eval-kuairand: install
+	@if ls $(KUAIRAND_DIR)/log_*.csv >/dev/null 2>&1; then \
+	  $(PY) -m training.evaluate --dataset kuairand --path $(KUAIRAND_DIR) --out reports/eval-kuairand.json \
+	    --dump-recs reports/eval-kuairand-recs.jsonl; \
+	else echo "eval-kuairand: no KuaiRand log in $(KUAIRAND_DIR) (set KUAIRAND_DIR=...); skipped"; fi
 
 # Closed loop: simulated users from the world scroll a freshly started stack (own Redis prefix).
 simulate: artifacts
