@@ -87,8 +87,15 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
     measured = set(np.asarray(users).tolist())
     todo = np.union1d(users, dump_users if dump_users is not None else np.zeros(0, np.int64)).astype(np.int64)
     recs, stage_lists, truths, ilds, history = [], {}, [], [], []
+    variants = rerank_variants()
+    variant_feeds: dict[str, list] = {name: [] for name in variants}
     for u in todo:
         lists = funnel.run(int(u))
+        if int(u) in measured:  # the same rank order through other policies (what each buys)
+            fused = funnel.last_fused
+            for name, pol in variants.items():
+                result = pol.apply(funnel.side.candidates(lists["rank"], fused), FEED)
+                variant_feeds[name].append(lists["rank"][np.asarray(result.feed, np.int64)])
         truth = np.unique(items.item_id[te.item_idx[te_order[te_bounds[u]:te_bounds[u + 1]]]])
         feed = lists["final"]
         if dump_users is not None:
@@ -133,7 +140,28 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
             segments[seg] = {name: list_metrics([stage_lists[name][i] for i in idx], [truths[i] for i in idx])
                              | {"users": int(idx.size)} for name in ("merged_recall", "rank", "final")}
     stages["segments"] = segments
+    stages["rerank_policies"] = {
+        name: list_metrics(f, truths) | {
+            "intra_list_diversity": round(float(np.mean([ild(funnel.side.vectors[items.index_of(x)]) for x in f]))
+                                          if f else 0.0, 4),
+            "distinct_authors": round(float(np.mean([np.unique(items.author_id[items.index_of(x)]).size
+                                                     for x in f])) if f else 0.0, 2)}
+        for name, f in variant_feeds.items()}
     return metrics, stages, recs
+
+
+def rerank_variants() -> dict:
+    """The named policies of services.rerank.policies, and the default with other MMR lambdas."""
+    import copy
+    import json as _json
+
+    from services.rerank.policies import DEFAULT_POLICIES, build_policies
+    spec = {k: v for k, v in DEFAULT_POLICIES.items()}
+    for lam in (0.8, 0.9, 1.0):
+        doc = copy.deepcopy(DEFAULT_POLICIES["default"])
+        doc["selector"] = {"kind": "mmr", "lambda": lam}
+        spec[f"default_mmr_lambda_{lam}"] = doc
+    return build_policies(_json.dumps(spec))
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -230,6 +258,12 @@ def write(report: dict, out: Path, recs: list | None = None, dump_recs: Path | N
                   f"{t['intra_list_diversity']['final']:.3f}, distinct authors per feed "
                   f"{t['distinct_authors']['rank_top20']} → {t['distinct_authors']['final']}, catalog coverage "
                   f"{t['coverage']['rank_top20']:.4f} → {t['coverage']['final']:.4f}."]
+        if st.get("rerank_policies"):
+            lines += ["", "| rerank policy (same rank order) | ndcg@10 | recall@20 | intra-list diversity | "
+                      "distinct authors |", "|---|---:|---:|---:|---:|"]
+            for name, m in st["rerank_policies"].items():
+                lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@20']:.4f} | "
+                             f"{m['intra_list_diversity']:.3f} | {m['distinct_authors']} |")
         if st.get("segments"):
             lines += ["", "| users | merged_recall | rank | final | n |", "|---|---:|---:|---:|---:|"]
             for seg, m in st["segments"].items():
