@@ -11,7 +11,7 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval eval-models deploy-check clean \
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval eval-kuairand eval-models deploy-check clean \
   loop-deps export retrain gate loop
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
@@ -22,6 +22,7 @@ help:
 	@echo "make chaos  - faults under load (kills, Redis crash, latency, swaps, overload, fuzz) -> bench/results/chaos.json"
 	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
 	@echo "make eval-models - the ranking architectures side by side, 3 seeds each -> reports/models-synthetic.*"
+	@echo "make eval-kuairand - the same on the real KuaiRand sample in $(KUAIRAND_DIR) -> reports/eval-kuairand.*"
 	@echo "make simulate - simulated users scroll the live system (closed loop) -> reports/simulate.*"
 	@echo "make export / retrain / gate - the learning loop's steps against a running stack (EXPORT_URI, REDIS_PREFIX)"
 	@echo "make loop   - N simulated days of the system learning from its own traffic -> reports/loop.*"
@@ -50,11 +51,11 @@ world: install
 	@test -f $(WORLD_DIR)/world.json || $(PY) -m training.world --out $(WORLD_DIR)
 
 train: world
-	$(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR)
+	$(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --fit-fusion
 
 # Train only when no live versions exist (make train always publishes new ones).
 artifacts: world
-	@test -f $(REGISTRY_DIR)/ranker/aliases.json || $(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR)
+	@test -f $(REGISTRY_DIR)/ranker/aliases.json || $(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --fit-fusion
 
 # One thread for the in-process micro-benchmarks: the numbers are per core.
 bench: artifacts
@@ -76,6 +77,13 @@ eval: world
 # 300 pipeline users per run: the 18 runs train 19 rankers, the bulk of the time.
 eval-models: world
 	$(PY) -m training.compare_models --world $(WORLD_DIR) --out reports/models-synthetic.json --users 300
+# The real short-video log (KuaiRand-Pure sample, CC BY-SA 4.0), read in place, never copied.
+KUAIRAND_DIR ?= ../shared/datasets/kuairand-pure-sample
+eval-kuairand: install
+	@if ls $(KUAIRAND_DIR)/log_*.csv >/dev/null 2>&1; then \
+	  $(PY) -m training.evaluate --dataset kuairand --path $(KUAIRAND_DIR) --out reports/eval-kuairand.json \
+	    --dump-recs reports/eval-kuairand-recs.jsonl; \
+	else echo "eval-kuairand: no KuaiRand log in $(KUAIRAND_DIR) (set KUAIRAND_DIR=...); skipped"; fi
 
 # Closed loop: simulated users from the world scroll a freshly started stack (own Redis prefix).
 simulate: artifacts

@@ -30,7 +30,7 @@ from core.rank.features import assemble, rows_for_user
 from core.rank.model import LoadedModel
 from core.registry.reader import Registry
 from training import evaluate, train
-from training.data import HEADS, Dataset
+from training.data import Dataset
 from training.metrics import auc, gauc, logloss
 from training.models import zoo
 from training.ranker_version import publish_architecture
@@ -46,7 +46,7 @@ SERVING_P50_MS = 3.0
 def head_metrics(ds: Dataset, probs: np.ndarray) -> dict[str, float]:
     """AUC, GAUC (per user, impression-weighted) and logloss for every head."""
     out = {}
-    for h, name in enumerate(HEADS):
+    for h, name in enumerate(ds.heads):
         y, p = ds.test.labels[:, h], probs[:, h]
         out[f"auc_{name}"] = auc(y, p)
         out[f"gauc_{name}"] = float(gauc(ds.test.user_idx, y, p))
@@ -90,7 +90,7 @@ def latency_ms(model: LoadedModel, ds: Dataset, runs: int = LATENCY_RUNS) -> tup
 
 def feed_ndcg(world: World, ds: Dataset, registry: Path, users: int) -> float:
     """The final feed's NDCG@10 with the registry's live versions (the offline pipeline)."""
-    return float(evaluate.pipeline(world, ds, registry, users)[0]["ndcg@10"])
+    return float(evaluate.pipeline(world, ds, registry, evaluate.metric_users(ds, users))[0]["ndcg@10"])
 
 
 def run_one(world: World, ds: Dataset, registry: Path, name: str, seed: int, epochs: int, users: int,
@@ -157,7 +157,7 @@ def _report(ds: Dataset, names: list[str], seeds: list[int], epochs: int, users:
             seconds: float) -> dict:
     models = {name: summarise(rows) for name, rows in per_seed.items() if rows}
     return {
-        "dataset": "synthetic", "heads": list(HEADS), "seeds": seeds, "epochs": epochs,
+        "dataset": "synthetic", "heads": list(ds.heads), "seeds": seeds, "epochs": epochs,
         "complete": all(len(per_seed[n]) == len(seeds) for n in names),
         "split": {"cutoff_ts": int(ds.cutoff_ms), "train_rows": len(ds.train), "test_rows": len(ds.test)},
         "pipeline_users": users,

@@ -16,8 +16,20 @@ from core.items import ItemTable
 from core.rank.features import SEQ_LEN, UserRows
 from training.world import DAY_MS, World
 
-HEADS = ("like", "complete", "share", "follow")
+# The ranker's heads. "engaged" is the dataset's own positive (what evaluation holds out):
+# here a like or half the video watched; an importer may define it ("engaged" column: a click
+# or a long view on KuaiRand, any rating on MovieLens). Label columns an importer provides
+# beyond these become heads too (a hate is negative feedback the fusion can punish).
+HEADS = ("engaged", "like", "complete", "share", "follow")
+OPTIONAL_HEADS = ("click", "long_view", "comment", "hate")
 COMPLETE_FRACTION = 0.9
+# The ranker's item popularity feature ("item_log_pop") is log1p of the item's positives with
+# this half-life, as of the row's time: on short-video logs what was engaged in the last day
+# predicts the next day far better than all-time counts (the tuned popularity baseline picks a
+# 1-day window on the synthetic world and on KuaiRand). Serving reads the value at the
+# training cutoff from the model's item table (the model is retrained daily).
+POP_HALF_LIFE_H = 24.0
+HOUR_MS = 3_600_000
 
 
 @dataclass
@@ -50,26 +62,68 @@ class Dataset:
     cutoff_ms: int
     start_ms: int
     end_ms: int
+    heads: tuple[str, ...] = HEADS
+    pop_at: object = None  # fn(item_idx, ts_ms) -> decayed positives before ts (see Popularity)
+    pop_half_life_h: float = POP_HALF_LIFE_H
+
+
+def heads_of(world: World) -> tuple[str, ...]:
+    return HEADS + tuple(h for h in OPTIONAL_HEADS if h in world.impressions)
 
 
 def engaged_mask(world: World) -> np.ndarray:
-    """The one definition of engagement (core/feedback.py), as the event writer applies it."""
+    """The positive: the importer's "engaged" column where it has one (KuaiRand: click or long
+    view; MovieLens: a rating), else the one definition of engagement (core/feedback.py), as
+    the event writer applies it."""
     imp, v = world.impressions, world.videos
+    if "engaged" in imp:
+        return imp["engaged"] > 0
     return engaged_rows(imp["watch_ms"], v["duration_s"][imp["item_id"] - 1], imp["like"], imp["share"],
                         imp["follow"])
 
 
-def item_table(world: World, until_ms: int | None = None) -> ItemTable:
-    """The item table, with popularity counted on engagement before `until_ms` only."""
-    v, imp = world.videos, world.impressions
+class Popularity:
+    """Each item's positives, each weighing 0.5 ** (age / half-life), strictly before a time."""
+
+    def __init__(self, item_idx: np.ndarray, ts_ms: np.ndarray, n_items: int, half_life_h: float = POP_HALF_LIFE_H):
+        self.h_ms = half_life_h * HOUR_MS
+        self.t0 = int(ts_ms.min()) if ts_ms.size else 0
+        self.span = (int(ts_ms.max()) if ts_ms.size else 0) - self.t0 + 2  # queries are clipped into it
+        order = np.lexsort((ts_ms, item_idx))
+        self.item, ts = item_idx[order].astype(np.int64), ts_ms[order].astype(np.int64) - self.t0
+        self.key = self.item * self.span + ts
+        self.cum = np.concatenate([[0.0], np.cumsum(np.exp2(ts / self.h_ms))])
+        self.start = np.searchsorted(self.item, np.arange(n_items + 1))
+
+    def __call__(self, item_idx: np.ndarray, ts_ms) -> np.ndarray:
+        item_idx = np.asarray(item_idx, np.int64)
+        ts = np.broadcast_to(np.asarray(ts_ms, np.float64), item_idx.shape)
+        safe = np.maximum(item_idx, 0)
+        lo = self.start[safe]
+        rel = np.clip(ts - self.t0, 0, self.span - 1)
+        # events of the item strictly before ts: (item, time) keys are sorted
+        hi = np.searchsorted(self.key, safe * self.span + rel.astype(np.int64), side="left")
+        total = (self.cum[hi] - self.cum[lo]) * np.exp2(-rel / self.h_ms)
+        return np.where(item_idx >= 0, np.maximum(total, 0.0), 0.0)
+
+
+def popularity(world: World, half_life_h: float = POP_HALF_LIFE_H) -> Popularity:
+    imp = world.impressions
     engaged = engaged_mask(world)
-    if until_ms is not None:
-        engaged &= imp["ts_ms"] < until_ms
-    counts = np.bincount(imp["item_id"][engaged] - 1, minlength=v["item_id"].size)
+    return Popularity(imp["item_id"][engaged] - 1, imp["ts_ms"][engaged], world.config.n_videos,
+                      half_life_h if half_life_h > 0 else 1e9)
+
+
+def item_table(world: World, until_ms: int | None = None, pop: Popularity | None = None) -> ItemTable:
+    """The item table; `log_pop` is log1p of the decayed positives before `until_ms` (default
+    the end of the log)."""
+    v, imp = world.videos, world.impressions
+    pop = popularity(world) if pop is None else pop
+    until = imp["ts_ms"].max(initial=0) + 1 if until_ms is None else until_ms
     return ItemTable.from_columns(
         item_id=v["item_id"], author_id=v["author_id"], category=v["category"],
         duration_s=v["duration_s"], publish_ms=v["publish_ms"], region=v["region"],
-        log_pop=np.log1p(counts).astype(np.float32))
+        log_pop=np.log1p(pop(np.arange(v["item_id"].size), until)).astype(np.float32))
 
 
 LOOK_BACK = 3 * SEQ_LEN  # engagements scanned per row for SEQ_LEN distinct items
@@ -108,6 +162,39 @@ def _sequences(user_idx, item_idx, ts_ms, engaged, n_users) -> np.ndarray:
     return out
 
 
+def sampled_negatives(ds: Dataset, world: World, rows: LogRows, per_row: int, rng: np.random.Generator,
+                      uniform_share: float = 0.5) -> LogRows:
+    """`per_row` unlabelled candidates for each of `rows` (the same user and time, another
+    item), every label 0: what the ranker meets at serving (recall candidates the user was
+    never shown) but the logged impressions of the old policy never hold (exposure bias).
+    Items are drawn from those exposed before the row's time (popularity by exposure) or, a
+    `uniform_share` of them, uniformly from the items published before it."""
+    n = len(rows) * per_row
+    src = np.repeat(np.arange(len(rows)), per_row)
+    ts = rows.ts_ms[src]
+    log = ds.train
+    order = np.argsort(log.ts_ms, kind="stable")
+    n_before = np.maximum(np.searchsorted(log.ts_ms[order], ts, side="right"), 1)
+    exposed = log.item_idx[order[np.minimum((rng.random(n) * n_before).astype(np.int64), order.size - 1)]]
+    by_publish = np.argsort(ds.items.publish_ms, kind="stable")
+    n_pub = np.maximum(np.searchsorted(ds.items.publish_ms[by_publish], ts, side="right"), 1)
+    fresh = by_publish[(rng.random(n) * n_pub).astype(np.int64)]
+    item_idx = np.where(rng.random(n) < uniform_share, fresh, exposed)
+    neg = rows.take(src)
+    users = dataclasses.replace(neg.users, follows_author=_follows_at(
+        world, neg.user_idx, ds.items.author_id[item_idx], ts))
+    return LogRows(neg.user_idx, item_idx, ts, users, np.zeros_like(neg.labels), np.zeros(n, bool))
+
+
+def concat(a: LogRows, b: LogRows) -> LogRows:
+    u, v = a.users, b.users
+    users = dataclasses.replace(u, **{f: np.concatenate([getattr(u, f), getattr(v, f)])
+                                      for f in u.__dataclass_fields__ if isinstance(getattr(u, f), np.ndarray)})
+    return LogRows(np.concatenate([a.user_idx, b.user_idx]), np.concatenate([a.item_idx, b.item_idx]),
+                   np.concatenate([a.ts_ms, b.ts_ms]), users, np.concatenate([a.labels, b.labels]),
+                   np.concatenate([a.engaged, b.engaged]))
+
+
 def _follows_at(world: World, user_idx, author_id, ts_ms) -> np.ndarray:
     """1.0 where the user already followed the author at the row's time."""
     f = world.follows
@@ -124,20 +211,28 @@ def _follows_at(world: World, user_idx, author_id, ts_ms) -> np.ndarray:
     return ((uniq[pos] == q) & (first_ts[pos] <= ts_ms)).astype(np.float32)
 
 
-def build(world: World, test_days: float | None = None) -> Dataset:
+def build(world: World, test_days: float | None = None, end_ms: int | None = None,
+          pop_half_life_h: float = POP_HALF_LIFE_H) -> Dataset:
+    """The time split: test = the last `test_days` before `end_ms` (default the world's end);
+    rows at or after `end_ms` are left out (a validation split: `end_ms` = the test cutoff).
+    `pop_half_life_h`: the ranker's popularity feature (0 = all-time counts)."""
     c = world.config
     test_days = c.test_days if test_days is None else test_days
     imp, users, v = world.impressions, world.users, world.videos
-    end_ms = c.end_ms
+    end_ms = c.end_ms if end_ms is None else int(end_ms)
     cutoff = int(end_ms - test_days * DAY_MS)
-    items = item_table(world, until_ms=cutoff)
+    pop = popularity(world, pop_half_life_h)
+    items = item_table(world, until_ms=cutoff, pop=pop)
     user_idx = imp["user_id"] - 1
     item_idx = items.index_of(imp["item_id"])
     ts = imp["ts_ms"]
     engaged = engaged_mask(world)
     duration_ms = v["duration_s"][item_idx] * 1000.0
-    labels = np.stack([imp["like"] > 0, imp["watch_ms"] >= COMPLETE_FRACTION * duration_ms,
-                       imp["share"] > 0, imp["follow"] > 0], axis=1).astype(np.float32)
+    heads = heads_of(world)
+    columns = {"engaged": engaged, "like": imp["like"] > 0,
+               "complete": imp["watch_ms"] >= COMPLETE_FRACTION * duration_ms,
+               "share": imp["share"] > 0, "follow": imp["follow"] > 0}
+    labels = np.stack([columns[h] if h in columns else imp[h] > 0 for h in heads], axis=1).astype(np.float32)
     rows = UserRows(
         region=users["region"][user_idx], age_bucket=users["age_bucket"][user_idx],
         gender=users["gender"][user_idx], device=imp["device"],
@@ -148,5 +243,6 @@ def build(world: World, test_days: float | None = None) -> Dataset:
     )
     log = LogRows(user_idx, item_idx, ts, rows, labels, engaged)
     is_train = ts < cutoff
-    return Dataset(items, log.take(is_train), log.take(~is_train), cutoff,
-                   int(ts.min()), int(end_ms))
+    in_range = ts < end_ms
+    return Dataset(items, log.take(is_train), log.take(~is_train & in_range), cutoff,
+                   int(ts.min()), int(end_ms), heads, pop, pop_half_life_h)

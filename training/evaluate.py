@@ -31,131 +31,185 @@ from pathlib import Path
 
 import numpy as np
 
-from core.context import RequestContext
-from core.rank import scoring
-from core.rank.model import LoadedModel
-from core.recall.channels.item_cf import ItemCFChannel
-from core.recall.channels.region import RegionChannel
-from core.recall.channels.two_tower import TwoTowerModel
-from core.recall.merge import DEFAULT_WEIGHTS, merge
-from core.registry.reader import Registry
-from core.rerank.candidates import ItemSide
-from core.rerank.policies import build_policies
-from core.store.user_state import UserStateData
-from training import train
+from training import baselines, fusion, train
+from training import data as data_mod
 from training.data import Dataset
 from training.evaluate_rerank import ild
+from training.funnel import FEED, Funnel
 from training.importers import DATASETS, BadInput
 from training.importers import load as import_dataset
 from training.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
 from training.world import World
 
-FEED = 20
-QUOTAS = {"two_tower": 500, "item_cf": 300, "hot": 200, "region": 200, "follow": 100}
-FOLLOW_WINDOW_MS = 7 * 86_400_000
-RETRIEVAL_MODELS = ("popularity", "item_cf", "implicit_als", "two_tower", "follow", "merged")
-
-
-# ---- baselines -----------------------------------------------------------------------------
-def als_scores(factors: int = 64, iterations: int = 15, seed: int = 7):
-    """implicit's ALS on the training engagements; returns fn(ds, users) -> [users, items] scores."""
-    def score(ds: Dataset, users: np.ndarray) -> np.ndarray:
-        import scipy.sparse as sp
-        from implicit.als import AlternatingLeastSquares
-        tr = ds.train
-        n_users = int(max(tr.user_idx.max(initial=0), users.max(initial=0))) + 1
-        weight = 1.0 + tr.engaged.astype(np.float32) * 4.0  # an engagement counts 5x an impression
-        matrix = sp.csr_matrix((weight, (tr.user_idx, tr.item_idx)), shape=(n_users, len(ds.items)))
-        from threadpoolctl import threadpool_limits
-        model = AlternatingLeastSquares(factors=factors, iterations=iterations, regularization=0.05,
-                                        random_state=seed)
-        with threadpool_limits(1, "blas"):  # implicit's own threads do the work (its advice)
-            model.fit(matrix, show_progress=False)
-        uf, itf = np.asarray(model.user_factors), np.asarray(model.item_factors)
-        return uf[users] @ itf.T
-    return score
+RETRIEVAL_MODELS = ("popularity", "item_cf", "two_tower", "follow", "merged")
 
 
 # ---- the pipeline, offline -------------------------------------------------------------------
-def pipeline(world: World, ds: Dataset, registry: Path, max_users: int) -> tuple[dict, list[dict]]:
-    """Recall -> pre-rank -> rank -> rerank with the services' code, for each test user."""
-    reg = Registry(registry)
-    tt = reg.open("two_tower")
-    tower = TwoTowerModel.load(tt)
-    cf = ItemCFChannel.load(reg.open("item_cf"))
-    region = RegionChannel.load(reg.open("item_cf"))
-    ranker, prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
-    vectors = np.load(tt.file("item_vectors.npy"), allow_pickle=False)
-    side = ItemSide(tower.items, vectors)
-    policy = build_policies()["default"]
-    items = tower.items
-    popular = items.item_id[np.argsort(-items.log_pop, kind="stable")]
-    te, tr = ds.test.take(ds.test.engaged), ds.train
-    users = np.unique(te.user_idx)[:max_users]
-    f = world.follows
-    weights = [DEFAULT_WEIGHTS.get(n, 1.0) for n in QUOTAS]
-    recs, per_user = [], []
-    for u in users:
-        hist = tr.user_idx == u
-        eng = hist & tr.engaged
-        recent = items.item_id[tr.item_idx[eng][np.argsort(-tr.ts_ms[eng], kind="stable")][:50]]
-        seen = items.item_id[tr.item_idx[hist]]
-        state = UserStateData(known=True, recent_items=recent, seen_items=seen,
-                              followed_authors=f["author_id"][(f["user_id"] == u + 1) & (f["ts_ms"] < ds.cutoff_ms)],
-                              age_bucket=int(world.users["age_bucket"][u]), gender=int(world.users["gender"][u]),
-                              region=int(world.users["region"][u]))
-        extra = seen.size
-        vec = tower.user_vector(recent, state.region, state.age_bucket, state.gender)
-        cf_idx, _ = cf.votes(items.index_of(recent[: cf.seeds]))
-        fresh = (items.publish_ms >= ds.cutoff_ms - FOLLOW_WINDOW_MS) & (items.publish_ms < ds.cutoff_ms)
-        follow = np.flatnonzero(fresh & np.isin(items.author_id, state.followed_authors))
-        follow = items.item_id[follow[np.argsort(-items.publish_ms[follow], kind="stable")]]
-        lists = {"two_tower": tower.search(vec, QUOTAS["two_tower"] + extra)[0],
-                 "item_cf": items.item_id[cf_idx[: QUOTAS["item_cf"] + extra]],
-                 "hot": popular[: QUOTAS["hot"] + extra],
-                 "region": region.favourites(state.region, recent.size, QUOTAS["region"] + extra).item_ids,
-                 "follow": follow[: QUOTAS["follow"] + extra]}
-        merged = merge([(bit, np.asarray(ids, np.int64)) for bit, ids in enumerate(lists.values())], weights)
-        cand = merged.item_ids[~np.isin(merged.item_ids, seen)][:1000]
-        ctx = RequestContext(user_id=int(u) + 1, region=state.region)
-        scored = scoring.score(ctx, state, cand, ds.cutoff_ms, ranker, prerank, 200, 50)
-        result = policy.apply(side.candidates(scored.item_ids, scored.fused), FEED)
-        feed = scored.item_ids[np.asarray(result.feed, np.int64)]
-        truth = np.unique(items.item_id[te.item_idx[te.user_idx == u]])
-        recs.append({"user": int(world.users["user_id"][u]), "recs": feed.tolist(), "test_items": truth.tolist()})
-        per_user.append((feed, truth, ild(side.vectors[items.index_of(feed)])))
-    feeds, truths = [p[0] for p in per_user], [p[1] for p in per_user]
+STAGES = ("recall_top20", "merged_recall", "prerank", "rank", "final")
+
+
+def eligible_users(ds: Dataset) -> np.ndarray:
+    """0-based users with a positive before the cutoff and one after it (the dump's users)."""
+    before = np.unique(ds.train.user_idx[ds.train.engaged])
+    after = np.unique(ds.test.user_idx[ds.test.engaged])
+    return np.intersect1d(before, after)
+
+
+def metric_users(ds: Dataset, max_users: int, seed: int = 7) -> np.ndarray:
+    """A seeded sample of at most `max_users` eligible users (sorted): the users every
+    metric of the report is computed on."""
+    users = eligible_users(ds)
+    if users.size > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
+    return users
+
+
+def list_metrics(lists: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, float]:
+    return {"ndcg@10": round(ndcg_at_k(lists, truths, 10), 4),
+            "recall@20": round(recall_at_k([x[:FEED] for x in lists], truths), 4),
+            "hitrate@10": round(hit_rate_at_k(lists, truths, 10), 4)}
+
+
+def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
+             dump_users: np.ndarray | None = None,
+             merge_weights: dict[str, float] | None = None) -> tuple[dict, dict, list[dict]]:
+    """Recall -> pre-rank -> rank -> rerank with the services' code, for each of `users`
+    (metrics) and `dump_users` (the recommendations dump, in the dataset's own ids)."""
+    funnel = Funnel(world, ds, registry, merge_weights=merge_weights)
+    items = funnel.items
+    te = ds.test.take(ds.test.engaged)
+    te_order = np.argsort(te.user_idx, kind="stable")
+    te_bounds = np.searchsorted(te.user_idx[te_order], np.arange(world.config.n_users + 1))
+    orig = getattr(world, "original_ids", None)
+    user_id = (lambda u: int(orig["user"][u])) if orig else (lambda u: int(world.users["user_id"][u]))
+    item_id = (lambda ids: orig["item"][np.asarray(ids, np.int64) - 1].tolist()) if orig else (
+        lambda ids: np.asarray(ids).tolist())
+    measured = set(np.asarray(users).tolist())
+    todo = np.union1d(users, dump_users if dump_users is not None else np.zeros(0, np.int64)).astype(np.int64)
+    recs, stage_lists, truths, ilds, history = [], {}, [], [], []
+    variants = rerank_variants()
+    variant_feeds: dict[str, list] = {name: [] for name in variants}
+    for u in todo:
+        lists = funnel.run(int(u))
+        if int(u) in measured:  # the same rank order through other policies (what each buys)
+            fused = funnel.last_fused
+            for name, pol in variants.items():
+                result = pol.apply(funnel.side.candidates(lists["rank"], fused), FEED)
+                variant_feeds[name].append(lists["rank"][np.asarray(result.feed, np.int64)])
+        truth = np.unique(items.item_id[te.item_idx[te_order[te_bounds[u]:te_bounds[u + 1]]]])
+        feed = lists["final"]
+        if dump_users is not None:
+            recs.append({"user": user_id(int(u)), "recs": item_id(feed), "test_items": item_id(truth)})
+        if int(u) in measured:
+            for name, ids in lists.items():
+                stage_lists.setdefault(name, []).append(ids)
+            truths.append(truth)
+            ilds.append(ild(funnel.side.vectors[items.index_of(feed)]))
+            history.append(int(funnel.bounds[u + 1] - funnel.bounds[u]))
+    feeds = stage_lists.get("final", [])
     shown = np.unique(np.concatenate(feeds)) if feeds else np.zeros(0)
-    metrics = {"ndcg@10": round(ndcg_at_k(feeds, truths, 10), 4), "recall@20": round(recall_at_k(feeds, truths), 4),
-               "hitrate@10": round(hit_rate_at_k(feeds, truths, 10), 4),
-               "coverage": round(shown.size / len(items), 4),
-               "intra_list_diversity": round(float(np.mean([p[2] for p in per_user])) if per_user else 0.0, 4),
-               "users": int(users.size)}
-    return metrics, recs
+    rank_top = [x[:FEED] for x in stage_lists.get("rank", [])]
+    metrics = list_metrics(feeds, truths) | {
+        "coverage": round(shown.size / len(items), 4),
+        "intra_list_diversity": round(float(np.mean(ilds)) if ilds else 0.0, 4),
+        "users": int(len(truths))}
+    stages = {name: list_metrics(stage_lists[name], truths) for name in STAGES if name in stage_lists}
+    stages["channels"] = {name.removeprefix("channel:"): list_metrics(v, truths)
+                          for name, v in stage_lists.items() if name.startswith("channel:")}
+    # what the default rerank policy buys against the rank order's top 20
+    rank_shown = np.unique(np.concatenate(rank_top)) if rank_top else np.zeros(0)
+    stages["rerank_tradeoff"] = {
+        "ndcg@10_change": round(stages["final"]["ndcg@10"] / max(stages["rank"]["ndcg@10"], 1e-12) - 1, 4)
+        if "final" in stages else 0.0,
+        "intra_list_diversity": {"rank_top20": round(float(np.mean([ild(funnel.side.vectors[items.index_of(x)])
+                                                                   for x in rank_top])) if rank_top else 0.0, 4),
+                                 "final": metrics["intra_list_diversity"]},
+        "coverage": {"rank_top20": round(rank_shown.size / len(items), 4), "final": metrics["coverage"]},
+        "distinct_authors": {
+            "rank_top20": round(float(np.mean([np.unique(items.author_id[items.index_of(x)]).size for x in rank_top]))
+                                if rank_top else 0.0, 2),
+            "final": round(float(np.mean([np.unique(items.author_id[items.index_of(x)]).size for x in feeds]))
+                           if feeds else 0.0, 2)}}
+    # light vs heavy users (engaged-or-not history rows before the cutoff)
+    hist = np.asarray(history)
+    segments = {}
+    if hist.size:
+        cut = int(np.median(hist))
+        for seg, mask in ((f"history<={cut}", hist <= cut), (f"history>{cut}", hist > cut)):
+            idx = np.flatnonzero(mask)
+            segments[seg] = {name: list_metrics([stage_lists[name][i] for i in idx], [truths[i] for i in idx])
+                             | {"users": int(idx.size)} for name in ("merged_recall", "rank", "final")}
+    stages["segments"] = segments
+    stages["rerank_policies"] = {
+        name: list_metrics(f, truths) | {
+            "intra_list_diversity": round(float(np.mean([ild(funnel.side.vectors[items.index_of(x)]) for x in f]))
+                                          if f else 0.0, 4),
+            "distinct_authors": round(float(np.mean([np.unique(items.author_id[items.index_of(x)]).size
+                                                     for x in f])) if f else 0.0, 2)}
+        for name, f in variant_feeds.items()}
+    return metrics, stages, recs
+
+
+def rerank_variants() -> dict:
+    """The named policies of core.rerank.policies, and the default with other MMR lambdas."""
+    import copy
+    import json as _json
+
+    from core.rerank.policies import DEFAULT_POLICIES, build_policies
+    spec = {k: v for k, v in DEFAULT_POLICIES.items()}
+    for lam in (0.8, 0.9, 1.0):
+        doc = copy.deepcopy(DEFAULT_POLICIES["default"])
+        doc["selector"] = {"kind": "mmr", "lambda": lam}
+        spec[f"default_mmr_lambda_{lam}"] = doc
+    return build_policies(_json.dumps(spec))
 
 
 # ---- the report ------------------------------------------------------------------------------
-def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_users: int = 1000) -> tuple[dict, list]:
+def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_users: int = 1000,
+             dump: bool = False, fit_fusion: bool = True) -> tuple[dict, list]:
     started = time.monotonic()
+    ds = data_mod.build(world)
+    users = metric_users(ds, max_users, seed)
+    rows = baselines.Interactions(ds.train.user_idx, ds.train.item_idx, ds.train.ts_ms, ds.train.engaged,
+                                  world.config.n_users, len(ds.items))
+    te = ds.test.take(ds.test.engaged)
+    truths = [np.unique(te.item_idx[te.user_idx == u]) for u in users]
+    tuned = baselines.tune(rows, ds.cutoff_ms, ds.end_ms - ds.cutoff_ms, max_users=1000, seed=seed)
+    print(f"baselines tuned: { {k: v['chosen'] for k, v in tuned.items()} }", file=sys.stderr)
+    tuned_metrics = baselines.evaluate(rows, ds.cutoff_ms, users, truths, tuned)
+    # the ranker's popularity feature takes the half-life that predicted the validation window best
+    ds = data_mod.build(world, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
+    fit = fusion.fit_on_validation(world, ds, epochs, seed, train.FUSION_WEIGHTS) if fit_fusion else None
     with tempfile.TemporaryDirectory(prefix="eval-registry-") as tmp:
-        result = train.run_world(world, Path(tmp), epochs, seed,
-                                 extra_retrieval={"implicit_als": als_scores(seed=seed)})
-        ds = result.ds
+        result = train.run_world(world, Path(tmp), epochs, seed, ds=ds, eval_users=users,
+                                 fusion_weights=fit["weights"] if fit else None)
         no_seq, no_seq_losses = train.train_ranker(ds, world, epochs, seed, use_sequence=False)[::2]
         ablation, _ = train.evaluate_ranker(ds, no_seq)
-        pipe, recs = pipeline(world, ds, Path(tmp), max_users)
+        pipe, stages, recs = pipeline(world, ds, Path(tmp), users, eligible_users(ds) if dump else None,
+                                      fit["merge_weights"] if fit else None)
     r = result.metrics["retrieval"]
     retrieval = {}
     for model in RETRIEVAL_MODELS:
         retrieval[model] = {m.removeprefix(f"{model}_"): v for m, v in r.items() if m.startswith(f"{model}_")}
+    # (the items table's popularity is the tuned decayed one: the tuned baseline below replaces it)
+    retrieval.pop("popularity")
+    retrieval |= tuned_metrics  # popularity, item_knn, implicit_als: tuned on the validation split
     ranking = {"lr": result.metrics["lr"], "prerank": result.metrics["prerank"], "ranker": result.metrics["ranker"],
                "ranker_no_sequence": ablation}
+    best = max(("popularity", "item_knn", "implicit_als"), key=lambda m: retrieval[m]["ndcg@10"])
     report = {
         "dataset": dataset,
         "split": {"kind": "time", "cutoff_ts": int(ds.cutoff_ms), "start_ts": int(ds.start_ms),
                   "end_ts": int(ds.end_ms), "train_rows": len(ds.train), "test_rows": len(ds.test)},
         "catalog": {"users": world.config.n_users, "items": world.config.n_videos},
+        "users": {"metrics": int(users.size), "eligible": int(eligible_users(ds).size),
+                  "rule": "a positive before the cutoff and one after it; metrics on a seeded sample of --users"},
+        "heads": list(ds.heads),
         "retrieval": retrieval,
+        "baselines": {"tuned": tuned, "best": best,
+                      "final_vs_best": round(pipe["ndcg@10"] / max(retrieval[best]["ndcg@10"], 1e-12), 3)},
+        "stages": stages,
+        "fusion": fit or {"weights": {h: train.FUSION_WEIGHTS.get(h, 0.0) for h in ds.heads}, "fitted": False},
         "ranking": ranking,
         "pipeline": pipe,
         "training_curves": result.losses | {"ranker_no_sequence": no_seq_losses},
@@ -188,6 +242,42 @@ def write(report: dict, out: Path, recs: list | None = None, dump_recs: Path | N
               f"NDCG@10 {p['ndcg@10']:.4f}, Recall@20 {p['recall@20']:.4f}, HitRate@10 {p['hitrate@10']:.4f}, "
               f"coverage {p['coverage']:.4f}, intra-list diversity {p['intra_list_diversity']:.3f} "
               f"({p['users']} test users)."]
+    st = report.get("stages")
+    if st:
+        lines += ["", "## Stages (the same users; each list as it stands after the stage)", "",
+                  "| list | ndcg@10 | recall@20 | hitrate@10 |", "|---|---:|---:|---:|"]
+        rows = [(f"channel {k} alone", v) for k, v in st["channels"].items()]
+        rows += [(k, st[k]) for k in STAGES if k in st]
+        rows += [(f"baseline {k} (tuned)", report["retrieval"][k]) for k in ("popularity", "item_knn", "implicit_als")
+                 if k in report["retrieval"]]
+        for name, m in rows:
+            lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m.get('recall@20', float('nan')):.4f} | "
+                         f"{m['hitrate@10']:.4f} |")
+        t = st["rerank_tradeoff"]
+        lines += ["", f"Default rerank policy vs the rank order's top 20: NDCG@10 {100 * t['ndcg@10_change']:+.1f}%, "
+                  f"intra-list diversity {t['intra_list_diversity']['rank_top20']:.3f} → "
+                  f"{t['intra_list_diversity']['final']:.3f}, distinct authors per feed "
+                  f"{t['distinct_authors']['rank_top20']} → {t['distinct_authors']['final']}, catalog coverage "
+                  f"{t['coverage']['rank_top20']:.4f} → {t['coverage']['final']:.4f}."]
+        if st.get("rerank_policies"):
+            lines += ["", "| rerank policy (same rank order) | ndcg@10 | recall@20 | intra-list diversity | "
+                      "distinct authors |", "|---|---:|---:|---:|---:|"]
+            for name, m in st["rerank_policies"].items():
+                lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@20']:.4f} | "
+                             f"{m['intra_list_diversity']:.3f} | {m['distinct_authors']} |")
+        if st.get("segments"):
+            lines += ["", "| users | merged_recall | rank | final | n |", "|---|---:|---:|---:|---:|"]
+            for seg, m in st["segments"].items():
+                lines.append(f"| {seg} | {m['merged_recall']['ndcg@10']:.4f} | {m['rank']['ndcg@10']:.4f} | "
+                             f"{m['final']['ndcg@10']:.4f} | {m['final']['users']} |")
+    b = report.get("baselines")
+    if b:
+        lines += ["", "## Baselines tuned on a validation split before the test cutoff", "",
+                  "| model | grid | chosen | validation ndcg@10 |", "|---|---|---|---:|"]
+        for name, t in b["tuned"].items():
+            from training.baselines import GRIDS
+            lines.append(f"| {name} | {GRIDS[name]} | {t['chosen']} | {t['validation']['ndcg@10']:.4f} |")
+        lines += ["", f"Final feed NDCG@10 / best tuned baseline ({b['best']}): {b['final_vs_best']:.3f}x."]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     import matplotlib
     matplotlib.use("Agg")
@@ -218,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--users", type=int, default=1000, help="test users in the pipeline evaluation")
+    p.add_argument("--no-fit-fusion", action="store_true",
+                   help="keep the default head-fusion weights (skips the validation-split fit)")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) malformed rows instead of stopping")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.users < 1:
@@ -240,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    report, recs = evaluate(world, args.dataset, args.epochs, args.seed, args.users)
+    report, recs = evaluate(world, args.dataset, args.epochs, args.seed, args.users, dump=args.dump_recs is not None,
+                            fit_fusion=not args.no_fit_fusion)
     write(report, out, recs, args.dump_recs)
     print(out.with_suffix(".md").read_text())
     return 0

@@ -13,7 +13,7 @@ from training.importers.importers_test import write_ml100k
 
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
-    folder = write_ml100k(tmp_path_factory.mktemp("ml") / "ml-100k", n_users=60, n_items=40)
+    folder = write_ml100k(tmp_path_factory.mktemp("ml") / "ml-100k", n_users=60, n_items=40, interleave=True)
     out = tmp_path_factory.mktemp("out")
     code = evaluate.main(["--dataset", "movielens", "--path", str(folder), "--out", str(out / "eval.json"),
                           "--dump-recs", str(out / "recs.jsonl"), "--epochs", "1", "--users", "30"])
@@ -32,16 +32,31 @@ def test_report_has_the_documented_layout(tiny_report):
     for metrics in report["ranking"].values():
         assert {"auc_like", "gauc_like", "logloss_like"} <= set(metrics)
     assert {"ndcg@10", "recall@20", "coverage", "intra_list_diversity"} <= set(report["pipeline"])
+    for stage in ("recall_top20", "merged_recall", "prerank", "rank", "final"):
+        assert {"ndcg@10", "recall@20", "hitrate@10"} <= set(report["stages"][stage])
+    assert report["stages"]["final"]["ndcg@10"] == report["pipeline"]["ndcg@10"]
+    assert {"two_tower", "item_cf", "hot"} <= set(report["stages"]["channels"])
+    assert {"popularity", "item_knn", "implicit_als"} <= set(report["baselines"]["tuned"])
+    for t in report["baselines"]["tuned"].values():
+        assert t["chosen"] in [p["params"] for p in t["grid"]]
+        assert t["validation"]["cutoff_ms"] < report["split"]["cutoff_ts"]
+    assert set(report["fusion"]["weights"]) == set(report["heads"]) and "engaged" in report["heads"]
     assert (tiny_report / "eval.md").exists() and (tiny_report / "eval.png").stat().st_size > 0
 
 
-def test_dump_recs_has_one_line_per_test_user(tiny_report):
+def test_dump_recs_has_every_eligible_user_in_the_datasets_own_ids(tiny_report):
     lines = [json.loads(x) for x in (tiny_report / "recs.jsonl").read_text().splitlines()]
     report = json.loads((tiny_report / "eval.json").read_text())
-    assert len(lines) == report["pipeline"]["users"] > 0
+    # every user with a positive before and after the cutoff, not only the --users sample
+    assert len(lines) == report["users"]["eligible"] >= report["pipeline"]["users"] > 0
+    assert report["pipeline"]["users"] <= 30
+    # the fixture's own ids: users 1..60, items 1..40
+    users = [row["user"] for row in lines]
+    assert len(set(users)) == len(users)
     for row in lines:
         assert set(row) == {"user", "recs", "test_items"}
         assert len(row["recs"]) <= 20 and len(set(row["recs"])) == len(row["recs"]) and row["test_items"]
+        assert 1 <= row["user"] <= 60 and all(1 <= i <= 40 for i in row["recs"] + row["test_items"])
 
 
 def test_cli_errors_name_the_path(tmp_path, capsys):

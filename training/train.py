@@ -38,7 +38,7 @@ from core.recall.channels.item_cf import ItemCFChannel
 from core.recall.merge import DEFAULT_WEIGHTS, merge
 from training import data as data_mod
 from training import item_cf
-from training.data import HEADS, Dataset
+from training.data import Dataset, LogRows
 from training.metrics import auc, gauc, hit_rate_at_k, logloss, ndcg_at_k, recall_at_k
 from training.models import zoo
 from training.models.lr import LogisticRegression
@@ -47,7 +47,15 @@ from training.models.two_tower import ItemTower, UserTower, sampled_softmax_loss
 from training.publish import publish
 from training.world import World
 
-FUSION_WEIGHTS = {"like": 1.0, "complete": 1.0, "share": 2.0, "follow": 2.0}
+# Head fusion before any fit (training.fusion fits them on a validation split): the dataset's
+# positive first; a hate, where the data has it, is punished.
+FUSION_WEIGHTS = {"engaged": 1.0, "like": 0.5, "complete": 0.25, "share": 0.5, "follow": 0.5, "click": 0.0,
+                  "long_view": 0.0, "comment": 0.0, "hate": -1.0}
+# Exposure bias: the logged impressions are what an old policy chose to show, but the ranker
+# scores recall candidates it never saw. Each engaged training row gets this many sampled
+# candidates of the same user and time, labelled 0 (training/data.py: sampled_negatives).
+NEGATIVES_PER_POSITIVE = 4
+NEGATIVES_UNIFORM_SHARE = 0.5
 USER_TOWER_INPUTS = ("seq_items", "profile")
 ITEM_META_COLUMNS = ("item", "author", "category", "region", "duration_bucket")
 EMBED_DIM = 32
@@ -184,11 +192,12 @@ def _user_state_at(ds: Dataset, world: World, until_ms: int):
 
 def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndarray,
                        cf: ItemCFChannel, ks=(50, 100, 500), max_users: int = 1000,
-                       extra: dict | None = None) -> dict[str, float]:
+                       extra: dict | None = None, users: np.ndarray | None = None) -> dict[str, float]:
     """Recall@k on the test window for two-tower, item-CF (u2i2i) and popularity, with the
-    users' state at the cutoff; items the user met in training are excluded."""
+    users' state at the cutoff; items the user met in training are excluded. `users`
+    (0-based) default to the first `max_users` with a positive in the test window."""
     te = ds.test.take(ds.test.engaged)
-    users = np.unique(te.user_idx)[:max_users]
+    users = np.unique(te.user_idx)[:max_users] if users is None else np.asarray(users, np.int64)
     truth = [np.unique(te.item_idx[te.user_idx == u]) for u in users]
     seqs = _user_state_at(ds, world, ds.cutoff_ms)[users]
     prof = np.stack([world.users["region"][users], world.users["age_bucket"][users],
@@ -249,49 +258,68 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
 
 
 # ---- ranker ------------------------------------------------------------------------------
+POP_COL = NUM_FEATURES.index("item_log_pop")
+
+
 def _ranker_tensors(ds: Dataset, rows) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.ascontiguousarray(v))
-            for k, v in assemble(ds.items, rows.item_idx, rows.users).items()}
+    x = assemble(ds.items, rows.item_idx, rows.users)
+    if ds.pop_at is not None:  # the popularity as of each row's time, not the cutoff's
+        x["num"][:, POP_COL] = np.log1p(ds.pop_at(rows.item_idx, rows.ts_ms))
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in x.items()}
+
+
+def ranker_rows(ds: Dataset, world: World, seed: int, per_positive: int | None = None) -> LogRows:
+    """The logged training impressions plus sampled unshown candidates (exposure bias)."""
+    per_positive = NEGATIVES_PER_POSITIVE if per_positive is None else per_positive
+    if per_positive <= 0:
+        return ds.train
+    rng = np.random.default_rng(seed + 101)
+    neg = data_mod.sampled_negatives(ds, world, ds.train.take(ds.train.engaged), per_positive, rng,
+                                     NEGATIVES_UNIFORM_SHARE)
+    return data_mod.concat(ds.train, neg)
 
 
 def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence: bool = True,
-                 architecture: str = zoo.DEFAULT_RANKER):
+                 architecture: str = zoo.DEFAULT_RANKER, rows: LogRows | None = None):
     """`architecture` names a `training.models.zoo` entry (its default hyper-parameters);
-    `use_sequence=False` is DIN's no-sequence ablation."""
+    `use_sequence=False` is DIN's no-sequence ablation; `rows` default to the logged
+    training impressions."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     c = world.config
+    rows = ranker_rows(ds, world, seed) if rows is None else rows
     vocab = vocab_sizes(ds.items, c.n_regions, c.n_authors, c.n_categories)
-    model, _ = zoo.build(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS), SEQ_LEN,
-                         **({} if use_sequence else {"use_sequence": False}))
-    x = _ranker_tensors(ds, ds.train)
-    y = torch.from_numpy(ds.train.labels)
+    model, _ = zoo.build(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(ds.heads),
+                         SEQ_LEN, **({} if use_sequence else {"use_sequence": False}))
+    x = _ranker_tensors(ds, rows)
+    y = torch.from_numpy(rows.labels)
 
     def loss_of(b):
         p = model(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
         return F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y[b])
 
-    losses = _fit([model], loss_of, len(ds.train), 1024, epochs, 2e-3, rng, "ranker")
+    losses = _fit([model], loss_of, len(rows), 1024, epochs, 2e-3, rng, "ranker")
     return model, vocab, losses
 
 
 def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: int, seed: int,
-                  architecture: str = zoo.DEFAULT_PRERANK):
+                  architecture: str = zoo.DEFAULT_PRERANK, rows: LogRows | None = None):
     """Distil the ranker into the pre-ranker (`architecture`: a `zoo.PRERANKERS` name),
-    blended with the logged labels."""
+    blended with the labels (on the ranker's rows)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    x = _ranker_tensors(ds, ds.train)
+    rows = ds.train if rows is None else rows
+    x = _ranker_tensors(ds, rows)
     with torch.no_grad():
         teacher = torch.cat([ranker(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
-                             for b in torch.arange(len(ds.train)).split(8192)])
-    target = DISTILL_LABEL_WEIGHT * torch.from_numpy(ds.train.labels) + (1 - DISTILL_LABEL_WEIGHT) * teacher
-    model, _ = zoo.build_prerank(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS))
+                             for b in torch.arange(len(rows)).split(8192)])
+    target = DISTILL_LABEL_WEIGHT * torch.from_numpy(rows.labels) + (1 - DISTILL_LABEL_WEIGHT) * teacher
+    model, _ = zoo.build_prerank(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(ds.heads))
 
     def loss_of(b):
         return F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), target[b])
 
-    losses = _fit([model], loss_of, len(ds.train), 1024, epochs, 3e-3, rng, "pre-rank")
+    losses = _fit([model], loss_of, len(rows), 1024, epochs, 3e-3, rng, "pre-rank")
     return model, losses
 
 
@@ -301,7 +329,7 @@ def train_lr(ds: Dataset, vocab: dict[str, int], epochs: int, seed: int):
     rng = np.random.default_rng(seed)
     x = _ranker_tensors(ds, ds.train)
     y = torch.from_numpy(ds.train.labels)
-    model = LogisticRegression([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS))
+    model = LogisticRegression([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(ds.heads))
 
     def loss_of(b):
         return F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), y[b])
@@ -315,7 +343,7 @@ def evaluate_ranker(ds: Dataset, model: torch.nn.Module) -> tuple[dict[str, floa
     with torch.no_grad():
         p = model(*(x[n] for n in zoo.input_names(model))).numpy()
     out = {}
-    for h, name in enumerate(HEADS):
+    for h, name in enumerate(ds.heads):
         out[f"auc_{name}"] = round(auc(ds.test.labels[:, h], p[:, h]), 4)
         out[f"logloss_{name}"] = round(logloss(ds.test.labels[:, h], p[:, h]), 4)
     out["gauc_like"] = round(float(gauc(ds.test.user_idx, ds.test.labels[:, 0], p[:, 0])), 4)
@@ -340,21 +368,43 @@ class TrainResult:
     losses: dict[str, list[float]] = field(default_factory=dict)        # model -> loss per epoch
 
 
-def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7,
+def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7, fit: bool = False,
         architecture: str = zoo.DEFAULT_RANKER, prerank: str = zoo.DEFAULT_PRERANK) -> dict[str, str]:
-    return run_world(World.load(world_dir), registry, epochs, seed, architecture=architecture,
-                     prerank_architecture=prerank).versions
+    """Train and publish. `fit`: first choose the popularity feature's half-life and the
+    head-fusion weights on a validation split before the cutoff (training.baselines,
+    training.fusion; about twice the training time), and print the recall merge weights
+    fitted there (the recall service reads them from RECALL_WEIGHTS). `architecture` and
+    `prerank` name the ranker and the pre-ranker (`training.models.zoo`)."""
+    world = World.load(world_dir)
+    if not fit:
+        return run_world(world, registry, epochs, seed, architecture=architecture,
+                         prerank_architecture=prerank).versions
+    from training import baselines, fusion
+    ds = data_mod.build(world)
+    rows = baselines.Interactions(ds.train.user_idx, ds.train.item_idx, ds.train.ts_ms, ds.train.engaged,
+                                  world.config.n_users, len(ds.items))
+    tuned = baselines.tune(rows, ds.cutoff_ms, ds.end_ms - ds.cutoff_ms, seed=seed, models=("popularity",))
+    ds = data_mod.build(world, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
+    fit_doc = fusion.fit_on_validation(world, ds, epochs, seed, FUSION_WEIGHTS)
+    print("recall merge weights fitted on the validation split: "
+          f"RECALL_WEIGHTS='{json.dumps(fit_doc['merge_weights'])}'", file=sys.stderr)
+    return run_world(world, registry, epochs, seed, ds=ds, fusion_weights=fit_doc["weights"],
+                     architecture=architecture, prerank_architecture=prerank).versions
 
 
 def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
-              extra_retrieval: dict | None = None, architecture: str = zoo.DEFAULT_RANKER,
+              extra_retrieval: dict | None = None, ds: Dataset | None = None,
+              fusion_weights: dict[str, float] | None = None,
+              eval_users: np.ndarray | None = None, architecture: str = zoo.DEFAULT_RANKER,
               prerank_architecture: str = zoo.DEFAULT_PRERANK) -> TrainResult:
-    """Train every model on the world's time split, evaluate, publish; `extra_retrieval`
-    adds baselines (name -> fn(ds, users) -> scores) to the retrieval evaluation;
-    `architecture` and `prerank_architecture` name the ranker and the pre-ranker
-    (`training.models.zoo`)."""
+    """Train every model on the world's time split (or `ds`, e.g. a validation split),
+    evaluate, publish; `extra_retrieval` adds baselines (name -> fn(ds, users) -> scores) to
+    the retrieval evaluation, on `eval_users` (default the first 1000 test users);
+    `fusion_weights` (head -> weight) go to the ranker's and pre-ranker's manifests;
+    `architecture` and `prerank_architecture` name the ranker and the pre-ranker."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    ds = data_mod.build(world)
+    ds = data_mod.build(world) if ds is None else ds
+    fusion = {h: float((fusion_weights or FUSION_WEIGHTS).get(h, 0.0)) for h in ds.heads}
     print(f"data: {len(ds.train)} train rows, {len(ds.test)} test rows, "
           f"cutoff {ds.cutoff_ms}", file=sys.stderr)
     data_range = {"start_ms": ds.start_ms, "cutoff_ms": ds.cutoff_ms, "end_ms": ds.end_ms}
@@ -371,7 +421,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         cf_table = item_cf.build(tr.user_idx[tr.engaged], tr.item_idx[tr.engaged],
                                  tr.ts_ms[tr.engaged], len(ds.items))
         cf = ItemCFChannel(cf_table, ds.items)
-        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf, extra=extra_retrieval)
+        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf, extra=extra_retrieval, users=eval_users)
         print(f"retrieval: {tt_metrics}", file=sys.stderr)
         cf_table.save(tmp / "neighbors.npz")
         eng = tr.engaged
@@ -410,7 +460,8 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
             "train_loss": [round(v, 4) for v in tt_losses]})
 
         # ranker
-        ranker, vocab, rk_losses = train_ranker(ds, world, epochs, seed, architecture=architecture)
+        rows = ranker_rows(ds, world, seed)
+        ranker, vocab, rk_losses = train_ranker(ds, world, epochs, seed, architecture=architecture, rows=rows)
         rk_metrics, _ = evaluate_ranker(ds, ranker)
         print(f"ranker: {rk_metrics}", file=sys.stderr)
         golden_rows = ds.test.take(np.arange(len(ds.test)) < 64)
@@ -432,15 +483,15 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
                        {"name": "num", "dtype": "float32", "shape": ["batch", len(NUM_FEATURES)]},
                        {"name": "seq_items", "dtype": "int64", "shape": ["batch", SEQ_LEN]},
                        {"name": "seq_cats", "dtype": "int64", "shape": ["batch", SEQ_LEN]}],
-            "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(HEADS)]}],
-            "heads": list(HEADS), "fusion_weights": FUSION_WEIGHTS,
+            "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(ds.heads)]}],
+            "heads": list(ds.heads), "fusion_weights": fusion,
             "feature_defaults": feature_defaults(ds.items),
             "feature_order": rk_schema, "feature_schema_hash": schema_hash(rk_schema),
             "data_range": data_range, "metrics": rk_metrics,
             "train_loss": [round(v, 4) for v in rk_losses]})
 
         # pre-rank, distilled from the ranker
-        prerank, pr_losses = train_prerank(ds, ranker, vocab, epochs, seed, prerank_architecture)
+        prerank, pr_losses = train_prerank(ds, ranker, vocab, epochs, seed, prerank_architecture, rows=rows)
         pr_metrics, _ = evaluate_ranker(ds, prerank)
         print(f"pre-rank: {pr_metrics}", file=sys.stderr)
         pr_golden = {k: golden[k] for k in ("cat", "num")}
@@ -457,8 +508,8 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
             "hyperparameters": zoo.hyperparameters(prerank_architecture, zoo.PRERANKERS),
             "inputs": [{"name": "cat", "dtype": "int64", "shape": ["batch", len(CAT_FEATURES)]},
                        {"name": "num", "dtype": "float32", "shape": ["batch", len(NUM_FEATURES)]}],
-            "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(HEADS)]}],
-            "heads": list(HEADS), "fusion_weights": FUSION_WEIGHTS,
+            "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(ds.heads)]}],
+            "heads": list(ds.heads), "fusion_weights": fusion,
             "feature_defaults": feature_defaults(ds.items),
             "feature_order": pr_schema, "feature_schema_hash": schema_hash(pr_schema),
             "distillation": {"label_weight": DISTILL_LABEL_WEIGHT, "teacher": f"ranker/{versions['ranker']}"},
@@ -482,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="ranking architecture (training/models/zoo.py)")
     p.add_argument("--prerank", default=zoo.DEFAULT_PRERANK, choices=sorted(zoo.PRERANKERS),
                    help="pre-ranking architecture, distilled from the ranker (training/models/zoo.py)")
+    p.add_argument("--fit-fusion", action="store_true",
+                   help="fit the popularity half-life and head-fusion weights on a validation split first")
     args = p.parse_args(argv)
     if not (args.world / "world.json").exists():
         p.error(f"--world {args.world}: no world here (run `python -m training.world`)")
@@ -494,15 +547,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data-parallel training: process {rank} of {size}", file=sys.stderr)
         try:
             if rank == 0:
-                versions = run(args.world, args.registry, args.epochs, args.seed, args.ranker, args.prerank)
+                versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion,
+                               args.ranker, args.prerank)
             else:  # identical models (same seed, averaged gradients): only process 0 publishes
                 with tempfile.TemporaryDirectory() as scratch:
-                    run(args.world, Path(scratch), args.epochs, args.seed, args.ranker, args.prerank)
+                    run(args.world, Path(scratch), args.epochs, args.seed, args.fit_fusion, args.ranker,
+                        args.prerank)
                 return 0
         finally:
             dist.destroy_process_group()
     else:
-        versions = run(args.world, args.registry, args.epochs, args.seed, args.ranker, args.prerank)
+        versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion, args.ranker,
+                       args.prerank)
     print(f"published: {versions}", file=sys.stderr)
     return 0
 

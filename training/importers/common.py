@@ -62,11 +62,15 @@ def age_bucket(age: int) -> int:
 def build_world(*, user_ids: np.ndarray, item_ids: np.ndarray, ts_ms: np.ndarray, watch_ms: np.ndarray,
                 like: np.ndarray, share: np.ndarray, follow: np.ndarray,
                 users: dict[int, tuple[int, int, int]], items: dict[int, tuple[int, int, float]],
-                test_fraction: float = 0.1, name: str = "") -> World:
+                test_fraction: float = 0.1, name: str = "",
+                extra: dict[str, np.ndarray] | None = None) -> World:
     """A World from interactions. `users`: original id -> (age_bucket, gender, region);
     `items`: original id -> (author, category, duration_s). Ids are made dense; times are
     shifted so the log ends where a generated world ends; the last `test_fraction` of the
-    log (by time) is the test window."""
+    log (by time) is the test window. `extra`: more per-interaction columns for the impression
+    table ("engaged", the dataset's own positive; "click", "long_view", "hate", ...). The
+    dataset's own ids stay in `world.original_ids` ({"user": [n_users], "item": [n_items]},
+    position = dense id - 1)."""
     if ts_ms.size == 0:
         raise BadInput(f"{name}: no interactions")
     uid, user_orig = dense(user_ids)
@@ -107,5 +111,8 @@ def build_world(*, user_ids: np.ndarray, item_ids: np.ndarray, ts_ms: np.ndarray
                          "device": np.ones(ts.size, np.int64), "watch_ms": watch_ms[order].astype(np.int64),
                          "like": like[order].astype(np.int8), "share": share[order].astype(np.int8),
                          "follow": follow[order].astype(np.int8)}
+    for key, col in (extra or {}).items():
+        world.impressions[key] = np.asarray(col)[order].astype(np.int8)
     world.truth = {}
+    world.original_ids = {"user": user_orig, "item": item_orig}
     return world

@@ -10,12 +10,14 @@ from training.importers import BadInput, load
 GENRES = "|".join(["0"] * 19)
 
 
-def write_ml100k(folder, n_users=12, n_items=15, seed=0):
+def write_ml100k(folder, n_users=12, n_items=15, seed=0, interleave=False):
+    """`interleave`: users rate at shuffled times (so users have ratings on both sides of a
+    time split), else one user after another."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [f"{u}\t{i}\t{rng.integers(1, 6)}\t{880000000 + k * 3600}"
-            for k, (u, i) in enumerate((u, i) for u in range(1, n_users + 1)
-                                       for i in rng.choice(np.arange(1, n_items + 1), 8, replace=False))]
+    pairs = [(u, i) for u in range(1, n_users + 1) for i in rng.choice(np.arange(1, n_items + 1), 8, replace=False)]
+    slot = rng.permutation(len(pairs)) if interleave else np.arange(len(pairs))
+    rows = [f"{u}\t{i}\t{rng.integers(1, 6)}\t{880000000 + int(slot[k]) * 3600}" for k, (u, i) in enumerate(pairs)]
     (folder / "u.data").write_text("\n".join(rows) + "\n")
     (folder / "u.user").write_text("".join(f"{u}|{20 + u}|{'MF'[u % 2]}|student|{u % 10}5432\n"
                                            for u in range(1, n_users + 1)))
@@ -96,6 +98,25 @@ def test_kuairand_log_with_video_features(tmp_path):
     assert imp["user_id"].size == 50 and imp["like"].sum() == 10 and imp["share"].sum() == 5
     assert world.config.n_authors == 3 and world.videos["duration_s"][0] == pytest.approx(20.0)
     assert world.follows["user_id"].size == imp["follow"].sum()
+    # the labels the seed's targets need, and the positive: a click or a long view
+    assert {"click", "long_view", "hate", "comment", "engaged"} <= set(imp)
+    assert imp["engaged"].sum() == 50 and imp["hate"].sum() == 0
+    ds = build(world)
+    assert ds.heads[0] == "engaged" and {"click", "long_view", "hate"} <= set(ds.heads)
+    assert world.original_ids["user"].tolist() == [0, 1, 2, 3, 4]
+    assert world.original_ids["item"].tolist() == list(range(100, 110))
+
+
+def test_kuairand_positive_is_a_click_or_a_long_view(tmp_path):
+    header = "user_id,video_id,time_ms,is_click,is_like,is_follow,is_comment,is_forward,is_hate,long_view," \
+             "play_time_ms,duration_ms"
+    rows = ["7,70,1649400000000,0,0,0,0,0,1,0,100,20000",    # a hate, no click: not a positive
+            "7,71,1649400060000,1,0,0,0,0,0,0,900,20000",    # a click
+            "8,70,1649400120000,0,0,0,0,0,0,1,19000,20000",  # a long view without a click
+            "8,72,1649400180000,0,1,0,0,0,0,0,100,20000"]    # a like alone is not the positive
+    (tmp_path / "log_x.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    imp = load("kuairand", tmp_path).impressions
+    assert imp["engaged"].tolist() == [0, 1, 1, 0] and imp["hate"].tolist() == [1, 0, 0, 0]
 
 
 def test_kuairec_matrix_and_a_bad_header(tmp_path):

@@ -2,7 +2,9 @@
 
 * KuaiRand (`log_*.csv`, e.g. log_standard_4_08_to_4_21_1k.csv): user_id, video_id,
   time_ms, is_like, is_follow, is_forward, play_time_ms, duration_ms, ... -> like, follow,
-  share (forward), watch time, duration.
+  share (forward), watch time, duration; where present is_click, long_view, is_hate,
+  is_comment -> click, long_view, hate, comment, and the positive ("engaged") is a click or
+  a long view.
 * KuaiRec (`small_matrix.csv` / `big_matrix.csv`): user_id, video_id, play_duration,
   video_duration, timestamp (s), watch_ratio -> watch time and duration; a like is a
   watch ratio >= 2 (watched twice), no shares or follows.
@@ -22,17 +24,22 @@ from training.importers.common import BadInput, build_world
 from training.world import World
 
 KUAIRAND = ("user_id", "video_id", "time_ms", "is_like", "is_follow", "is_forward", "play_time_ms", "duration_ms")
+# Read where the log has them (the official logs do): the dataset's own positive is a click or a
+# long view; a hate is explicit negative feedback.
+KUAIRAND_LABELS = ("is_click", "long_view", "is_hate", "is_comment")
 KUAIREC = ("user_id", "video_id", "play_duration", "video_duration", "timestamp")
 
 
-def _read(path: Path, need: tuple[str, ...], skip_bad: bool) -> tuple[dict[str, list[float]], int]:
-    cols: dict[str, list[float]] = {c: [] for c in need}
+def _read(path: Path, need: tuple[str, ...], skip_bad: bool,
+          optional: tuple[str, ...] = ()) -> tuple[dict[str, list[float]], int]:
     skipped = 0
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in need if c not in (reader.fieldnames or [])]
         if missing:
             raise BadInput(f"{path}:1: header lacks columns {missing}")
+        need = need + tuple(c for c in optional if c in (reader.fieldnames or []))
+        cols: dict[str, list[float]] = {c: [] for c in need}
         for row in reader:
             try:
                 values = [float(row[c]) if row[c] not in ("", None) else float("nan") for c in need]
@@ -73,18 +80,25 @@ def load(path: Path, skip_bad: bool = False) -> World:
     need = KUAIRAND if kind == "kuairand" else KUAIREC
     parts, skipped = [], 0
     for log in logs:
-        cols, n_bad = _read(log, need, skip_bad)
+        cols, n_bad = _read(log, need, skip_bad, KUAIRAND_LABELS if kind == "kuairand" else ())
         parts.append(cols)
         skipped += n_bad
-    c = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in need}
+    common = [k for k in parts[0] if all(k in p for p in parts)]
+    c = {k: np.concatenate([np.asarray(p[k], dtype=np.float64) for p in parts]) for k in common}
     features = _video_features(path)
     if kind == "kuairand":
         ts, watch, dur = c["time_ms"], c["play_time_ms"], c["duration_ms"]
         like, share, follow = c["is_like"] > 0, c["is_forward"] > 0, c["is_follow"] > 0
+        extra = {name: np.nan_to_num(c[col]) > 0 for col, name in
+                 (("is_click", "click"), ("long_view", "long_view"), ("is_hate", "hate"), ("is_comment", "comment"))
+                 if col in c}
+        if "click" in extra or "long_view" in extra:  # the dataset's positive: a click or a long view
+            extra["engaged"] = extra.get("click", False) | extra.get("long_view", False)
     else:
         ts, watch, dur = c["timestamp"] * 1000, c["play_duration"], c["video_duration"]
         like = np.nan_to_num(watch / np.maximum(dur, 1)) >= 2.0
         share = follow = np.zeros(ts.size, bool)
+        extra = {}
     items = dict(features)
     video = c["video_id"].astype(np.int64)
     for v, d in zip(*np.unique(np.stack([video, np.nan_to_num(dur).astype(np.int64)]), axis=1)):
@@ -93,6 +107,6 @@ def load(path: Path, skip_bad: bool = False) -> World:
     world = build_world(user_ids=c["user_id"].astype(np.int64), item_ids=video,
                         ts_ms=np.nan_to_num(ts).astype(np.int64), watch_ms=np.nan_to_num(watch).astype(np.int64),
                         like=like.astype(np.int8), share=share.astype(np.int8), follow=follow.astype(np.int8),
-                        users={}, items=items, name=str(path))
+                        users={}, items=items, name=str(path), extra=extra)
     world.skipped_rows = skipped
     return world

@@ -77,6 +77,8 @@ def _world(ratings: Rows, users: dict, items: dict, name: str) -> World:
     zeros = np.zeros(r.shape[0], np.int8)
     world = build_world(user_ids=r[:, 0], item_ids=r[:, 1], ts_ms=r[:, 3] * 1000,
                         watch_ms=(frac * DURATION_S * 1000).astype(np.int64), like=(r[:, 2] >= 4).astype(np.int8),
-                        share=zeros, follow=zeros, users=users, items=items, name=name)
+                        share=zeros, follow=zeros, users=users, items=items, name=name,
+                        # a held-out positive is any rating (the usual implicit-feedback reading)
+                        extra={"engaged": np.ones(r.shape[0], np.int8)})
     world.skipped_rows = ratings.skipped
     return world

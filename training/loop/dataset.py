@@ -42,11 +42,13 @@ from core.items import ItemTable
 from core.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN, UserRows, assemble, pad_sequence
 from core.store.keys import SEQ_CAP
 
-HEADS = ("like", "complete", "share", "follow")
+# The ranker's heads for the synthetic world, in training/data.py's order ("engaged": the
+# one definition of engagement, core/feedback.py).
+HEADS = ("engaged", "like", "complete", "share", "follow")
 COMPLETE_FRACTION = 0.9
 MINUTE_MS = 60_000
 # How long after an impression an event still counts as its outcome, per head.
-WINDOWS_MS = {"like": 30 * MINUTE_MS, "complete": 30 * MINUTE_MS, "share": 30 * MINUTE_MS,
+WINDOWS_MS = {"engaged": 30 * MINUTE_MS, "like": 30 * MINUTE_MS, "complete": 30 * MINUTE_MS, "share": 30 * MINUTE_MS,
               "follow": 60 * MINUTE_MS}
 IMP, EVT = 0, 1
 # One schema for both streams, so they can be unioned and grouped by user.
@@ -124,6 +126,8 @@ def _user_rows(group: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     e_idx = items.index_of(e_item)
     dur = np.where(e_idx >= 0, items.duration_s[np.maximum(e_idx, 0)], 0.0)
 
+    engaged = np.array([is_engaged(EventKind(int(t)), int(w), float(d) or None)
+                        for t, w, d in zip(e_type, e_watch, dur)], dtype=bool)
     # Labels: each outcome goes to the latest showing of its item at or before it, if recent enough.
     labels = np.zeros((n, len(HEADS)), dtype=np.float32)
     head_of = {EventKind.LIKE: "like", EventKind.SHARE: "share", EventKind.FOLLOW: "follow"}
@@ -139,15 +143,14 @@ def _user_rows(group: pd.DataFrame, spec: Spec) -> pd.DataFrame:
             head = "complete" if dur[j] > 0 and e_watch[j] >= COMPLETE_FRACTION * dur[j] * 1000 else None
         else:
             head = head_of.get(kind)
-        if head is None:
-            continue
         earlier = [r for r in rows_of_item if imp_ts[r] <= e_ts[j]]
-        if earlier and e_ts[j] - imp_ts[earlier[-1]] <= spec.windows_ms[head]:
-            labels[earlier[-1], HEADS.index(head)] = 1.0
+        if not earlier:
+            continue
+        for h in ([head] if head else []) + (["engaged"] if engaged[j] else []):
+            if e_ts[j] - imp_ts[earlier[-1]] <= spec.windows_ms[h]:
+                labels[earlier[-1], HEADS.index(h)] = 1.0
 
     # Sequences: engaged events strictly before each impression, most recent first, unique.
-    engaged = np.array([is_engaged(EventKind(int(t)), int(w), float(d) or None)
-                        for t, w, d in zip(e_type, e_watch, dur)], dtype=bool)
     eng_ts, eng_item = e_ts[engaged], e_item[engaged]
     n_before = np.searchsorted(eng_ts, imp_ts, side="left")
     seq_idx = np.full((n, SEQ_LEN), -1, dtype=np.int64)
