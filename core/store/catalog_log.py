@@ -101,9 +101,9 @@ class CatalogFollower:
     online items, so applying them one by one costs a burst of n publishes n rebuilds per
     recall replica. The follower applies a burst as one batch instead: once the log has news
     it waits `batch_window_s` for the rest of the burst, drains what is there (at most
-    `max_batch` entries) and applies it with one `publish` and one `remove`. A change is
-    visible `batch_window_s` later than it could be (50 ms against the seconds an uploaded
-    video takes to matter).
+    `max_batch` entries) and applies it with one `publish` and one `remove`. A new video is
+    visible `batch_window_s` later than it could be (50 ms against the seconds an upload
+    takes to matter); a takedown alone is applied without waiting.
     """
 
     def __init__(self, client: aioredis.Redis, keys: Keys, sink: CatalogSink, block_ms: int = 500,
@@ -143,8 +143,8 @@ class CatalogFollower:
         entries = await self._read(self.block_ms)
         if not entries:
             return 0
-        if self.batch_window_s > 0:
-            await self._sleep(self.batch_window_s)
+        if self.batch_window_s > 0 and any(f.get(b"op") == b"publish" for _, f in entries):
+            await self._sleep(self.batch_window_s)  # takedowns alone are applied at once
         published, removed = [], []
         n = 0
         while entries:

@@ -1,6 +1,6 @@
 """A burst of publishes costs each recall replica one rebuild of its live catalog, not one
 per publish (before: every publish the follower read rebuilt the arrays and the two-tower
-channel's online vectors)."""
+channel's online vectors); a takedown is not held back for a batch."""
 from __future__ import annotations
 
 import asyncio
@@ -77,15 +77,19 @@ def test_a_backlog_is_drained_in_bounded_batches_and_removals_win(redis_url, key
     assert cat.available(np.array([200, 233, 234])).tolist() == [True, True, False]
 
 
-def test_removals_alone_rebuild_nothing(redis_url, keys):
+def test_a_takedown_alone_is_applied_without_waiting_and_rebuilds_nothing(redis_url, keys):
     cat = catalog()
+    waited: list[float] = []
 
     async def body(client, writer):
-        follower = CatalogFollower(client, keys, cat, block_ms=1000, batch_window_s=0)
+        async def sleep(seconds: float) -> None:
+            waited.append(seconds)
+        follower = CatalogFollower(client, keys, cat, block_ms=1000, sleep=sleep)
         await follower.load()
         before = cat.rebuilds
         await writer.remove(2)
         return await follower.poll(), cat.rebuilds - before
 
     assert run(redis_url, keys, body) == (1, 0)
+    assert waited == []
     assert cat.available(np.array([1, 2])).tolist() == [True, False]
