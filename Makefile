@@ -11,7 +11,7 @@ PROTO_OUT := $(PROTO_SRC:.proto=_pb2.py)
 export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
-.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos simulate eval eval-kuairand eval-models deploy-check clean \
+.PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos restarts simulate eval eval-kuairand eval-models deploy-check clean \
   loop-deps export retrain gate loop
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
@@ -20,6 +20,7 @@ help:
 	@echo "make train  - generate the world (if missing) and train + publish new model versions"
 	@echo "make bench  - benchmarks and trade-off reports into bench/results/ (latest.json: end to end)"
 	@echo "make chaos  - faults under load (kills, Redis crash, latency, swaps, overload, fuzz) -> bench/results/chaos.json"
+	@echo "make restarts - kill and restart rerank and recall 200 times under light load, catch native crashes -> bench/results/restarts.json"
 	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
 	@echo "make eval-models - the ranking architectures side by side, 3 seeds each -> reports/models-synthetic.*"
 	@echo "make eval-kuairand - the same on the real KuaiRand sample in $(KUAIRAND_DIR) -> reports/eval-kuairand.*"
@@ -67,6 +68,9 @@ bench: artifacts
 
 chaos: artifacts
 	$(PY) -m bench.chaos --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
+
+restarts: artifacts
+	$(PY) -m bench.restarts --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
 
 # Offline evaluation of the synthetic world (other datasets: python -m training.evaluate --help).
 eval: world

@@ -20,6 +20,9 @@ RECALL_FALLBACKS = Counter("recsys_recall_fallbacks_total",
                            "Recall requests answered by the fallback list (every channel failed or was empty).")
 CATALOG_CHANGES = Counter("recsys_catalog_changes_total",
                           "Catalog changes applied from the change log, by operation.", ["op"])
+CATALOG_REBUILDS = Counter("recsys_catalog_rebuilds_total",
+                           "Rebuilds of the recall service's live catalog arrays (one per new model "
+                           "version or applied batch of publishes).")
 CHANNEL_CANDIDATES = Counter("recsys_recall_channel_candidates_total",
                              "Candidates returned by a recall channel.", ["channel"])
 DEGRADED = Counter("recsys_degraded_total", "Responses served degraded, by what degraded.",

@@ -28,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from core.registry.reader import Registry
 from core.store.keys import Keys
 from dev.redis_server import LocalRedis, ensure_redis, free_port
+from services.common.tls import channel_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 # (name, python module, port env var, default port)
@@ -78,9 +79,11 @@ def bootstrap(world_dir: Path, registry_dir: Path, redis_url: str, prefix: str,
 
 
 def wait_healthy(address: str, timeout_s: float, proc: subprocess.Popen | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, credentials: grpc.ChannelCredentials | None = None) -> None:
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
+    channel = (grpc.secure_channel(address, credentials) if credentials is not None
+               else grpc.insecure_channel(address))
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -165,7 +168,18 @@ class Stack:
         log.close()
 
     def wait_one(self, name: str, timeout_s: float = 120) -> None:
-        wait_healthy(self.address(name), timeout_s, self.procs[name], self.log_dir / f"{name}.log")
+        wait_healthy(self.address(name), timeout_s, self.procs[name], self.log_dir / f"{name}.log",
+                     self.stage_credentials(name))
+
+    def stage_credentials(self, name: str) -> grpc.ChannelCredentials | None:
+        """How to dial a stage that serves TLS (its *_TLS_CERT_FILE set): as the gateway does,
+        with the GATEWAY_STAGE_TLS_* files; None for plaintext."""
+        env = self._env(name)
+        port_var = next(v for n, _, v, _ in SERVICES if n == name)
+        if name == "gateway" or not env.get(f"{port_var.split('_')[0]}_TLS_CERT_FILE"):
+            return None
+        files = [env.get(f"GATEWAY_STAGE_TLS_{f}_FILE") for f in ("CA", "CERT", "KEY")]
+        return channel_credentials(*(Path(f) if f else None for f in files))
 
     def start(self, timeout_s: float = 120) -> Stack:
         try:

@@ -66,7 +66,8 @@ async def main() -> None:
     followed_items = Versioned.load(settings.registry(), "two_tower", item_table_of, required=False)
     items = followed_items.value
     n_regions = int(items.region.max()) if items is not None and len(items) else 64
-    clients = StageClients(settings.recall_addr, settings.rank_addr, settings.rerank_addr)
+    clients = StageClients(settings.recall_addr, settings.rank_addr, settings.rerank_addr,
+                           settings.stage_credentials())
     unreachable = await clients.connect(timeout_s=5.0)
     if unreachable:
         log.warning("downstreams not reachable yet", extra={"addresses": unreachable})

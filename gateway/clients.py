@@ -38,8 +38,9 @@ SERVICE_CONFIG = json.dumps({
 })
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=[
+def open_channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
+    """A channel to a stage: TLS with `credentials` (services/common/tls.py), else plaintext."""
+    options = [
         ("grpc.service_config", SERVICE_CONFIG),
         ("grpc.enable_retries", 1),
         ("grpc.max_receive_message_length", 16 * 1024 * 1024),
@@ -48,7 +49,10 @@ def open_channel(address: str) -> grpc.aio.Channel:
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1000),
-    ])
+    ]
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.secure_channel(address, credentials, options=options)
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,10 @@ class Reranked:
 
 
 class StageClients:
-    def __init__(self, recall_addr: str, rank_addr: str, rerank_addr: str):
+    def __init__(self, recall_addr: str, rank_addr: str, rerank_addr: str,
+                 credentials: grpc.ChannelCredentials | None = None):
         self.addresses = [recall_addr, rank_addr, rerank_addr]
-        self._channels = [open_channel(a) for a in self.addresses]
+        self._channels = [open_channel(a, credentials) for a in self.addresses]
         self.recall_stub = recall_pb2_grpc.RecallServiceStub(self._channels[0])
         self.rank_stub = rank_pb2_grpc.RankServiceStub(self._channels[1])
         self.rerank_stub = rerank_pb2_grpc.RerankServiceStub(self._channels[2])

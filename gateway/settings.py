@@ -3,10 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+from services.common.tls import channel_credentials, check_pair
 
 
 class GatewaySettings(ServiceSettings):
@@ -24,6 +25,12 @@ class GatewaySettings(ServiceSettings):
     recall_addr: str = "127.0.0.1:50051"
     rank_addr: str = "127.0.0.1:50052"
     rerank_addr: str = "127.0.0.1:50053"
+    # TLS to the stages (services/common/tls.py): the CA that signed their certificates (PEM);
+    # unset = plaintext (inside a cluster network). With a client certificate and key as well,
+    # the gateway proves itself to stages that require it (mutual TLS: *_TLS_CLIENT_CA_FILE).
+    stage_tls_ca_file: Path | None = None
+    stage_tls_cert_file: Path | None = None
+    stage_tls_key_file: Path | None = None
     # Whole-request budget when the client sets no deadline, and each stage's share (ms).
     total_budget_ms: float = Field(400.0, gt=0)
     state_budget_ms: float = Field(50.0, gt=0)
@@ -71,6 +78,19 @@ class GatewaySettings(ServiceSettings):
     campaign_refresh_s: float = Field(0.25, gt=0)
     # Layered experiment configuration (JSON, see experiments.py); re-read when it changes.
     experiments_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _stage_tls_complete(self):
+        check_pair(self.stage_tls_cert_file, self.stage_tls_key_file,
+                   "stage_tls_cert_file / stage_tls_key_file")
+        if self.stage_tls_cert_file is not None and self.stage_tls_ca_file is None:
+            raise ValueError("stage_tls_ca_file: a client certificate needs the stages' CA")
+        return self
+
+    def stage_credentials(self):
+        """How the gateway dials the stages: TLS credentials, or None for plaintext."""
+        return channel_credentials(self.stage_tls_ca_file, self.stage_tls_cert_file,
+                                   self.stage_tls_key_file)
 
     def key_list(self, field: str) -> list[str]:
         return [k.strip() for k in getattr(self, field).split(",") if k.strip()]

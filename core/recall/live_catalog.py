@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core import metrics
 from core.items import ItemTable
 from core.store.catalog_log import CatalogItem, CatalogSink
 
@@ -63,6 +64,7 @@ class LiveCatalog(CatalogSink):
         self._listeners: list[Callable[[list[CatalogItem]], None]] = []
         self._online: dict[int, CatalogItem] = {}
         self.removed = _NO_IDS  # sorted
+        self.rebuilds = 0  # times the online arrays were rebuilt (a version or a batch each)
         self.set_base(base)
 
     # ---- changes ----------------------------------------------------------------------
@@ -91,6 +93,10 @@ class LiveCatalog(CatalogSink):
             self.removed = np.union1d(self.removed, np.asarray(item_ids, dtype=np.int64))
 
     def _refresh_online(self) -> None:
+        # O(online items) each time: callers hand over whole batches (CatalogFollower), never
+        # one publish at a time.
+        self.rebuilds += 1
+        metrics.CATALOG_REBUILDS.inc()
         items = list(self._online.values())
         ids = np.fromiter((i.item_id for i in items), np.int64, len(items))
         self._online_ids = np.sort(ids)

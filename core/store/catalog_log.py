@@ -5,14 +5,15 @@ lives in Redis under the `{catalog}` hash tag (see keys.py): a hash of published
 of removed ids, and a change log (a stream). `CatalogWriter` (used by the gateway's catalog
 RPCs) changes all three in one atomic script, so an acknowledged change is never half done.
 `CatalogFollower` (used by the services) reads the current state once, then blocks on the
-log, so a change reaches every replica within milliseconds; after any error it re-reads the
-whole state, so a replica that lost its place (Redis restarted, log trimmed) catches up.
+log, so a change reaches every replica within ~50 ms (a burst applied as one batch); after
+any error it re-reads the whole state, so a replica that lost its place (Redis restarted,
+log trimmed) catches up.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -93,12 +94,28 @@ class CatalogSink:
 
 
 class CatalogFollower:
+    """Keeps a sink in step with the catalog log.
+
+    Publishes come in bursts (an uploader's batch, a backfill), and each call to the sink's
+    `publish` rebuilds the live catalog's arrays and the two-tower channel's vectors for the
+    online items, so applying them one by one costs a burst of n publishes n rebuilds per
+    recall replica. The follower applies a burst as one batch instead: once the log has news
+    it waits `batch_window_s` for the rest of the burst, drains what is there (at most
+    `max_batch` entries) and applies it with one `publish` and one `remove`. A new video is
+    visible `batch_window_s` later than it could be (50 ms against the seconds an upload
+    takes to matter); a takedown alone is applied without waiting.
+    """
+
     def __init__(self, client: aioredis.Redis, keys: Keys, sink: CatalogSink, block_ms: int = 500,
-                 on_error_sleep_s: float = 0.5):
+                 on_error_sleep_s: float = 0.5, batch_window_s: float = 0.05, read_count: int = 1000,
+                 max_batch: int = 20_000, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.client, self.keys, self.sink = client, keys, sink
         self.block_ms, self.on_error_sleep_s = block_ms, on_error_sleep_s
+        self.batch_window_s, self.read_count, self.max_batch = batch_window_s, read_count, max_batch
+        self._sleep = sleep
         self.last_id: bytes | str | None = None
         self.applied = 0
+        self.batches = 0
 
     async def load(self) -> None:
         """Read the whole current state; the log is followed from the entry read here."""
@@ -113,15 +130,24 @@ class CatalogFollower:
         # Changes between XREVRANGE and the reads above are in both: applying twice is harmless.
         self.last_id = last[0][0] if last else "0-0"
 
+    async def _read(self, block_ms: int | None) -> list:
+        reply = await self.client.xread({self.keys.catalog_log(): self.last_id},
+                                        count=self.read_count, block=block_ms)
+        return [e for _, entries in reply or [] for e in entries]
+
     async def poll(self) -> int:
-        """Apply the log entries after the last one seen (waits up to block_ms for one)."""
+        """Apply the log entries after the last one seen, as one batch (waits up to block_ms
+        for the first one, then batch_window_s for the rest of a burst)."""
         if self.last_id is None:
             await self.load()
-        reply = await self.client.xread({self.keys.catalog_log(): self.last_id},
-                                        count=1000, block=self.block_ms)
+        entries = await self._read(self.block_ms)
+        if not entries:
+            return 0
+        if self.batch_window_s > 0 and any(f.get(b"op") == b"publish" for _, f in entries):
+            await self._sleep(self.batch_window_s)  # takedowns alone are applied at once
+        published, removed = [], []
         n = 0
-        for _, entries in reply or []:
-            published, removed = [], []
+        while entries:
             for entry_id, fields in entries:
                 op = fields.get(b"op")
                 if op == b"publish":
@@ -129,12 +155,18 @@ class CatalogFollower:
                 elif op == b"remove":
                     removed.append(int(fields[b"id"]))
                 self.last_id = entry_id
-                n += 1
-            self.sink.publish(published)
-            self.sink.remove(removed)
-            metrics.CATALOG_CHANGES.labels("publish").inc(len(published))
-            metrics.CATALOG_CHANGES.labels("remove").inc(len(removed))
+            n += len(entries)
+            if n >= self.max_batch:
+                break  # the rest is the next batch: memory stays bounded during a backfill
+            entries = await self._read(None)  # what else is there, without waiting
+        # Publishes first: a video published and taken down in one batch ends up removed (the
+        # writer refuses to publish an id once removed, so the other order cannot occur).
+        self.sink.publish(published)
+        self.sink.remove(removed)
+        metrics.CATALOG_CHANGES.labels("publish").inc(len(published))
+        metrics.CATALOG_CHANGES.labels("remove").inc(len(removed))
         self.applied += n
+        self.batches += 1
         return n
 
     async def follow(self, stop: Callable[[], bool] = lambda: False) -> None:

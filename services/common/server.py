@@ -27,6 +27,7 @@ from core.errors import InvalidArgument, RecsysError
 from services.common.errors import status_of
 from services.common.settings import ServiceSettings
 from services.common.shedding import LoadShedder
+from services.common.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +178,8 @@ async def run_server(
 
     tls = bool(settings.tls_cert_file and settings.tls_key_file)
     if tls:
-        credentials = grpc.ssl_server_credentials(
-            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())])
+        credentials = server_credentials(settings.tls_cert_file, settings.tls_key_file,
+                                         settings.tls_client_ca_file)
         port = server.add_secure_port(settings.address, credentials)
     else:
         port = server.add_insecure_port(settings.address)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.tls import check_pair
 
 
 def _shared(name: str, default, **kw):
@@ -34,6 +36,9 @@ class ServiceSettings(BaseSettings):
     # network, or behind a TLS-terminating proxy).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # With TLS on: callers must show a certificate this CA signed (mutual TLS); unset = any
+    # caller that trusts our certificate (services/common/tls.py).
+    tls_client_ca_file: Path | None = None
     # gRPC server reflection (grpcurl and friends). Off on a public port in production: it
     # lists every method to anyone who asks.
     reflection: bool = True
@@ -46,6 +51,13 @@ class ServiceSettings(BaseSettings):
     aliases_dir: Path | None = _shared("ALIASES_DIR", None)
     # How often a service looks at the alias files for new model versions (seconds).
     alias_poll_s: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_complete(self):
+        check_pair(self.tls_cert_file, self.tls_key_file, "tls_cert_file / tls_key_file")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file: client certificates need TLS on (tls_cert_file)")
+        return self
 
     def registry(self):
         from core.registry.reader import Registry
