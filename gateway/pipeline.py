@@ -190,6 +190,12 @@ class RecommendPipeline:
 
     async def recommend(self, inp: RecommendInput, client_deadline_s: float | None,
                         assignment: Assignment = NO_EXPERIMENT) -> Feed:
+        return (await self.serve(inp, client_deadline_s, assignment)).feed
+
+    async def serve(self, inp: RecommendInput, client_deadline_s: float | None,
+                    assignment: Assignment = NO_EXPERIMENT) -> Trace:
+        """`run`, then the served page's display info and campaign counts: what Recommend
+        answers (the trace also feeds the impression log)."""
         start = time.perf_counter()
         budget = self.s.total_budget_ms / 1000.0
         deadline = time.monotonic() + (budget if client_deadline_s is None else min(budget, client_deadline_s))
@@ -212,7 +218,7 @@ class RecommendPipeline:
             metrics.ITEM_META_MISSING.inc(missing)
         feed.latencies_ms.pop("total", None)  # re-added last, now with the display stage
         feed.latencies_ms["total"] = (time.perf_counter() - start) * 1000
-        return feed
+        return trace
 
     async def _finish_page(self, feed: Feed, delivered: dict[int, str]) -> dict[int, item_meta.ItemMeta]:
         """The page's display info and the campaigns' impression counts, one round trip."""

@@ -42,7 +42,7 @@ def unseen_item(stack, world, users: list[int], rank: int) -> int:
     """A video none of these users has seen (a campaign never shows a user a seen video)."""
     client = redis.Redis.from_url(stack.redis_url)
     keys = Keys(stack.prefix)
-    seen = set().union(*({int(i) for i in client.smembers(keys.seen(u))} for u in users))
+    seen = set().union(*({int(i) for i in client.zrange(keys.seen(u), 0, -1)} for u in users))
     order = np.argsort(world.videos["exposure"])
     return next(int(i) + 1 for i in order[rank:] if int(i) + 1 not in seen)
 

@@ -16,7 +16,7 @@ from core.store.impressions import Impression, ImpressionLog
 from core.versioned import Versioned
 
 pytest.importorskip("ray", reason="the loop extra is not installed (pip install -e '.[loop]')")
-from training.loop.dataset import Spec, build, read_shards  # noqa: E402
+from training.loop.dataset import HEADS, Spec, build, read_shards  # noqa: E402
 from training.loop.exporter import Exporter  # noqa: E402
 
 
@@ -43,9 +43,10 @@ def test_job_joins_impressions_with_their_outcomes(redis_url, keys, tmp_path):
     rows = build(Spec(str(tmp_path / "logs"), str(tmp_path / "items.npz")), str(tmp_path / "shards"), num_cpus=1)
     assert rows == 9
     shards = read_shards(tmp_path / "shards")
-    liked = {(int(u), int(i)) for u, i, y in zip(shards["user_id"], shards["item_id"], shards["labels"][:, 0]) if y}
+    like, complete = shards["labels"][:, HEADS.index("like")], shards["labels"][:, HEADS.index("complete")]
+    liked = {(int(u), int(i)) for u, i, y in zip(shards["user_id"], shards["item_id"], like) if y}
     assert liked == {(1, 1), (2, 2), (3, 3)}
-    completed = {int(i) for i, y in zip(shards["item_id"], shards["labels"][:, 1]) if y}
+    completed = {int(i) for i, y in zip(shards["item_id"], complete) if y}
     assert completed == {3}
     assert shards["cat"].shape == (9, 10) and shards["seq_items"].shape == (9, 30)
     assert not shards["seq_items"].any()  # every user's first feed: nothing engaged before it

@@ -55,7 +55,7 @@ def test_recommend_returns_a_full_explained_feed(gateway):
     for item in reply.items:
         assert item.channels and item.recall_position > 0 and item.rank_position > 0
         assert item.author_id > 0 and item.category > 0
-        assert set(item.head_scores) == {"like", "complete", "share", "follow"}
+        assert set(item.head_scores) == {"engaged", "like", "complete", "share", "follow"}
     stages = {s.stage for s in reply.latencies}
     assert {"state", "recall", "rank", "rerank", "total"} <= stages
 
