@@ -2,6 +2,7 @@
 echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
 
     python -m bench.e2e [--seconds 8] [--world data/world] [--registry models]
+    python -m bench.e2e --only http [--requests 300]   # HTTP vs gRPC alone, merged into latest.json
 
 * closed loop at 1, 4 and 16 concurrent users, open loop at 25/50/75% of the measured
   capacity (bench/loadgen.py; users drawn by activity, loopback only);
@@ -13,8 +14,9 @@ echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
 * cost per request in CPU-ms (the four services' CPU time over the 16-user phase / answers)
   and each service's RSS;
 * HTTP/JSON against gRPC: the same `Recommend` (10 items, users drawn in turn), one client,
-  calls alternating between the two edges, keep-alive on both -> `http_over_grpc_p50`
-  (target <= 1.5);
+  calls alternating between the two edges (which goes first alternates too), keep-alive on
+  both -> `http_over_grpc_p50` (target <= 1.5); `--only http` runs this part alone and merges
+  it into the existing results (every other key kept);
 * `catalog`: the whole stack again at 10k, 100k and 1M videos (the trained catalog grown
   as in bench/recall.py; ranker and pre-rank see the added videos as unknown ids), one user,
   closed loop: end-to-end and per-stage p99 and every service's RSS.
@@ -96,31 +98,64 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
 
 
 def http_vs_grpc(stack: Stack, user_ids: np.ndarray, n: int = 300, count: int = 10) -> dict:
-    """p50 of the same Recommend over HTTP/JSON and over gRPC, one client, alternating."""
+    """p50 of the same Recommend over HTTP/JSON and over gRPC, one client, alternating: each
+    user is asked on both edges, and which edge goes first alternates (the second call of a
+    pair finds the first one's impression write in flight)."""
     host, port = stack.address("http").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     times: dict[str, list[float]] = {"http": [], "grpc": []}
+
+    def over_grpc(stub, user: int) -> None:
+        reply = stub.Recommend(gateway_pb2.RecommendRequest(user_id=user, count=count), timeout=10)
+        if len(reply.items) != count:
+            raise RuntimeError(f"gRPC recommend answered {len(reply.items)} items, not {count}")
+
+    def over_http(user: int) -> None:
+        conn.request("POST", "/v1/recommend", json.dumps({"user_id": user, "count": count}),
+                     {"content-type": "application/json"})
+        reply = conn.getresponse()
+        body = json.loads(reply.read())
+        if reply.status != 200 or len(body["items"]) != count or not all(i["title"] for i in body["items"]):
+            raise RuntimeError(f"HTTP recommend answered {reply.status}: {str(body)[:200]}")
+
     with grpc.insecure_channel(stack.address("gateway")) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        edges = [("grpc", lambda u: over_grpc(stub, u)), ("http", over_http)]
         for i in range(n + 20):  # the first 20 warm both up
             user = int(user_ids[i % len(user_ids)])
-            t0 = time.perf_counter()
-            stub.Recommend(gateway_pb2.RecommendRequest(user_id=user, count=count), timeout=10)
-            t1 = time.perf_counter()
-            conn.request("POST", "/v1/recommend", json.dumps({"user_id": user, "count": count}),
-                         {"content-type": "application/json"})
-            reply = conn.getresponse()
-            body = json.loads(reply.read())
-            t2 = time.perf_counter()
-            if reply.status != 200 or len(body["items"]) != count:
-                raise RuntimeError(f"HTTP recommend answered {reply.status}: {str(body)[:200]}")
-            if i >= 20:
-                times["grpc"].append((t1 - t0) * 1000)
-                times["http"].append((t2 - t1) * 1000)
+            for name, call in edges if i % 2 == 0 else edges[::-1]:
+                t0 = time.perf_counter()
+                call(user)
+                if i >= 20:
+                    times[name].append((time.perf_counter() - t0) * 1000)
     conn.close()
     p50 = {k: float(np.percentile(v, 50)) for k, v in times.items()}
     return {"http_p50_ms": round(p50["http"], 3), "grpc_p50_ms": round(p50["grpc"], 3),
             "http_over_grpc_p50": round(p50["http"] / p50["grpc"], 3), "requests": n, "count": count}
+
+
+def run_http_only(world_dir: Path, registry: Path, n: int) -> dict:
+    """The whole stack, warmed up, then `http_vs_grpc` alone (no load phases)."""
+    world = World.load(world_dir)
+    local = ensure_redis("redis://127.0.0.1:6379/0")
+    prefix = f"bench-http-{uuid.uuid4().hex[:6]}"
+    try:
+        bootstrap(world_dir, registry, local.url, prefix, progress=False, say=lambda *_: None)
+        with Stack(registry, local.url, prefix, Path("run/bench-logs")) as stack:
+            wait_healthy(stack.address("gateway"), 60)
+            asyncio.run(LoadGen.from_world(stack.address("gateway"), world).closed(1, 2.0))  # warm-up
+            return http_vs_grpc(stack, world.users["user_id"], n=n)
+    finally:
+        drop_prefix(local.url, prefix)
+        local.stop()
+
+
+def merge_http(results: Path, http_report: dict, note: str = "") -> dict:
+    """The existing results with `http` replaced by this measurement (every other key kept)."""
+    report = json.loads(results.read_text()) if results.exists() else {}
+    report["http"] = http_report | {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                    "git_commit": _commit(), "cpus": os.cpu_count()} | ({"note": note} if note else {})
+    return report
 
 
 def echo_chain(seconds: float, world: World, concurrencies: tuple[int, ...] = (1, 16)) -> dict[int, dict]:
@@ -251,19 +286,24 @@ def merge_results(report: dict, results: Path) -> dict:
         report["catalog"] = {n: {"recall_p99_ms": c["service"]["p99_ms"], "rss_mb": {"recall": c["service"]["rss_mb"]},
                                  "e2e_p99_ms": None, "rank_p99_ms": None, "rerank_p99_ms": None}
                              for n, c in recall.get("catalog", {}).items()}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=ROOT).stdout.strip()
-    except OSError:
-        commit = ""
     report["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
-    report["git_commit"] = commit
+    report["git_commit"] = _commit()
     return report
 
 
-def write(report: dict, out: Path) -> None:
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=ROOT).stdout.strip()
+    except OSError:
+        return ""
+
+
+def write(report: dict, out: Path, plot: bool = True) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
+    if "closed_loop" not in report:  # only a partial run measured so far: no table to write
+        return
     lines = ["| measure | value | target |", "|---|---:|---|",
              f"| e2e p50 / p95 / p99, one user | {report['e2e_p50_ms']:.1f} / {report['e2e_p95_ms']:.1f} / "
              f"{report['e2e_p99_ms']:.1f} ms | |",
@@ -302,6 +342,8 @@ def write(report: dict, out: Path) -> None:
         lines.append(f"| {k} of capacity | {v['offered_rps']:.0f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | "
                      f"{v['errors_by_code'] or 'none'} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    if not plot:
+        return
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -330,7 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--catalog-sizes", default="10000,100000,1000000",
                    help="catalog sizes for the scaling runs, comma-separated ('' to skip)")
     p.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
+    p.add_argument("--only", choices=["http"], help="run one part alone and merge it into --out: "
+                                                    "http = HTTP/JSON vs gRPC Recommend p50")
+    p.add_argument("--requests", type=int, default=300, help="--only http: requests per edge (after 20 warm-up)")
+    p.add_argument("--note", default="", help="--only http: a note kept with the measurement (e.g. the machine's load)")
     args = p.parse_args(argv)
+    if args.requests < 1:
+        p.error(f"--requests {args.requests}: must be >= 1")
     try:
         sizes = [int(x) for x in args.catalog_sizes.split(",") if x.strip()]
     except ValueError:
@@ -339,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--world {args.world}: no world here (run `make world`)")
     if not (args.registry / "ranker" / "aliases.json").exists():
         p.error(f"--registry {args.registry}: no live models (run `make train`)")
+    if args.only == "http":
+        http_report = run_http_only(args.world, args.registry, args.requests)
+        print(json.dumps({"http": http_report}), flush=True)
+        write(merge_http(args.out, http_report, args.note), args.out, plot=False)
+        return 0
     report = run(args.world, args.registry, args.seconds)
     if sizes:
         report["catalog"] = catalog_scaling(args.world, args.registry, sizes, args.seconds)

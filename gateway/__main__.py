@@ -5,7 +5,7 @@ import asyncio
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from recsys.v1 import catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_grpc
+from recsys.v1 import campaign_pb2, campaign_pb2_grpc, catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 
 from core.items import ItemTable
 from core.recall.channels.hot import HotChannel
@@ -85,7 +85,10 @@ async def main() -> None:
     follow_campaigns = asyncio.create_task(campaigns.follow())
     # One load limit for both edges: an HTTP call and a gRPC call take the same slot.
     shedder = LoadShedder("gateway", settings.max_concurrent_rpcs)
-    http_api = HttpApi(servicer, CampaignServicer(campaign_store, campaigns, n_regions),
+    # One campaign admin API on both edges: gRPC CampaignService (an admin method for the
+    # AuthInterceptor) and the HTTP routes under /v1/admin/campaigns.
+    campaign_admin = CampaignServicer(campaign_store, campaigns, n_regions)
+    http_api = HttpApi(servicer, campaign_admin,
                        HttpAuth(authorizer), shedder, followed_items, settings.registry(),
                        experiments, [Path(d.strip()) for d in settings.reports_dirs.split(",") if d.strip()],
                        settings.max_message_bytes)
@@ -118,7 +121,9 @@ async def main() -> None:
         Registration(gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer,
                      gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name),
         Registration(catalog_pb2_grpc.add_CatalogServiceServicer_to_server, catalog,
-                     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name)], on_stop=close,
+                     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name),
+        Registration(campaign_pb2_grpc.add_CampaignServiceServicer_to_server, campaign_admin,
+                     campaign_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name)], on_stop=close,
         warmup=lambda channel: warmup(channel, api_keys[:1]), interceptors=[AuthInterceptor(authorizer)],
         on_serving=start_http, shedder=shedder)
 

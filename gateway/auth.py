@@ -1,8 +1,8 @@
 """Who may call the gateway: API keys for clients, admin keys for writes. Fails closed.
 
     x-api-key: <key>      one of GATEWAY_API_KEYS    every public method (Recommend, ReportEvents, Explain)
-    x-admin-key: <key>    one of GATEWAY_ADMIN_KEYS  admin methods (CatalogService: PublishItem, RemoveItem),
-                                                     and every public method too
+    x-admin-key: <key>    one of GATEWAY_ADMIN_KEYS  admin methods (CatalogService: PublishItem, RemoveItem;
+                                                     CampaignService), and every public method too
 
 Only health checks and reflection are open (probes and tooling need them); any other method,
 including one added later and not listed anywhere, needs a key. A public key on an admin

@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import replace
 
-from recsys.v1 import campaign_pb2
+from recsys.v1 import campaign_pb2, campaign_pb2_grpc
 
 from core.errors import InvalidArgument
 from core.store.campaigns import BOOST, SLOT, Campaign, CampaignStore
@@ -100,9 +100,10 @@ class CampaignCache:
             await asyncio.sleep(self.refresh_s)
 
 
-class CampaignServicer:
-    """The admin API's logic (CampaignService in campaign.proto; served over HTTP with the
-    admin credential, see gateway/http/app.py)."""
+class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
+    """The admin API's logic (CampaignService in campaign.proto), one servicer for both edges:
+    gRPC (registered in gateway/__main__.py, an admin method for the AuthInterceptor) and HTTP
+    (gateway/http/app.py); both need the admin credential."""
 
     def __init__(self, store: CampaignStore, cache: CampaignCache, n_regions: int):
         self.store, self.cache, self.n_regions = store, cache, n_regions

@@ -2,12 +2,21 @@
 titles, generated from the world's own columns (category, author, tags) and its seed, so
 the same world always shows the same titles. Covers are drawn by the gateway
 (gateway/http/covers.py); the metadata points at them.
+
+An imported dataset brings its own: an importer that knows titles, authors, durations or
+tags stores them with `set_display` as `display_*` columns of the world's videos (saved and
+loaded with the world), and `video_meta` serves those instead of generated ones (KuaiRand:
+the real tags and durations, training/importers/kuairand.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from core.store.item_meta import ItemMeta, generated_cover_url
+from core.store.item_meta import TAG_SEPARATOR, ItemMeta, generated_cover_url
+
+# The videos' columns an importer fills with the dataset's own display info (one per video, dense order).
+DISPLAY_COLUMNS = {"title": "display_title", "author_name": "display_author",
+                   "duration_s": "display_duration_s", "tags": "display_tags"}
 
 # (category name, its tags, nouns its titles are about)
 CATEGORIES = (
@@ -61,8 +70,35 @@ def author_names(n_authors: int, main_category: np.ndarray, seed: int) -> list[s
             for a, (f, c) in enumerate(zip(first, main_category))]
 
 
+def set_display(world, columns: dict[str, list]) -> None:
+    """Store an imported dataset's display info in the world's videos: `columns` has a list
+    per ItemMeta field ("title", "author_name", "duration_s", "tags" = tuples of strings),
+    one entry per video in dense order. Strings, so the world still loads without pickle."""
+    n = len(world.videos["item_id"])
+    for name, values in columns.items():
+        if len(values) != n:
+            raise ValueError(f"display column {name!r}: {len(values)} values for {n} videos")
+    v = world.videos
+    v[DISPLAY_COLUMNS["title"]] = np.array(columns["title"], dtype=str)
+    v[DISPLAY_COLUMNS["author_name"]] = np.array(columns["author_name"], dtype=str)
+    v[DISPLAY_COLUMNS["duration_s"]] = np.asarray(columns["duration_s"], dtype=np.float64)
+    v[DISPLAY_COLUMNS["tags"]] = np.array([TAG_SEPARATOR.join(t) for t in columns["tags"]], dtype=str)
+
+
+def imported_meta(world) -> dict[int, ItemMeta]:
+    """Item id -> the display info an importer stored (`set_display`), covers generated."""
+    v = world.videos
+    title, author, duration, tags = (v[DISPLAY_COLUMNS[f]] for f in ("title", "author_name", "duration_s", "tags"))
+    return {int(item): ItemMeta(str(title[i]), generated_cover_url(int(item)), str(author[i]), float(duration[i]),
+                                tuple(t for t in str(tags[i]).split(TAG_SEPARATOR) if t))
+            for i, item in enumerate(v["item_id"])}
+
+
 def video_meta(world) -> dict[int, ItemMeta]:
-    """Item id -> display info for every video of a synthetic world."""
+    """Item id -> display info for every video: the dataset's own when an importer stored it
+    (`set_display`), else generated (a synthetic world)."""
+    if DISPLAY_COLUMNS["title"] in world.videos:
+        return imported_meta(world)
     c, v = world.config, world.videos
     n = len(v["item_id"])
     rng = np.random.default_rng([c.seed, 2])

@@ -84,9 +84,12 @@ def deadline_of(headers) -> float | None:
 
 
 def to_json(message) -> dict:
+    """The proto JSON mapping with the proto's field names and every field (defaults too).
+    int64 values are JSON strings, as the mapping says: a JSON number is a double in most
+    clients (JavaScript's included), exact only up to 2**53, and ids are opaque 64-bit values.
+    Requests may send them either way (json_format.Parse takes both)."""
     return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True,
-                                     unquote_int64_if_possible=True)
+                                     always_print_fields_with_no_presence=True)
 
 
 @dataclass

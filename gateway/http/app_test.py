@@ -1,5 +1,6 @@
 import grpc
 import pytest
+from google.protobuf import json_format
 from recsys.v1 import gateway_pb2
 
 from core.errors import InvalidArgument
@@ -21,8 +22,19 @@ def test_the_deadline_header_is_milliseconds_left():
 
 def test_answers_use_the_proto_field_names_and_keep_defaults():
     doc = to_json(gateway_pb2.RecommendResponse(items=[gateway_pb2.RecommendedItem(item_id=7, cover_url="/c")]))
-    assert doc["items"][0]["cover_url"] == "/c" and doc["items"][0]["item_id"] == 7
+    assert doc["items"][0]["cover_url"] == "/c" and doc["items"][0]["item_id"] == "7"
     assert doc["items"][0]["rank_position"] == 0 and doc["degraded"] == []
+
+
+def test_int64_values_are_json_strings_as_the_proto_mapping_says():
+    big = 2**53 + 1  # a JSON number (a double) cannot hold it
+    doc = to_json(gateway_pb2.RecommendResponse(items=[gateway_pb2.RecommendedItem(item_id=big, category=3)]))
+    assert doc["items"][0]["item_id"] == str(big) and doc["items"][0]["author_id"] == "0"
+    assert doc["items"][0]["category"] == 3  # int32 stays a number
+    parsed = gateway_pb2.RecommendRequest()
+    for body in ('{"user_id": "9007199254740993"}', '{"user_id": 9007199254740993}'):
+        json_format.Parse(body, parsed)
+        assert parsed.user_id == big
 
 
 def test_errors_carry_the_http_status_and_the_grpc_reason():

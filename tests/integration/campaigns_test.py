@@ -27,7 +27,7 @@ def until(check, timeout_s: float = 1.0):
 def feed(url: str, user: int) -> dict[int, str]:
     status, body = post(f"{url}/v1/recommend", {"user_id": user, "count": 20})
     assert status == 200, body
-    return {i["item_id"]: i["rerank_reason"] for i in body["items"]}
+    return {int(i["item_id"]): i["rerank_reason"] for i in body["items"]}  # int64: JSON strings
 
 
 def users_by_region(world) -> tuple[int, list[int], int]:
@@ -59,7 +59,7 @@ def test_a_slot_campaign_reaches_its_region_within_a_second_and_stops_at_its_cap
     item = unseen_item(stack, world, users + [other], len(world.videos["exposure"]) // 3)
     cid = f"launch-{uuid.uuid4().hex[:8]}"
     status, created = post(f"{url}/v1/admin/campaigns", campaign(cid, [item], region, impression_cap=2))
-    assert status == 200 and created["active"] and created["delivered"] == 0, created
+    assert status == 200 and created["active"] and created["delivered"] == "0", created
 
     reason = f"inserted:InsertOperationSlots campaign:{cid}"
     shown = until(lambda: feed(url, users[0]).get(item))
@@ -68,7 +68,7 @@ def test_a_slot_campaign_reaches_its_region_within_a_second_and_stops_at_its_cap
     assert feed(url, users[1]).get(item) == reason  # the second impression reaches the cap
     assert item not in feed(url, users[2])
     listed = {c["campaign_id"]: c for c in get(f"{url}/v1/admin/campaigns")[1]["campaigns"]}
-    assert listed[cid]["delivered"] == 2 and not listed[cid]["active"]
+    assert listed[cid]["delivered"] == "2" and not listed[cid]["active"]
 
 
 def test_an_ended_campaign_leaves_feeds_and_an_update_keeps_its_count(stack, world):
@@ -80,7 +80,7 @@ def test_an_ended_campaign_leaves_feeds_and_an_update_keeps_its_count(stack, wor
     assert post(f"{url}/v1/admin/campaigns", campaign(cid, [item], region))[0] == 409
     assert until(lambda: item in feed(url, users[3]))
     status, updated = call("PUT", f"{url}/v1/admin/campaigns/{cid}", campaign(cid, [item], region, impression_cap=50))
-    assert status == 200 and updated["delivered"] >= 1 and updated["impression_cap"] == 50
+    assert status == 200 and int(updated["delivered"]) >= 1 and updated["impression_cap"] == "50"
     status, ended = call("DELETE", f"{url}/v1/admin/campaigns/{cid}")
     assert status == 200 and not ended["active"]
     assert until(lambda: item not in feed(url, users[4]))

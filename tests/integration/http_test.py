@@ -1,15 +1,22 @@
 """The HTTP/JSON API against the real stack: the same answers, validation and errors as gRPC,
-display info on every served item, covers, the OpenAPI document, and credentials."""
+display info on every served item (an item without any is served all the same, and counted),
+covers, the OpenAPI document, and credentials."""
 from __future__ import annotations
 
+import urllib.request
 import uuid
 
 import grpc
 import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
 from recsys.v1 import catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 
+from core.store.keys import Keys
+from dev.redis_server import free_port
 from dev.stack import Stack
 from tests.http_helpers import call, get, post
+from tests.integration.campaigns_test import campaign, unseen_item, until, users_by_region
 
 pytestmark = pytest.mark.integration
 PUBLIC, ADMIN = "public-key-1", "admin-key-1"
@@ -20,7 +27,8 @@ def keyed_gateway(stack, artifacts, tmp_path_factory):
     """A second gateway with API and admin keys, in front of the session stack's stages."""
     ports = {n: stack.ports[n] for n in ("recall", "rank", "rerank")}
     g = Stack(artifacts[1], stack.redis_url, stack.prefix, tmp_path_factory.mktemp("keyed"),
-              ports=ports, env={"GATEWAY_API_KEYS": PUBLIC, "GATEWAY_ADMIN_KEYS": ADMIN})
+              ports=ports, env={"GATEWAY_API_KEYS": PUBLIC, "GATEWAY_ADMIN_KEYS": ADMIN,
+                                "GATEWAY_METRICS_PORT": str(free_port())})
     g.start_one("gateway")
     try:
         g.wait_one("gateway")
@@ -36,7 +44,7 @@ def test_recommend_over_http_serves_items_with_display_info(stack):
     for item in body["items"]:
         assert item["title"] and item["cover_url"] and item["author_name"], item
         assert item["duration_s"] > 0 and item["tags"]
-        assert isinstance(item["item_id"], int)  # int64 as a JSON number when it is exact
+        assert item["item_id"].isdigit() and item["author_id"].isdigit()  # int64 as JSON strings
     status, svg = get(stack.http_url + body["items"][0]["cover_url"])
     assert status == 200 and svg.startswith(b"<svg") and svg == get(stack.http_url + body["items"][0]["cover_url"])[1]
 
@@ -129,3 +137,51 @@ def test_keys_are_required_and_admin_calls_need_the_admin_key(keyed_gateway):
     assert get(f"{url}/v1/admin/campaigns", {"x-api-key": PUBLIC})[0] == 403
     assert get(f"{url}/v1/admin/campaigns")[0] == 401
     assert get(f"{url}/v1/admin/campaigns", {"x-admin-key": ADMIN})[0] == 200
+
+
+def meta_missing_total(gateway: Stack) -> float:
+    port = gateway.env["GATEWAY_METRICS_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "recsys_item_meta_missing_total")
+
+
+def test_an_item_without_display_info_is_served_and_counted_on_both_transports(keyed_gateway, stack, world):
+    """A video whose metadata hash is gone, put in two feeds by a slot campaign (the one way to
+    know it is served): each transport serves it, with empty display fields, and the gateway
+    counts every item it served without display info."""
+    region, users, _ = users_by_region(world)
+    item = unseen_item(stack, world, users[:2], len(world.videos["exposure"]) // 5)
+    client, meta_key = redis.Redis.from_url(stack.redis_url), Keys(stack.prefix).item_meta(item)
+    saved = client.hgetall(meta_key)
+    cid = f"nometa-{uuid.uuid4().hex[:8]}"
+    admin, public = {"x-admin-key": ADMIN}, {"x-api-key": PUBLIC}
+    url = keyed_gateway.http_url
+    before = meta_missing_total(keyed_gateway)
+    try:
+        client.delete(meta_key)
+        assert post(f"{url}/v1/admin/campaigns", campaign(cid, [item], region), admin)[0] == 200
+        replies = []  # every gRPC feed asked for: each one's items count
+        with grpc.insecure_channel(keyed_gateway.address("gateway")) as ch:
+            def grpc_feed():
+                replies.append(gateway_pb2_grpc.GatewayServiceStub(ch).Recommend(
+                    gateway_pb2.RecommendRequest(user_id=users[0], count=20), timeout=10,
+                    metadata=[("x-api-key", PUBLIC)]))
+                return [i for i in replies[-1].items if i.item_id == item]
+            grpc_items = until(grpc_feed)
+        status, body = post(f"{url}/v1/recommend", {"user_id": users[1], "count": 20}, public)
+        assert status == 200, body
+    finally:
+        call("DELETE", f"{url}/v1/admin/campaigns/{cid}", headers=admin)
+        if saved:
+            client.hset(meta_key, mapping=saved)
+    assert grpc_items and grpc_items[0].title == "" and grpc_items[0].cover_url == ""
+    assert grpc_items[0].rerank_reason.endswith(f"campaign:{cid}")
+    served = {int(i["item_id"]): i for i in body["items"]}
+    assert item in served and served[item]["title"] == "" and served[item]["cover_url"] == ""
+    assert served[item]["tags"] == [] and served[item]["duration_s"] == 0
+    # counted, on both edges: every item served without display info (a stored one always has a cover)
+    without = sum(1 for r in replies for i in r.items if not i.cover_url) + \
+        sum(1 for i in body["items"] if not i["cover_url"])
+    assert without >= 2 and meta_missing_total(keyed_gateway) - before == without

@@ -1,6 +1,10 @@
-"""The rerank benchmark and trade-off report run on real trained artifacts."""
+"""The rerank benchmark and trade-off report run on real trained artifacts; the end-to-end
+benchmark's HTTP-vs-gRPC part runs against the real stack and merges into existing results."""
 import json
 
+import pytest
+
+from bench import e2e as e2e_bench
 from bench import rerank as rerank_bench
 from training import evaluate_rerank
 
@@ -19,3 +23,34 @@ def test_rerank_bench_runs(artifacts):
     report = rerank_bench.run(artifacts[1], iters=20)
     assert report["rerank_inproc_p99_ms_200to20"] > 0
     assert {"policy:default", "policy:dpp", "selector:dpp"} <= set(report["results"])
+
+
+def test_http_vs_grpc_measures_both_edges(stack, world):
+    report = e2e_bench.http_vs_grpc(stack, world.users["user_id"][:5], n=4, count=5)
+    assert report["http_p50_ms"] > 0 and report["grpc_p50_ms"] > 0 and report["requests"] == 4
+    assert report["http_over_grpc_p50"] == pytest.approx(report["http_p50_ms"] / report["grpc_p50_ms"], rel=1e-2)
+
+
+def test_http_only_results_merge_into_the_existing_ones(tmp_path):
+    out = tmp_path / "latest.json"
+    measured = {"http_p50_ms": 12.0, "grpc_p50_ms": 10.0, "http_over_grpc_p50": 1.2, "requests": 3, "count": 10}
+    e2e_bench.write(e2e_bench.merge_http(out, measured), out, plot=False)  # no results yet: the JSON alone
+    assert json.loads(out.read_text())["http"]["http_p50_ms"] == 12.0 and not out.with_suffix(".md").exists()
+    loop = {"p50_ms": 5.0, "p99_ms": 9.0, "rps": 100.0, "cpu_ms_per_request": 7.0}
+    full = {"e2e_p50_ms": 5.0, "e2e_p95_ms": 8.0, "e2e_p99_ms": 9.0, "e2e_rps": 100.0, "inproc_p50_ms": 3.0,
+            "overhead_ratio": 1.6, "echo_chain_p50_ms_c1": 1.0, "overhead_ratio_floor": 1.3, "echo_chain_rps": 900.0,
+            "throughput_ratio": 0.1, "cpu_ms_per_request": 7.0, "closed_loop": {"1": loop},
+            "open_loop": {}, "catalog": {}, "http": {"http_p50_ms": 99.0}}
+    out.write_text(json.dumps(full))
+    e2e_bench.write(e2e_bench.merge_http(out, measured, note="shared machine"), out, plot=False)
+    merged = json.loads(out.read_text())
+    assert {k: v for k, v in merged.items() if k != "http"} == {k: v for k, v in full.items() if k != "http"}
+    assert merged["http"]["http_p50_ms"] == 12.0 and merged["http"]["note"] == "shared machine"
+    assert "| Recommend (10 items) p50: HTTP/JSON / gRPC | 12.0 / 10.0 ms = 1.20 | ≤ 1.5 |" in \
+        out.with_suffix(".md").read_text()
+    assert not out.with_suffix(".png").exists()
+
+
+def test_bench_e2e_refuses_a_bad_request_count():
+    with pytest.raises(SystemExit):
+        e2e_bench.main(["--only", "http", "--requests", "0"])

@@ -1,16 +1,17 @@
 """From outside, as a caller on the network: with API keys set, nothing but health and
-reflection answers without credentials; catalog writes need the admin key; far-future
+reflection answers without credentials; catalog writes and the campaign admin API need the admin key; far-future
 publishes, publish floods and one user's flood are refused; the gateway will not start open
 unless told it is a demo."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from recsys.v1 import catalog_pb2, common_pb2, gateway_pb2
+from recsys.v1 import campaign_pb2, catalog_pb2, common_pb2, gateway_pb2
 
 from dev.stack import Stack, bootstrap
 
@@ -44,7 +45,8 @@ def methods_of(module, service: str):
              message_factory.GetMessageClass(m.output_type)) for m in desc.methods]
 
 
-ALL_METHODS = methods_of(gateway_pb2, "GatewayService") + methods_of(catalog_pb2, "CatalogService")
+ALL_METHODS = (methods_of(gateway_pb2, "GatewayService") + methods_of(catalog_pb2, "CatalogService")
+               + methods_of(campaign_pb2, "CampaignService"))
 
 
 def call(channel, method, request, metadata=None):
@@ -67,7 +69,8 @@ def new_id() -> int:
 
 def test_no_method_answers_without_a_key(channel, secured):
     assert {m[0].rsplit("/", 1)[1] for m in ALL_METHODS} >= {"Recommend", "ReportEvents", "Explain",
-                                                              "PublishItem", "RemoveItem"}
+                                                              "PublishItem", "RemoveItem", "CreateCampaign",
+                                                              "UpdateCampaign", "EndCampaign", "ListCampaigns"}
     for path, req_cls, resp_cls in ALL_METHODS:
         stub = channel.unary_unary(path, request_serializer=req_cls.SerializeToString,
                                    response_deserializer=resp_cls.FromString)
@@ -83,7 +86,7 @@ def test_health_and_reflection_stay_open(channel):
     replies = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
         iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
     names = {s.name for r in replies for s in r.list_services_response.service}
-    assert "recsys.v1.CatalogService" in names
+    assert {"recsys.v1.CatalogService", "recsys.v1.CampaignService"} <= names
 
 
 def test_catalog_writes_need_the_admin_key(channel):
@@ -95,6 +98,38 @@ def test_catalog_writes_need_the_admin_key(channel):
         grpc.StatusCode.PERMISSION_DENIED
     assert call(channel, "PublishItem", request, [("x-admin-key", ADMIN)]).item_id == item
     assert call(channel, "Recommend", gateway_pb2.RecommendRequest(user_id=9, count=3), public).items
+
+
+def test_campaigns_over_grpc_need_the_admin_key(channel):
+    cid = f"grpc-{uuid.uuid4().hex[:8]}"
+    end_ms = int(time.time() * 1000) + 600_000
+    created = campaign_pb2.Campaign(campaign_id=cid, item_ids=[3, 4], kind=campaign_pb2.Campaign.KIND_SLOT,
+                                    end_ms=end_ms, impression_cap=5)
+    ended = campaign_pb2.EndCampaignRequest(campaign_id=cid)
+    for metadata, code in (([("x-api-key", PUBLIC)], grpc.StatusCode.PERMISSION_DENIED),
+                           (None, grpc.StatusCode.UNAUTHENTICATED)):
+        for method, request in (("CreateCampaign", created), ("UpdateCampaign", created),
+                                ("EndCampaign", ended), ("ListCampaigns", campaign_pb2.ListCampaignsRequest())):
+            assert code_of(call, channel, method, request, metadata) == code, (method, metadata)
+
+    admin = [("x-admin-key", ADMIN)]
+    reply = call(channel, "CreateCampaign", created, admin)
+    assert reply.campaign_id == cid and reply.active and list(reply.item_ids) == [3, 4]
+    assert code_of(lambda: call(channel, "CreateCampaign", created, admin)) == grpc.StatusCode.ALREADY_EXISTS
+    bad = campaign_pb2.Campaign(campaign_id=cid, item_ids=[3], kind=campaign_pb2.Campaign.KIND_BOOST, boost=5.0,
+                                end_ms=end_ms)
+    with pytest.raises(grpc.RpcError) as err:
+        call(channel, "UpdateCampaign", bad, admin)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("boost")
+    updated = call(channel, "UpdateCampaign", campaign_pb2.Campaign(
+        campaign_id=cid, item_ids=[3], kind=campaign_pb2.Campaign.KIND_BOOST, boost=1.5, end_ms=end_ms), admin)
+    assert updated.kind == campaign_pb2.Campaign.KIND_BOOST and list(updated.item_ids) == [3]
+    assert not call(channel, "EndCampaign", ended, admin).active
+    listed = {c.campaign_id: c for c in call(channel, "ListCampaigns", campaign_pb2.ListCampaignsRequest(),
+                                             admin).campaigns}
+    assert cid in listed and not listed[cid].active
+    missing = campaign_pb2.EndCampaignRequest(campaign_id=f"nope-{cid}")
+    assert code_of(lambda: call(channel, "EndCampaign", missing, admin)) == grpc.StatusCode.NOT_FOUND
 
 
 def test_a_far_future_or_ancient_publish_is_refused(channel):

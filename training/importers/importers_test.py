@@ -4,8 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.store.item_meta import ItemMeta
 from training.data import build
+from training.display import set_display, video_meta
 from training.importers import BadInput, load
+from training.world import World, WorldConfig, generate
 
 GENRES = "|".join(["0"] * 19)
 
@@ -105,6 +108,41 @@ def test_kuairand_log_with_video_features(tmp_path):
     assert ds.heads[0] == "engaged" and {"click", "long_view", "hate"} <= set(ds.heads)
     assert world.original_ids["user"].tolist() == [0, 1, 2, 3, 4]
     assert world.original_ids["item"].tolist() == list(range(100, 110))
+
+
+def test_kuairand_display_info_keeps_the_real_tags_and_durations(tmp_path):
+    """The console shows a KuaiRand video with the dataset's own tags and duration (the
+    features file's video_duration, else the log's duration_ms) and a title naming both."""
+    header = "user_id,video_id,time_ms,is_click,is_like,is_follow,is_comment,is_forward,is_hate,long_view," \
+             "play_time_ms,duration_ms"
+    rows = ["1,5,1649400000000,1,0,0,0,0,0,0,900,358000",
+            "1,7,1649400060000,1,0,0,0,0,0,0,900,12345",
+            "2,9,1649400120000,1,0,0,0,0,0,0,900,61000",
+            "2,11,1649400180000,1,0,0,0,0,0,0,900,30000"]  # 11 is not in the features file
+    (tmp_path / "log_x.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    (tmp_path / "video_features_basic_pure.csv").write_text(
+        "video_id,author_id,video_type,upload_dt,upload_type,visible_status,video_duration,server_width,"
+        "server_height,music_id,music_type,tag\n"
+        '5,7349781,NORMAL,2022-04-10,LongImport,0.0,358016.0,720.0,1280.0,1,9.0,"20,43"\n'
+        "7,2103883,NORMAL,2022-04-10,Kmovie,0.0,,720.0,1280.0,1,9.0,39\n"  # no duration: the log's
+        "9,42,NORMAL,2022-04-10,Kmovie,0.0,61933.0,720.0,1280.0,1,9.0,\n"  # no tag
+        "x,1,NORMAL,bad,row,0,1,1,1,1,1,1\n")  # skipped, display info never stops an import
+    world = load("kuairand", tmp_path)
+    meta = {int(world.original_ids["item"][i - 1]): m for i, m in video_meta(world).items()}
+    assert meta[5].tags == ("20", "43") and meta[5].duration_s == pytest.approx(358.016)
+    assert meta[5].title == "video 5 · tag 20" and meta[5].author_name == "author 7349781"
+    assert meta[7].tags == ("39",) and meta[7].duration_s == pytest.approx(12.345)
+    assert meta[9].tags == () and meta[9].title == "video 9" and meta[9].duration_s == pytest.approx(61.933)
+    assert meta[11] == ItemMeta("video 11", meta[11].cover_url, "", 30.0, ())
+    assert all(m.cover_url == f"/v1/covers/{i}.svg" for i, m in video_meta(world).items())
+    world.save(tmp_path / "saved")  # kept with the world, loaded without pickle
+    assert video_meta(World.load(tmp_path / "saved")) == video_meta(world)
+
+
+def test_display_columns_must_cover_every_video(tmp_path):
+    world = generate(WorldConfig(n_users=5, n_videos=10, n_authors=3, days=2), progress=False)
+    with pytest.raises(ValueError, match="display column 'title': 1 values for 10 videos"):
+        set_display(world, {"title": ["x"], "author_name": [], "duration_s": [], "tags": []})
 
 
 def test_kuairand_positive_is_a_click_or_a_long_view(tmp_path):

@@ -10,7 +10,9 @@
   watch ratio >= 2 (watched twice), no shares or follows.
 
 Optional side files: KuaiRand `video_features_basic*.csv` (video_id, author_id, ...,
-tag) for authors and categories, and `user_features*.csv` (user_id, ...) is not needed.
+video_duration, tag) for authors and categories, and for display info (`video_display`: the
+real tags and durations, shown by the console), and `user_features*.csv` (user_id, ...) is
+not needed.
 Every log file found is read; rows are one interaction each.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.display import set_display
 from training.importers.common import BadInput, build_world
 from training.world import World
 
@@ -70,6 +73,49 @@ def _video_features(folder: Path) -> dict[int, tuple[int, int, float]]:
     return out
 
 
+def video_display(folder: Path) -> dict[int, tuple[int | None, tuple[str, ...], float | None]]:
+    """What a person is shown of each video, from `video_features_basic*.csv`: original video
+    id -> (original author id, the dataset's tags, duration in seconds). Tags are the `tag`
+    column as given (a comma-separated list of tag ids, e.g. "20,43", in its order; the
+    dataset publishes no tag names); None where a value is empty or malformed. A malformed row
+    is skipped, like `_video_features` does: display info never stops an import."""
+    out: dict[int, tuple[int | None, tuple[str, ...], float | None]] = {}
+    for path in sorted(folder.glob("video_features_basic*.csv")):
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    video = int(row["video_id"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                tags = tuple(t.strip() for t in str(row.get("tag") or "").split(",") if t.strip())
+                try:
+                    author: int | None = int(float(row.get("author_id") or ""))
+                except ValueError:
+                    author = None
+                try:
+                    ms = float(row.get("video_duration") or "")
+                    duration = ms / 1000 if ms > 0 else None
+                except ValueError:
+                    duration = None
+                out[video] = (author, tags, duration)
+    return out
+
+
+def display_columns(display: dict[int, tuple[int | None, tuple[str, ...], float | None]],
+                    original_items: np.ndarray, log_duration_s: np.ndarray) -> dict[str, list]:
+    """Display info per video in dense order (`original_items[i]` is video i+1): a generated
+    title naming the dataset's video id and its first tag, the author's dataset id, the real
+    tags, and the real duration (the features file's, else the log's `duration_ms`)."""
+    titles, authors, durations, tags = [], [], [], []
+    for orig, log_s in zip(original_items.tolist(), log_duration_s.tolist()):
+        author, video_tags, duration = display.get(int(orig), (None, (), None))
+        titles.append(f"video {orig}" + (f" · tag {video_tags[0]}" if video_tags else ""))
+        authors.append(f"author {author}" if author is not None else "")
+        durations.append(duration if duration is not None else float(log_s))
+        tags.append(video_tags)
+    return {"title": titles, "author_name": authors, "duration_s": durations, "tags": tags}
+
+
 def load(path: Path, skip_bad: bool = False) -> World:
     logs = sorted(path.glob("log_*.csv"))
     kind = "kuairand"
@@ -109,4 +155,7 @@ def load(path: Path, skip_bad: bool = False) -> World:
                         like=like.astype(np.int8), share=share.astype(np.int8), follow=follow.astype(np.int8),
                         users={}, items=items, name=str(path), extra=extra)
     world.skipped_rows = skipped
+    if kind == "kuairand":
+        set_display(world, display_columns(video_display(path), world.original_ids["item"],
+                                           world.videos["duration_s"]))
     return world

@@ -4,7 +4,8 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { user: 42, count: 20, feed: [] };
+// Ids stay strings, as the API answers int64 values (a JS number is exact only to 2**53).
+const state = { user: "42", count: 20, feed: [] };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -102,7 +103,7 @@ async function explain(itemId) {
   $("#explain-item").value = itemId;
   const box = $("#explain-result");
   try {
-    const e = await api("/v1/explain", { user_id: state.user, item_id: Number(itemId), count: state.count });
+    const e = await api("/v1/explain", { user_id: state.user, item_id: String(itemId).trim(), count: state.count });
     const rows = [["verdict", e.verdict], ["reason", e.reason], ["channels", e.channels.join(", ") || "—"],
       ["recall #", e.recall_position || "—"], ["rank #", e.rank_position || "—"], ["feed #", e.feed_position || "—"],
       ["experiment", e.experiment || "default"], ["degraded", e.degraded.join(", ") || "—"]];
@@ -140,17 +141,17 @@ function reportImage(path, name) {
 
 function start() {
   const params = new URLSearchParams(location.search);
-  state.user = Number(params.get("user") || 42);
+  state.user = (params.get("user") || "42").trim();
   state.count = Number(params.get("count") || 20);
   $("#user").value = state.user;
   $("#count").value = state.count;
   $("#api-key").value = localStorage.getItem("recsys.apiKey") || "";
   $("#user-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    state.user = Number($("#user").value);
+    state.user = $("#user").value.trim();
     state.count = Number($("#count").value) || 20;
     localStorage.setItem("recsys.apiKey", $("#api-key").value);
-    history.replaceState(null, "", `?user=${state.user}`);
+    history.replaceState(null, "", `?user=${encodeURIComponent(state.user)}`);
     loadFeed();
     loadStatus();
   });
