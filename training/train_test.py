@@ -44,6 +44,16 @@ def test_the_two_tower_pre_ranker_is_published_as_user_tower_plus_item_vectors_a
     state = UserStateData(known=True, recent_items=ids[:5], region=1)
     scored = scoring.score(RequestContext(user_id=3), state, ids, 0, ranker, prerank, keep=40, top_k=10)
     assert scored.prerank_ran and scored.kept == 40 and scored.item_ids.size == 10
+    # a pre-ranker of another kind distilled from the live ranker, beside this one
+    from training import prerank_version
+    from training.world import World
+    world = World.load(tmp_path / "world")
+    mlp = prerank_version.train_and_publish(tmp_path / "models", world, "mlp", max_rows=2000)
+    assert registry.live_version("prerank") == mv.version != mlp
+    assert type(LoadedModel.load(registry.open("prerank", mlp))) is LoadedModel
+    other = generate(WorldConfig(n_users=60, n_videos=150, n_authors=20, days=4), progress=False)
+    with pytest.raises(ValueError, match="was not trained on this world"):
+        prerank_version.train_and_publish(tmp_path / "models", other, "two_tower", max_rows=2000)
 
 
 def test_an_unknown_architecture_is_a_usage_error(tmp_path, capsys):
