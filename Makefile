@@ -23,7 +23,7 @@ help:
 	@echo "make restarts - kill and restart rerank and recall 200 times under light load, catch native crashes -> bench/results/restarts.json"
 	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
 	@echo "make eval-models - the ranking architectures side by side, 3 seeds each -> reports/models-synthetic.*"
-	@echo "make eval-kuairand - the same on the real KuaiRand sample in $(KUAIRAND_DIR) -> reports/eval-kuairand.*"
+	@echo "make eval-kuairand - eval and eval-models on the real KuaiRand sample in $(KUAIRAND_DIR) -> reports/{eval,models}-kuairand.*"
 	@echo "make simulate - simulated users scroll the live system (closed loop) -> reports/simulate.*"
 	@echo "make export / retrain / gate - the learning loop's steps against a running stack (EXPORT_URI, REDIS_PREFIX)"
 	@echo "make loop   - N simulated days of the system learning from its own traffic -> reports/loop.*"
@@ -83,10 +83,14 @@ eval-models: world
 	$(PY) -m training.compare_models --world $(WORLD_DIR) --out reports/models-synthetic.json --users 300
 # The real short-video log (KuaiRand-Pure sample, CC BY-SA 4.0), read in place, never copied.
 KUAIRAND_DIR ?= ../shared/datasets/kuairand-pure-sample
+# the architectures side by side on it too (reports/models-kuairand.*): test users per feed NDCG@10
+KUAIRAND_MODELS_USERS ?= 300
 eval-kuairand: install
 	@if ls $(KUAIRAND_DIR)/log_*.csv >/dev/null 2>&1; then \
 	  $(PY) -m training.evaluate --dataset kuairand --path $(KUAIRAND_DIR) --out reports/eval-kuairand.json \
-	    --dump-recs reports/eval-kuairand-recs.jsonl; \
+	    --dump-recs reports/eval-kuairand-recs.jsonl && \
+	  $(PY) -m training.compare_models --dataset kuairand --path $(KUAIRAND_DIR) --out reports/models-kuairand.json \
+	    --users $(KUAIRAND_MODELS_USERS); \
 	else echo "eval-kuairand: no KuaiRand log in $(KUAIRAND_DIR) (set KUAIRAND_DIR=...); skipped"; fi
 
 # Closed loop: simulated users from the world scroll a freshly started stack (own Redis prefix).

@@ -1,6 +1,7 @@
 """The ranking architectures side by side, on one split, each trained with several seeds.
 
     python -m training.compare_models --world data/world --out reports/models-synthetic.json
+    python -m training.compare_models --dataset kuairand [--path ../shared/datasets/kuairand-pure-sample]
     [--models din,bst] [--seeds 3] [--epochs 2] [--users 1000]
 
 For every architecture of `training.models.zoo` and every seed: train with `training.train`'s
@@ -11,7 +12,9 @@ run the offline pipeline (`training.evaluate.pipeline`: recall -> pre-rank -> ra
 the services' code) for the final feed's NDCG@10. Once per architecture: the scoring latency
 of 200 candidates through the serving path (`LoadedModel.run`, ONNX Runtime, one thread).
 Reports mean and standard deviation over seeds (a difference smaller than the deviation
-decides nothing) as JSON, Markdown and a PNG.
+decides nothing) as JSON, Markdown and a PNG. On a real log (`--dataset kuairand`) the same,
+on the importer's world; the report shows the heads that log has (click, long view, like,
+follow, hate) and reads GAUC and logloss on its first one.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ from core.rank.model import LoadedModel
 from core.registry.reader import Registry
 from training import evaluate, train
 from training.data import Dataset
+from training.importers import DATASETS, BadInput
+from training.importers import load as import_dataset
 from training.metrics import auc, gauc, logloss
 from training.models import zoo
 from training.ranker_version import publish_architecture
@@ -41,6 +46,16 @@ LATENCY_CANDIDATES = 200
 LATENCY_RUNS = 500
 # What "fast enough to serve" means here (README): 200 candidates, one thread.
 SERVING_P50_MS = 3.0
+# The heads each report shows, in order, where the data has them; the first is the one GAUC,
+# logloss and the recommendation's tie-break read. Every head is in the JSON either way.
+SHOWN_HEADS = {"synthetic": ("like", "complete", "share", "follow"),
+               "kuairand": ("click", "long_view", "like", "follow", "hate")}
+KUAIRAND_DIR = Path("../shared/datasets/kuairand-pure-sample")
+
+
+def shown_heads(dataset: str, heads: tuple[str, ...] | list[str]) -> list[str]:
+    """The report's heads for `dataset`: its SHOWN_HEADS the data has, else every head."""
+    return [h for h in SHOWN_HEADS.get(dataset, ()) if h in heads] or list(heads)
 
 
 def head_metrics(ds: Dataset, probs: np.ndarray) -> dict[str, float]:
@@ -128,15 +143,15 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def recommend(models: dict[str, dict]) -> str:
-    """Quality first (the final feed's NDCG@10, then AUC of like), among the models that rank
+def recommend(models: dict[str, dict], head: str = "like") -> str:
+    """Quality first (the final feed's NDCG@10, then AUC of `head`), among the models that rank
     200 candidates within SERVING_P50_MS on one thread."""
     fast = {n: m for n, m in models.items() if m.get("p50_ms_200", np.inf) <= SERVING_P50_MS} or models
-    return max(fast, key=lambda n: (fast[n]["ndcg@10"], fast[n]["auc_like"]))
+    return max(fast, key=lambda n: (fast[n]["ndcg@10"], fast[n][f"auc_{head}"]))
 
 
 def compare(world: World, names: list[str], seeds: list[int], epochs: int, users: int,
-            progress=None) -> dict:
+            progress=None, dataset: str = "synthetic") -> dict:
     """The report; `progress(report)` gets the report so far after every run. Seeds are the
     outer loop, so an interrupted comparison still has every model at the first seeds."""
     started = time.monotonic()
@@ -147,17 +162,18 @@ def compare(world: World, names: list[str], seeds: list[int], epochs: int, users
         for i, seed in enumerate(seeds):
             for name in names:
                 per_seed[name].append(run_one(world, ds, Path(tmp), name, seed, epochs, users, measure_latency=i == 0))
-                report = _report(ds, names, seeds, epochs, users, per_seed, time.monotonic() - started)
+                report = _report(ds, names, seeds, epochs, users, per_seed, time.monotonic() - started, dataset)
                 if progress is not None:
                     progress(report)
     return report
 
 
 def _report(ds: Dataset, names: list[str], seeds: list[int], epochs: int, users: int, per_seed: dict,
-            seconds: float) -> dict:
+            seconds: float, dataset: str = "synthetic") -> dict:
     models = {name: summarise(rows) for name, rows in per_seed.items() if rows}
+    shown = shown_heads(dataset, ds.heads)
     return {
-        "dataset": "synthetic", "heads": list(ds.heads), "seeds": seeds, "epochs": epochs,
+        "dataset": dataset, "heads": list(ds.heads), "shown_heads": shown, "seeds": seeds, "epochs": epochs,
         "complete": all(len(per_seed[n]) == len(seeds) for n in names),
         "split": {"cutoff_ts": int(ds.cutoff_ms), "train_rows": len(ds.train), "test_rows": len(ds.test)},
         "pipeline_users": users,
@@ -166,7 +182,7 @@ def _report(ds: Dataset, names: list[str], seeds: list[int], epochs: int, users:
                     "path": "core.rank.model.LoadedModel.run (ONNX Runtime)",
                     "note": "measured once per architecture on a shared machine: compare orders of magnitude"},
         "hyperparameters": {name: zoo.hyperparameters(name) for name in names},
-        "recommended": recommend(models), "serving_p50_ms_limit": SERVING_P50_MS,
+        "recommended": recommend(models, shown[0]), "serving_p50_ms_limit": SERVING_P50_MS,
         "models": models, "per_seed": per_seed,
         "seconds": round(seconds, 1),
     }
@@ -175,19 +191,20 @@ def _report(ds: Dataset, names: list[str], seeds: list[int], epochs: int, users:
 def write(report: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    heads = report["heads"]
+    heads = report.get("shown_heads") or report["heads"]
+    first = heads[0]
     lines = [f"# Ranking architectures: {report['dataset']}", "",
              f"Mean ± standard deviation over seeds {report['seeds']} ({report['epochs']} epochs each, "
              f"{report['split']['train_rows']:,} train / {report['split']['test_rows']:,} test rows); "
              f"feed NDCG@10 through the offline pipeline ({report['pipeline_users']} test users, "
              f"{report['pre_rank']}); latency: 200 candidates, ONNX Runtime, one thread "
              f"(one measurement on a shared machine).", "",
-             "| model | " + " | ".join(f"AUC {h}" for h in heads) + " | GAUC like | logloss like | feed NDCG@10 "
+             "| model | " + " | ".join(f"AUC {h}" for h in heads) + f" | GAUC {first} | logloss {first} | feed NDCG@10 "
              "| params | train s | p50 ms | p99 ms | parity |",
              "|---|" + "---:|" * (len(heads) + 8)]
     for name, m in report["models"].items():
         cells = [f"{m[f'auc_{h}']:.4f} ± {m[f'auc_{h}_std']:.4f}" for h in heads]
-        cells += [f"{m['gauc_like']:.4f} ± {m['gauc_like_std']:.4f}", f"{m['logloss_like']:.4f}",
+        cells += [f"{m[f'gauc_{first}']:.4f} ± {m[f'gauc_{first}_std']:.4f}", f"{m[f'logloss_{first}']:.4f}",
                   f"{m['ndcg@10']:.4f} ± {m['ndcg@10_std']:.4f}", f"{m['params']:,}", f"{m['train_s']:.0f}",
                   f"{m.get('p50_ms_200', float('nan')):.2f}", f"{m.get('p99_ms_200', float('nan')):.2f}",
                   f"{m['onnx_parity_max_abs']:.1e}"]
@@ -206,8 +223,9 @@ def _plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     names, models = list(report["models"]), report["models"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    width = 0.8 / len(report["heads"])
-    for k, h in enumerate(report["heads"]):
+    heads = report.get("shown_heads") or report["heads"]
+    width = 0.8 / len(heads)
+    for k, h in enumerate(heads):
         left.bar(np.arange(len(names)) + k * width, [models[n][f"auc_{h}"] for n in names], width,
                  yerr=[models[n][f"auc_{h}_std"] for n in names], capsize=2, label=h)
     left.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, fontsize=8)
@@ -229,8 +247,11 @@ def _plot(report: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.compare_models", description=__doc__.split("\n")[0])
-    p.add_argument("--world", type=Path, default=Path("data/world"), help="world folder")
-    p.add_argument("--out", type=Path, default=Path("reports/models-synthetic.json"))
+    p.add_argument("--dataset", choices=("synthetic", *DATASETS), default="synthetic")
+    p.add_argument("--world", type=Path, default=Path("data/world"), help="world folder (synthetic)")
+    p.add_argument("--path", type=Path, default=None,
+                   help=f"the dataset's files (default for kuairand: {KUAIRAND_DIR})")
+    p.add_argument("--out", type=Path, default=None, help="report file (default reports/models-<dataset>.json)")
     p.add_argument("--models", default=",".join(zoo.RANKERS), help="comma-separated zoo names")
     p.add_argument("--seeds", type=int, default=3, help="seeds per model (7, 8, ...)")
     p.add_argument("--epochs", type=int, default=2)
@@ -242,12 +263,28 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--models: unknown {unknown}, expected some of {sorted(zoo.RANKERS)}")
     if args.seeds < 1 or args.epochs < 1 or args.users < 1:
         p.error("--seeds, --epochs and --users must be >= 1")
-    if not (args.world / "world.json").exists():
-        p.error(f"--world {args.world}: no world here (run `python -m training.world --out {args.world}`)")
+    out = args.out or Path(f"reports/models-{args.dataset}.json")
+    if args.dataset == "synthetic":
+        if not (args.world / "world.json").exists():
+            p.error(f"--world {args.world}: no world here (run `python -m training.world --out {args.world}`)")
+        world = World.load(args.world)
+    else:
+        path = args.path or (KUAIRAND_DIR if args.dataset == "kuairand" else None)
+        if path is None:
+            p.error(f"--path is required for --dataset {args.dataset}")
+        if args.path is None and not any(path.glob("log_*.csv")):
+            # the shared sample is optional: a machine without it skips this report
+            print(f"compare_models: no KuaiRand log_*.csv in {path} (pass --path DIR); skipped", file=sys.stderr)
+            return 0
+        try:
+            world = import_dataset(args.dataset, path)
+        except BadInput as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    compare(World.load(args.world), names, [7 + i for i in range(args.seeds)], args.epochs, args.users,
-            progress=lambda r: write(r, args.out))
-    print(args.out.with_suffix(".md").read_text())
+    compare(world, names, [7 + i for i in range(args.seeds)], args.epochs, args.users,
+            progress=lambda r: write(r, out), dataset=args.dataset)
+    print(out.with_suffix(".md").read_text())
     return 0
 
 

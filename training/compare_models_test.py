@@ -48,10 +48,47 @@ def test_recommend_prefers_quality_within_the_latency_limit():
     assert compare_models.recommend(models) == "good"
 
 
+def test_shown_heads_follow_the_dataset_and_keep_only_heads_the_data_has():
+    kuairand = ("engaged", "like", "complete", "share", "follow", "click", "long_view", "comment", "hate")
+    assert compare_models.shown_heads("kuairand", kuairand) == ["click", "long_view", "like", "follow", "hate"]
+    assert compare_models.shown_heads("kuairand", ("engaged", "like", "follow")) == ["like", "follow"]
+    assert compare_models.shown_heads("synthetic", ("engaged", "like", "complete", "share", "follow")) == [
+        "like", "complete", "share", "follow"]
+    assert compare_models.shown_heads("movielens", ("engaged", "like")) == ["engaged", "like"]
+
+
+def test_a_kuairand_report_reads_its_first_shown_head(tmp_path):
+    heads = ["engaged", "like", "follow", "click", "long_view", "hate"]
+    row = {"params": 10, "train_s": 1.0, "onnx_parity_max_abs": 1e-7, "ndcg@10": 0.01, "ndcg@10_std": 0.0,
+           "p50_ms_200": 0.5, "p99_ms_200": 1.0}
+    for h in heads:
+        row |= {f"{m}_{h}{s}": 0.6 for m in ("auc", "gauc", "logloss") for s in ("", "_std")}
+    report = {"dataset": "kuairand", "heads": heads, "shown_heads": compare_models.shown_heads("kuairand", heads),
+              "seeds": [7], "epochs": 1, "complete": True, "split": {"train_rows": 5, "test_rows": 2},
+              "pipeline_users": 3, "pre_rank": "mlp", "recommended": "din", "serving_p50_ms_limit": 3.0,
+              "models": {"din": row}, "per_seed": {"din": [row]}}
+    compare_models.write(report, tmp_path / "models-kuairand.json")
+    md = (tmp_path / "models-kuairand.md").read_text()
+    assert "| model | AUC click | AUC long_view | AUC like | AUC follow | AUC hate | GAUC click | logloss click |" in md
+    assert (tmp_path / "models-kuairand.png").stat().st_size > 0
+
+
+def test_kuairand_without_the_shared_sample_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(compare_models, "KUAIRAND_DIR", tmp_path)
+    assert compare_models.main(["--dataset", "kuairand", "--out", str(tmp_path / "r.json")]) == 0
+    assert "no KuaiRand log_*.csv" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
+
+
+def test_a_kuairand_path_without_logs_is_a_one_line_error(tmp_path, capsys):
+    assert compare_models.main(["--dataset", "kuairand", "--path", str(tmp_path)]) == 2
+    assert "no KuaiRand log_*.csv or KuaiRec" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--models", "din,wide"], "unknown ['wide']"),
     (["--seeds", "0"], "must be >= 1"),
     (["--world", "/nonexistent"], "no world here"),
+    (["--dataset", "movielens"], "--path is required"),
 ])
 def test_cli_errors_name_the_flag(args, message, capsys):
     with pytest.raises(SystemExit):

@@ -49,8 +49,9 @@ def models():
         yield f"zoo:{label}", zoo.build(name, VOCAB, len(NUM_FEATURES), 4, SEQ_LEN,
                                         **(TINY[name] | extra))[0], RANKER_INPUTS
     yield "prerank", PreRanker(VOCAB, len(NUM_FEATURES), 4), ["cat", "num"]
-    for name in zoo.PRERANKERS:
-        yield f"prerank:{name}", zoo.build_prerank(name, VOCAB, len(NUM_FEATURES), 4)[0], ["cat", "num"]
+    for name in zoo.PRERANKERS:  # (the two-tower one whole; served split: training/prerank_export_test.py)
+        model = zoo.build_prerank(name, VOCAB, len(NUM_FEATURES), 4)[0]
+        yield f"prerank:{name}", model, zoo.input_names(model)
     cats, authors = torch.randint(1, 6, (N_ITEMS,)), torch.randint(1, 9, (N_ITEMS,))
     yield "user_tower", UserTower(N_ITEMS, 3, cats, authors, dim=8), ["seq_items", "profile"]
     yield "item_tower", ItemTower(N_ITEMS, 8, 5, 3, 10, dim=8), ["meta"]

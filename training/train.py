@@ -37,7 +37,7 @@ from core.recall.ann import build_index
 from core.recall.channels.item_cf import ItemCFChannel
 from core.recall.merge import DEFAULT_WEIGHTS, merge
 from training import data as data_mod
-from training import item_cf
+from training import item_cf, prerank_export
 from training.data import Dataset, LogRows
 from training.metrics import auc, gauc, hit_rate_at_k, logloss, ndcg_at_k, recall_at_k
 from training.models import zoo
@@ -315,9 +315,10 @@ def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: in
                              for b in torch.arange(len(rows)).split(8192)])
     target = DISTILL_LABEL_WEIGHT * torch.from_numpy(rows.labels) + (1 - DISTILL_LABEL_WEIGHT) * teacher
     model, _ = zoo.build_prerank(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(ds.heads))
+    names = zoo.input_names(model)  # (cat, num); the two-tower pre-ranker reads the sequence too
 
     def loss_of(b):
-        return F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), target[b])
+        return F.binary_cross_entropy(model(*(x[n][b] for n in names)).clamp(1e-6, 1 - 1e-6), target[b])
 
     losses = _fit([model], loss_of, len(rows), 1024, epochs, 3e-3, rng, "pre-rank")
     return model, losses
@@ -494,27 +495,10 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         prerank, pr_losses = train_prerank(ds, ranker, vocab, epochs, seed, prerank_architecture, rows=rows)
         pr_metrics, _ = evaluate_ranker(ds, prerank)
         print(f"pre-rank: {pr_metrics}", file=sys.stderr)
-        pr_golden = {k: golden[k] for k in ("cat", "num")}
-        with torch.no_grad():
-            pr_golden["expected"] = prerank(*(torch.from_numpy(pr_golden[k]) for k in ("cat", "num"))).numpy()
-        np.savez(tmp / "prerank_golden.npz", **pr_golden)
-        _export(prerank, tuple(torch.from_numpy(pr_golden[k][:2]) for k in ("cat", "num")),
-                ["cat", "num"], ["heads"], tmp / "prerank.onnx")
-        pr_schema = {"cat": list(CAT_FEATURES), "num": list(NUM_FEATURES), "vocab": vocab}
-        versions["prerank"] = publish(registry, "prerank", {
-            "model.onnx": tmp / "prerank.onnx", "items.npz": tmp / "items.npz",
-            "golden.npz": tmp / "prerank_golden.npz"}, {
-            "kind": "prerank", "architecture": prerank_architecture,
-            "hyperparameters": zoo.hyperparameters(prerank_architecture, zoo.PRERANKERS),
-            "inputs": [{"name": "cat", "dtype": "int64", "shape": ["batch", len(CAT_FEATURES)]},
-                       {"name": "num", "dtype": "float32", "shape": ["batch", len(NUM_FEATURES)]}],
-            "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(ds.heads)]}],
-            "heads": list(ds.heads), "fusion_weights": fusion,
-            "feature_defaults": feature_defaults(ds.items),
-            "feature_order": pr_schema, "feature_schema_hash": schema_hash(pr_schema),
-            "distillation": {"label_weight": DISTILL_LABEL_WEIGHT, "teacher": f"ranker/{versions['ranker']}"},
-            "data_range": data_range, "metrics": pr_metrics,
-            "train_loss": [round(v, 4) for v in pr_losses]})
+        versions["prerank"] = prerank_export.publish_prerank(
+            registry, prerank, ds, prerank_architecture, vocab, fusion, teacher=f"ranker/{versions['ranker']}",
+            label_weight=DISTILL_LABEL_WEIGHT, data_range=data_range, metrics=pr_metrics, losses=pr_losses,
+            items_file=tmp / "items.npz")
     lr, lr_losses = train_lr(ds, vocab, epochs, seed)  # the baseline every evaluation keeps
     lr_metrics, _ = evaluate_ranker(ds, lr)
     print(f"logistic regression: {lr_metrics}", file=sys.stderr)

@@ -4,6 +4,11 @@ Loading checks, in order: every file's sha256 (registry), the feature order the 
 names against this server's assembly, the ONNX inputs/outputs against the manifest, the
 golden parity sample (ONNX outputs equal the training framework's within tolerance), then
 warms the session up. A version that fails any check is refused with the reason.
+
+Two kinds of version load here behind the one interface scoring uses (`run` -> head
+probabilities, `fuse`): a plain ONNX scorer (every ranker, the MLP / FM / LR pre-rankers),
+and, where the manifest says `kind: "two_tower_prerank"`, a user-tower ONNX plus per-version
+item vectors (`core.rank.two_tower_prerank.TwoTowerPrerank`).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from core.rank.features import CAT_FEATURES, ITEM_DEFAULTS, NUM_FEATURES, SEQ_LE
 from core.registry.reader import ModelVersion
 
 GOLDEN_RTOL, GOLDEN_ATOL = 1e-3, 1e-5
+TWO_TOWER_PRERANK = "two_tower_prerank"  # manifest "kind" of a user tower + item vectors version
 
 
 def _limits(order: dict) -> tuple[np.ndarray | None, tuple[int, int] | None]:
@@ -27,6 +33,14 @@ def _limits(order: dict) -> tuple[np.ndarray | None, tuple[int, int] | None]:
         return None, None
     cat = np.array([int(vocab[f]) for f in CAT_FEATURES], dtype=np.int64)
     return cat, (int(vocab["item"]), int(vocab["category"]))
+
+
+def require_close(got: np.ndarray, want: np.ndarray, failure: str) -> None:
+    """Refuse (FailedPrecondition: `failure` and the largest difference) unless the served
+    outputs equal the training framework's within the golden tolerance."""
+    if got.shape != want.shape or not np.allclose(got, want, rtol=GOLDEN_RTOL, atol=GOLDEN_ATOL):
+        diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+        raise FailedPrecondition(f"{failure} (max abs diff {diff:.3g})")
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,9 @@ class LoadedModel:
 
     @classmethod
     def load(cls, mv: ModelVersion, threads: int = 1) -> LoadedModel:
+        if cls is LoadedModel and mv.manifest.get("kind") == TWO_TOWER_PRERANK:
+            from core.rank.two_tower_prerank import TwoTowerPrerank  # it subclasses this one
+            return TwoTowerPrerank.load(mv, threads)
         where = f"{mv.name}/{mv.version}"
         order = mv.manifest.get("feature_order", {})
         inputs = tuple(d["name"] for d in mv.manifest.get("inputs", []))
@@ -57,20 +74,26 @@ class LoadedModel:
         check_signature(session, mv.manifest, where)
         heads = tuple(mv.manifest["heads"])
         weights = np.array([mv.manifest["fusion_weights"].get(h, 0.0) for h in heads], np.float32)
+        cat_limits, seq_limits = _limits(order)
         model = cls(mv.name, mv.version, session, ItemTable.load(mv.file("items.npz")),
                     mv.manifest["files"]["items.npz"], inputs, heads, weights,
-                    {**ITEM_DEFAULTS, **mv.manifest.get("feature_defaults", {})}, *_limits(order))
+                    {**ITEM_DEFAULTS, **mv.manifest.get("feature_defaults", {})}, cat_limits, seq_limits,
+                    **cls._parts(mv, where, session, heads, order))
         model._check_golden(mv, where)
         model._warm_up()
         return model
+
+    @classmethod
+    def _parts(cls, mv: ModelVersion, where: str, session: ort.InferenceSession, heads: tuple[str, ...],
+               order: dict) -> dict:
+        """The fields a kind of version adds to these (a plain ONNX scorer adds none)."""
+        return {}
 
     def _check_golden(self, mv: ModelVersion, where: str) -> None:
         with np.load(mv.file("golden.npz"), allow_pickle=False) as g:
             got = self.session.run(None, {k: g[k] for k in self.inputs})[0]
             want = g["expected"]
-        if got.shape != want.shape or not np.allclose(got, want, rtol=GOLDEN_RTOL, atol=GOLDEN_ATOL):
-            diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
-            raise FailedPrecondition(f"{where}: golden parity failed (max abs diff {diff:.3g})")
+        require_close(got, want, f"{where}: golden parity failed")
 
     def _warm_up(self) -> None:
         for n in (1, min(200, len(self.items)), min(1000, len(self.items))):
@@ -82,6 +105,10 @@ class LoadedModel:
 
     def run(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Head probabilities [n, n_heads] for assembled features (extra inputs are ignored)."""
+        return self.session.run(None, self._feeds(features))[0]
+
+    def _feeds(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's inputs, codes beyond its vocabularies read as unknown."""
         feeds = {k: features[k] for k in self.inputs}
         if self.cat_limits is not None and np.any(feeds["cat"] >= self.cat_limits):
             feeds["cat"] = np.where(feeds["cat"] < self.cat_limits, feeds["cat"], 0)
@@ -89,7 +116,7 @@ class LoadedModel:
             for key, limit in zip(("seq_items", "seq_cats"), self.seq_limits):
                 if feeds[key].size and feeds[key].max() >= limit:
                     feeds[key] = np.where(feeds[key] < limit, feeds[key], 0)
-        return self.session.run(None, feeds)[0]
+        return feeds
 
     def fuse(self, heads: np.ndarray) -> np.ndarray:
         return heads @ self.weights

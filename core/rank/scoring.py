@@ -2,7 +2,10 @@
 
 Features are assembled once for all candidates (the two models share the assembly when
 they share an item table); the pre-ranker runs once over all of them and keeps the best
-`keep`; the ranker runs once over those. Each stage is one ONNX `run` over the batch.
+`keep`; the ranker runs once over those. Each stage is one `run` over the batch: an ONNX
+scorer's, or a two-tower pre-ranker's (its user tower once, then a dot product per candidate
+and head: core/rank/two_tower_prerank.py); both return head probabilities fused by the
+version's weights, so nothing here depends on the kind.
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ Every entry takes the same inputs (`core.rank.features.assemble`: cat, num, seq_
 seq_cats) and returns one probability per head [B, H], so the trainer trains any of them and
 the rank service serves any of them from the manifest alone. `--ranker NAME` in
 `training.train` picks one; the manifest records `architecture` and `hyperparameters`.
-Pre-rankers (`--prerank NAME`) take (cat, num) only, the pre-rank stage's inputs.
+Pre-rankers (`--prerank NAME`) take (cat, num), the pre-rank stage's inputs; the two-tower
+pre-ranker takes the sequence too (its user tower reads it once per request).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from training.models.lr import LogisticRegression
 from training.models.mmoe import MMoE
 from training.models.ple import PLE
 from training.models.prerank import PreRanker
+from training.models.two_tower_prerank import TwoTowerPreRanker
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ PRERANKERS: dict[str, Architecture] = {
     "mlp": Architecture(PreRanker, {"emb": 8}, "embeddings + one hidden layer (the default)"),
     "fm": Architecture(FactorizationMachine, {"emb": 8}, "factorisation machine: pairwise crosses, no MLP"),
     "lr": Architecture(LogisticRegression, {}, "logistic regression: no crossing"),
+    "two_tower": Architecture(TwoTowerPreRanker, {"emb": 8, "dim": 16, "hidden": 64},
+                              "user tower once per request . item vectors precomputed per version, per head"),
 }
 DEFAULT_PRERANK = "mlp"
 _SHAPE_ARGS = {"vocab", "n_num", "n_heads", "seq_len"}
