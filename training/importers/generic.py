@@ -14,7 +14,7 @@ A dataset is a folder:
     columns `like`, `share`, `follow`, `click`, `long_view`, `comment`, `hate` (> 0 is 1;
     absent is 0). Neither: every row is a view.
   * `engaged` (optional): the dataset's own positive, what evaluation holds out; by default a
-    like, share, comment or follow, or half the video watched (core/feedback.py, as the event
+    like, share or follow, or half the video watched (core/feedback.py, as the event
     writer counts it).
   * `watch_ms` (optional): time watched; `duration_ms` (optional): the item's duration as
     logged (used where the item file has none).
