@@ -65,7 +65,8 @@ class Prepared:
         with (self.folder / "display.jsonl").open() as f:
             for line in f:
                 d = json.loads(line)
-                out[d.pop("item")] = ItemMeta(**{**d, "tags": tuple(d["tags"])})
+                item = d.pop("item")
+                out[item] = ItemMeta(**{**d, "tags": tuple(d["tags"])})
         return out
 
 
