@@ -189,7 +189,9 @@ class RecommendPipeline:
         return Trace(state, recalled, ranked, reranked, feed, plan)
 
     async def recommend(self, inp: RecommendInput, client_deadline_s: float | None,
-                        assignment: Assignment = NO_EXPERIMENT) -> Feed:
+                        assignment: Assignment = NO_EXPERIMENT) -> Trace:
+        """`run`, then the page's display info (and campaign impression counts): what
+        Recommend serves. The trace's feed carries the display info."""
         start = time.perf_counter()
         budget = self.s.total_budget_ms / 1000.0
         deadline = time.monotonic() + (budget if client_deadline_s is None else min(budget, client_deadline_s))
@@ -212,7 +214,7 @@ class RecommendPipeline:
             metrics.ITEM_META_MISSING.inc(missing)
         feed.latencies_ms.pop("total", None)  # re-added last, now with the display stage
         feed.latencies_ms["total"] = (time.perf_counter() - start) * 1000
-        return feed
+        return trace
 
     async def _finish_page(self, feed: Feed, delivered: dict[int, str]) -> dict[int, item_meta.ItemMeta]:
         """The page's display info and the campaigns' impression counts, one round trip."""

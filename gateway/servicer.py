@@ -37,7 +37,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self._check_user(context, [inp.user_id], privileged=inp.debug or bool(inp.experiment))
         check(self.user_limit, "per_user", inp.user_id)
         assignment = self.experiments.assign(inp.user_id, inp.experiment)
-        trace = await self.pipeline.run(inp, context.time_remaining(), assignment)
+        trace = await self.pipeline.recommend(inp, context.time_remaining(), assignment)
         feed = trace.feed
         if self.impressions is not None:  # written in the background; never fails the request
             self.impressions.record(impression_of(inp, trace))

@@ -24,7 +24,8 @@ A dataset is a folder:
   `publish_time` (ISO 8601), `title`, `cover_url`. Every column but `item_id` is optional;
   categories, tags and authors may be any strings. Without a category, the first tag is one.
 * `users.csv` / `users.parquet` (optional): `user_id`, `age` (years) or `age_bucket` (1..6),
-  `gender`, `region` (any strings). Other columns are ignored.
+  `gender` (`m`/`male`/`1`, `f`/`female`/`2`; anything else is unknown), `region` (any
+  strings). Other columns are ignored.
 
 Ids of any form become dense ids 1..n in the sorted order of the source ids (`core/ids.py`
 keeps the map; the gateway translates at its edge); categories, authors, genders and regions
@@ -60,6 +61,8 @@ EVENTS = {"view": None, "impression": None, "play": None, "like": "like", "share
 MERGE_WINDOW_MS = 30 * 60 * 1000
 TAG_SEP = "|"
 DEFAULT_DURATION_S = 60.0
+# The models hold two genders and "unknown" (core/rank/features.py: vocab_sizes).
+GENDERS = {"1": 1, "m": 1, "male": 1, "man": 1, "2": 2, "f": 2, "female": 2, "woman": 2}
 
 
 @dataclass
@@ -188,8 +191,8 @@ def clean_interactions(df: pd.DataFrame, skip_bad: bool) -> tuple[pd.DataFrame, 
         skipped += _bad(df, wrong, f"unknown event; known: {', '.join(EVENTS)}", skip_bad)
         bad |= wrong
         for event, label in EVENTS.items():
-            if label is not None:
-                hit = (kind == event).to_numpy().astype(np.int8)
+            hit = (kind == event).to_numpy().astype(np.int8)
+            if label is not None and (label in out or hit.any()):  # a label the log never has is no head
                 out[label] = np.maximum(out[label].to_numpy(), hit) if label in out else hit
         out = out[~bad]
         return merge_events(out), skipped
@@ -300,7 +303,8 @@ def build(source: Source) -> Imported:
         ages = np.array([age_bucket(int(a)) for a in pd.to_numeric(us["age"], errors="coerce").fillna(0)], np.int64)
     else:
         ages = np.zeros(users.size, np.int64)
-    gender = _codes(us["gender"].str.strip().to_numpy())[0] if "gender" in us else np.zeros(users.size, np.int64)
+    gender = (us["gender"].str.strip().str.lower().map(GENDERS).fillna(0).astype(np.int64).to_numpy()
+              if "gender" in us else np.zeros(users.size, np.int64))
     region = _codes(us["region"].str.strip().to_numpy())[0] if "region" in us else np.zeros(users.size, np.int64)
 
     engaged = col["engaged"] if "engaged" in imp else None
