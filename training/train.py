@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -544,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fit-fusion", action="store_true",
                    help="fit the popularity half-life and head-fusion weights on a validation split first")
     args = p.parse_args(argv)
+    started = time.perf_counter()
     if args.data is not None:
         from training.importers import BadInput
         from training.importers.prepared import prepare
@@ -579,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
         versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion, args.ranker,
                        args.prerank)
     print(f"published: {versions}", file=sys.stderr)
+    from training.importers.prepared import peak_rss_mb
+    print(f"{'import + ' if args.data else ''}training took {time.perf_counter() - started:.0f} s; "
+          f"peak memory {peak_rss_mb()} MB", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,7 @@
 """A small log in the generic schema, string ids included, for tests and examples.
 
     python -m training.importers.fixture --out data/example-log
+    python -m training.importers.fixture --out data/world-log --from-world data/world   # a big log
 
 Users ("user-<hex>") lean to one of a few categories and like what they lean to more often;
 items ("vid_<k>", and a few bare integers, 0 among them) have string authors, categories,
@@ -65,13 +66,34 @@ def write(out: Path, n_users: int = 60, n_items: int = 80, views_per_user: int =
     return out
 
 
+def write_world(world_dir: Path, out: Path) -> Path:
+    """A generated world's log in the generic schema (label columns, epoch ms): a log of any
+    size for measuring the import and training path (`python -m training.world --users N`)."""
+    from training.world import World
+    world = World.load(world_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    imp, v, u = world.impressions, world.videos, world.users
+    pd.DataFrame({c: imp[c] for c in ("user_id", "item_id", "ts_ms", "watch_ms", "like", "share", "follow")}).to_csv(
+        out / "interactions.csv", index=False)
+    pd.DataFrame({"item_id": v["item_id"], "author_id": v["author_id"], "category": v["category"],
+                  "tags": ["|".join(map(str, t)) for t in v["tags"]], "duration_s": v["duration_s"],
+                  "publish_ts_ms": v["publish_ms"]}).to_csv(out / "items.csv", index=False)
+    pd.DataFrame({"user_id": u["user_id"], "age_bucket": u["age_bucket"], "gender": u["gender"],
+                  "region": u["region"]}).to_csv(out / "users.csv", index=False)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.importers.fixture", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--from-world", type=Path, help="write this generated world's log instead")
     p.add_argument("--users", type=int, default=60)
     p.add_argument("--items", type=int, default=80)
     args = p.parse_args(argv)
-    write(args.out, args.users, args.items)
+    if args.from_world:
+        write_world(args.from_world, args.out)
+    else:
+        write(args.out, args.users, args.items)
     print(f"wrote {args.out}")
     return 0
 

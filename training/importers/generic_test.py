@@ -154,3 +154,14 @@ def test_prepare_imports_once_per_content(tmp_path):
     assert prepare(data, tmp_path / "root", say=said.append).folder != first.folder
     with pytest.raises(BadInput, match="no such directory"):
         prepare(tmp_path / "nowhere", tmp_path / "root")
+
+
+def test_a_generated_worlds_log_reads_back_through_the_schema(tmp_path):
+    from training.world import WorldConfig, generate
+    world = generate(WorldConfig(n_users=30, n_authors=10, n_videos=60, days=4, test_days=1.0), progress=False)
+    world.save(tmp_path / "world")
+    imported = generic.load(fixture.write_world(tmp_path / "world", tmp_path / "log"))
+    again = imported.world.impressions
+    assert again["user_id"].size == world.impressions["user_id"].size
+    assert again["like"].sum() == world.impressions["like"].sum()
+    assert imported.world.config.n_categories <= world.config.n_categories
