@@ -165,3 +165,9 @@ def test_a_generated_worlds_log_reads_back_through_the_schema(tmp_path):
     assert again["user_id"].size == world.impressions["user_id"].size
     assert again["like"].sum() == world.impressions["like"].sum()
     assert imported.world.config.n_categories <= world.config.n_categories
+
+
+def test_evaluation_reads_the_schema_too_with_its_source_ids(tmp_path):
+    from training.importers import load
+    world = load("generic", fixture.write(tmp_path / "log", n_users=8, n_items=10, views_per_user=4))
+    assert world.original_ids["user"][0].item().startswith("user-")  # what --dump-recs writes
