@@ -122,3 +122,17 @@ def test_bootstrapping_the_same_log_again_reuses_everything(served, redis_url, t
                            epochs=1)
     assert again.folder == prepared.folder and Registry(prepared.registry).aliases("ranker")["live"] == versions
     assert said == [f"data: {data.resolve()} already imported -> {prepared.folder}"]  # no training, no reload
+
+
+def test_a_gateway_with_an_unreadable_id_map_refuses_to_start(served, tmp_path):
+    _, prepared, stack = served
+    broken = tmp_path / "ids.npz"
+    broken.write_bytes(b"not an id map")
+    g = Stack(prepared.registry, stack.redis_url, stack.prefix, tmp_path / "logs", env={"GATEWAY_ID_MAP": str(broken)})
+    g.start_one("gateway")
+    try:
+        with pytest.raises(RuntimeError, match="exited with 2"):
+            g.wait_one("gateway", timeout_s=60)
+        assert "GATEWAY_ID_MAP unreadable" in (tmp_path / "logs" / "gateway.log").read_text()
+    finally:
+        g.stop()
