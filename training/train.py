@@ -581,9 +581,9 @@ def main(argv: list[str] | None = None) -> int:
         versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion, args.ranker,
                        args.prerank)
     print(f"published: {versions}", file=sys.stderr)
-    from training.importers.prepared import peak_rss_mb
-    print(f"{'import + ' if args.data else ''}training took {time.perf_counter() - started:.0f} s; "
-          f"peak memory {peak_rss_mb()} MB", file=sys.stderr)
+    from training.importers.prepared import cpu_s, peak_rss_mb
+    print(f"{'import + ' if args.data else ''}training took {time.perf_counter() - started:.0f} s "
+          f"({cpu_s():.0f} CPU s); peak memory {peak_rss_mb()} MB", file=sys.stderr)
     return 0
 
 

@@ -66,20 +66,27 @@ def write(out: Path, n_users: int = 60, n_items: int = 80, views_per_user: int =
     return out
 
 
-def write_world(world_dir: Path, out: Path) -> Path:
+def write_world(world_dir: Path, out: Path, copies: int = 1) -> Path:
     """A generated world's log in the generic schema (label columns, epoch ms): a log of any
-    size for measuring the import and training path (`python -m training.world --users N`)."""
+    size for measuring the import and training path (`python -m training.world --users N`).
+    `copies` > 1 writes the log that many times, each copy with its own users ("<copy>-<id>"):
+    a bigger log from one generated world (generating is the slow part)."""
     from training.world import World
     world = World.load(world_dir)
     out.mkdir(parents=True, exist_ok=True)
     imp, v, u = world.impressions, world.videos, world.users
-    pd.DataFrame({c: imp[c] for c in ("user_id", "item_id", "ts_ms", "watch_ms", "like", "share", "follow")}).to_csv(
-        out / "interactions.csv", index=False)
+    log = pd.DataFrame({c: imp[c] for c in ("user_id", "item_id", "ts_ms", "watch_ms", "like", "share", "follow")})
+    users = pd.DataFrame({"user_id": u["user_id"], "age_bucket": u["age_bucket"], "gender": u["gender"],
+                          "region": u["region"]})
+    for k in range(copies):
+        if copies > 1:
+            log["user_id"] = [f"{k}-{x}" for x in imp["user_id"]]
+            users["user_id"] = [f"{k}-{x}" for x in u["user_id"]]
+        log.to_csv(out / "interactions.csv", index=False, mode="w" if k == 0 else "a", header=k == 0)
+        users.to_csv(out / "users.csv", index=False, mode="w" if k == 0 else "a", header=k == 0)
     pd.DataFrame({"item_id": v["item_id"], "author_id": v["author_id"], "category": v["category"],
                   "tags": ["|".join(map(str, t)) for t in v["tags"]], "duration_s": v["duration_s"],
                   "publish_ts_ms": v["publish_ms"]}).to_csv(out / "items.csv", index=False)
-    pd.DataFrame({"user_id": u["user_id"], "age_bucket": u["age_bucket"], "gender": u["gender"],
-                  "region": u["region"]}).to_csv(out / "users.csv", index=False)
     return out
 
 
@@ -87,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.importers.fixture", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--from-world", type=Path, help="write this generated world's log instead")
+    p.add_argument("--copies", type=int, default=1, help="with --from-world: the log this many times, "
+                   "each copy with its own users")
     p.add_argument("--users", type=int, default=60)
     p.add_argument("--items", type=int, default=80)
     args = p.parse_args(argv)
     if args.from_world:
-        write_world(args.from_world, args.out)
+        write_world(args.from_world, args.out, args.copies)
     else:
         write(args.out, args.users, args.items)
     print(f"wrote {args.out}")
