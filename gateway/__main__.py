@@ -7,6 +7,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from recsys.v1 import campaign_pb2, campaign_pb2_grpc, catalog_pb2, catalog_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 
+from core.ids import IdMap
 from core.items import ItemTable
 from core.recall.channels.hot import HotChannel
 from core.registry.reader import ModelVersion
@@ -29,6 +30,7 @@ from gateway.http.app import HttpApi
 from gateway.http.auth import HttpAuth
 from gateway.http.server import HttpServer, bind
 from gateway.identity import UserTokens
+from gateway.ids import ExternalIds
 from gateway.limits import KeyedBuckets
 from gateway.pipeline import RecommendPipeline
 from gateway.servicer import GatewayServicer
@@ -77,9 +79,15 @@ async def main() -> None:
                                  HotFallback(HotChannel(client, keys), items), followed_items, campaigns)
     experiments = Experiments(settings.experiments_file)
     impressions = ImpressionLog(client, keys) if settings.log_impressions else None
+    try:
+        ids = ExternalIds(IdMap.load(settings.id_map) if settings.id_map else None)
+    except (OSError, KeyError, ValueError) as err:
+        log.error("refusing to start: GATEWAY_ID_MAP unreadable", extra={"error": str(err)[:300]})
+        raise SystemExit(2) from None
     servicer = GatewayServicer(pipeline, EventWriter(client, keys, followed_items), settings.max_count,
                                settings.max_events_per_batch, n_regions, experiments, impressions=impressions,
-                               user_limit=KeyedBuckets(settings.user_rps, settings.user_burst), identity=identity)
+                               user_limit=KeyedBuckets(settings.user_rps, settings.user_burst), identity=identity,
+                               ids=ids)
 
     follow = asyncio.create_task(followed_items.follow(settings.alias_poll_s))
     follow_campaigns = asyncio.create_task(campaigns.follow())

@@ -3,6 +3,7 @@
     python -m gateway.cli recommend --user 42 [--count 10] [--debug] [--context device=ios]
     python -m gateway.cli report --user 42 --item 7 --type like [--watch-ms 12000]
     python -m gateway.cli explain --user 42 --item 7
+    python -m gateway.cli recommend --external-user u_8f3a   # an imported dataset's own ids
     python -m gateway.cli publish --item 900001 --author 17 --category 3 --duration 25 [--region 2]
     python -m gateway.cli remove --item 900001 [--reason moderation]
 
@@ -35,6 +36,18 @@ def _context(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str
     return out
 
 
+def _user_args(parser: argparse.ArgumentParser) -> None:
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", type=int, default=0)
+    who.add_argument("--external-user", default="", help="the user's id in the imported dataset")
+
+
+def _item_args(parser: argparse.ArgumentParser, required: bool) -> None:
+    what = parser.add_mutually_exclusive_group(required=required)
+    what.add_argument("--item", type=int, default=0)
+    what.add_argument("--external-item", default="", help="the item's id in the imported dataset")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gateway.cli", description="Gateway client")
     p.add_argument("--addr", default=os.environ.get("GATEWAY_ADDR", "127.0.0.1:50050"))
@@ -43,18 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--admin-key", default=os.environ.get("GATEWAY_ADMIN_KEY", ""))
     sub = p.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("recommend", help="get a feed")
-    rec.add_argument("--user", type=int, required=True)
+    _user_args(rec)
     rec.add_argument("--count", type=int, default=10)
     rec.add_argument("--debug", action="store_true")
     rec.add_argument("--context", action="append", default=[], metavar="KEY=VALUE")
     rec.add_argument("--experiment", default="", help="serve under this experiment id")
     exp = sub.add_parser("explain", help="why an item is or is not in the user's feed")
-    exp.add_argument("--user", type=int, required=True)
-    exp.add_argument("--item", type=int, required=True)
+    _user_args(exp)
+    _item_args(exp, required=True)
     exp.add_argument("--count", type=int, default=20)
     rep = sub.add_parser("report", help="report one event")
-    rep.add_argument("--user", type=int, required=True)
-    rep.add_argument("--item", type=int, default=0)
+    _user_args(rep)
+    _item_args(rep, required=False)
     rep.add_argument("--author", type=int, default=0)
     rep.add_argument("--type", required=True, choices=sorted(EVENT_TYPES))
     rep.add_argument("--watch-ms", type=int, default=0)
@@ -77,13 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
         calls = {
             "recommend": lambda: stub.Recommend(gateway_pb2.RecommendRequest(
-                user_id=args.user, count=args.count, debug=args.debug, experiment=args.experiment,
+                user_id=args.user, external_user_id=args.external_user, count=args.count, debug=args.debug,
+                experiment=args.experiment,
                 context=_context(args.context, p)), timeout=args.timeout, metadata=metadata),
             "explain": lambda: stub.Explain(gateway_pb2.ExplainRequest(
-                user_id=args.user, item_id=args.item, count=args.count), timeout=args.timeout,
+                user_id=args.user, item_id=args.item, external_user_id=args.external_user,
+                external_item_id=args.external_item, count=args.count), timeout=args.timeout,
                 metadata=metadata),
             "report": lambda: stub.ReportEvents(gateway_pb2.ReportEventsRequest(events=[common_pb2.Event(
                 event_id=args.event_id or uuid.uuid4().hex, user_id=args.user, item_id=args.item,
+                external_user_id=args.external_user, external_item_id=args.external_item,
                 author_id=args.author, type=EVENT_TYPES[args.type], watch_ms=args.watch_ms)]),
                 timeout=args.timeout, metadata=metadata),
             "publish": lambda: catalog.PublishItem(catalog_pb2.PublishItemRequest(

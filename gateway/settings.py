@@ -78,6 +78,9 @@ class GatewaySettings(ServiceSettings):
     campaign_refresh_s: float = Field(0.25, gt=0)
     # Layered experiment configuration (JSON, see experiments.py); re-read when it changes.
     experiments_file: Path | None = None
+    # An imported dataset's id map (core/ids.py, `ids.npz` beside it): the API then takes and
+    # answers the dataset's own ids in `external_user_id` / `external_item_id`.
+    id_map: Path | None = None
 
     @model_validator(mode="after")
     def _stage_tls_complete(self):

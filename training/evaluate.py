@@ -3,6 +3,7 @@
     python -m training.evaluate --dataset synthetic [--path data/world] --out reports/eval-synthetic.json
     python -m training.evaluate --dataset movielens --path ~/data/ml-100k --out reports/eval-ml100k.json
     python -m training.evaluate --dataset kuairand --path ~/data/KuaiRand-1K/data --out reports/eval-kuairand.json
+    python -m training.evaluate --dataset generic --path path/to/folder   # training/importers/generic.py
     [--dump-recs recs.jsonl] [--epochs 2] [--users 1000] [--skip-bad-rows]
 
 Trains what is needed (into a throw-away registry) and writes a JSON report, a Markdown
@@ -81,7 +82,8 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
     te_order = np.argsort(te.user_idx, kind="stable")
     te_bounds = np.searchsorted(te.user_idx[te_order], np.arange(world.config.n_users + 1))
     orig = getattr(world, "original_ids", None)
-    user_id = (lambda u: int(orig["user"][u])) if orig else (lambda u: int(world.users["user_id"][u]))
+    # .item(): the source id as JSON takes it (an int, or a string for logs with string ids)
+    user_id = (lambda u: orig["user"][u].item()) if orig else (lambda u: int(world.users["user_id"][u]))
     item_id = (lambda ids: orig["item"][np.asarray(ids, np.int64) - 1].tolist()) if orig else (
         lambda ids: np.asarray(ids).tolist())
     measured = set(np.asarray(users).tolist())

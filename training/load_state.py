@@ -1,10 +1,14 @@
 """Load the world's online state into Redis (key layout: core/store/keys.py).
 
     python -m training.load_state --world data/world [--redis-url URL] [--prefix recsys]
+    python -m training.load_state --data path/to/folder   # an imported log (training/importers/prepared.py)
 
 Per user: profile, recent engaged items (capped), seen set, follows. Hot lists: the last
 HOT_WINDOW_H hours of the world's engagement in hourly buckets, globally and per region.
-Per video: display info (title, cover, author name, duration, tags; training/display.py).
+Per video: display info (title, cover, author name, duration, tags): generated for the
+synthetic world (training/display.py), the dataset's own for an imported log. The meta hash
+names the dataset loaded (its content hash; "" for the synthetic world), so a prefix that
+holds another dataset's state is reloaded.
 World time is mapped onto wall-clock time (the world's end = now), and the offset is stored
 in the meta hash so services can translate.
 """
@@ -21,13 +25,14 @@ from tqdm import tqdm
 
 from core.feedback import HOT_WEIGHTS, EventKind
 from core.store import keys as K
-from core.store.item_meta import queue_write
+from core.store.item_meta import ItemMeta, queue_write
 from core.store.keys import Keys
 from training.data import engaged_mask
 from training.display import video_meta
 from training.world import World
 
 LOADED_FIELD = "loaded_at_ms"
+DATASET_FIELD = "dataset"
 
 
 def hot_increments(world: World, offset_ms: int, now_ms: int) -> dict[tuple[str, int], dict[int, float]]:
@@ -51,7 +56,9 @@ def hot_increments(world: World, offset_ms: int, now_ms: int) -> dict[tuple[str,
 
 
 def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = None,
-         progress: bool = True) -> dict[str, int]:
+         progress: bool = True, display: dict[int, ItemMeta] | None = None, dataset: str = "") -> dict[str, int]:
+    """`display`: item id -> display info (default: generated for the synthetic world);
+    `dataset`: the imported dataset's content hash, recorded for `is_loaded`."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     offset = now_ms - world.config.end_ms
     imp, users = world.impressions, world.users
@@ -93,7 +100,7 @@ def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = Non
             pipe.sadd(keys.follows(uid), *np.unique(follows).tolist())
         if len(pipe) >= 2000:
             pipe.execute()
-    for item_id, meta in video_meta(world).items():
+    for item_id, meta in (video_meta(world) if display is None else display).items():
         queue_write(pipe, keys, item_id, meta)
         if len(pipe) >= 2000:
             pipe.execute()
@@ -102,7 +109,7 @@ def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = Non
         key = keys.hot(scope, bucket)
         pipe.zadd(key, scores)
         pipe.pexpireat(key, (bucket + K.HOT_WINDOW_H + 1) * K.HOT_BUCKET_MS)
-    pipe.hset(keys.meta(), mapping={"world_offset_ms": offset, LOADED_FIELD: now_ms})
+    pipe.hset(keys.meta(), mapping={"world_offset_ms": offset, LOADED_FIELD: now_ms, DATASET_FIELD: dataset})
     pipe.execute()
     return {"users": n_users, "videos": len(world.videos["item_id"]), "hot_buckets": len(hot)}
 
@@ -118,16 +125,29 @@ def _chunks(iterable, size):
         yield chunk
 
 
-def is_loaded(client: redis.Redis, keys: Keys) -> bool:
-    return bool(client.hexists(keys.meta(), LOADED_FIELD))
+def is_loaded(client: redis.Redis, keys: Keys, dataset: str = "") -> bool:
+    """Whether this prefix holds a finished load of this dataset ("" = the synthetic world)."""
+    loaded, name = client.hmget(keys.meta(), [LOADED_FIELD, DATASET_FIELD])
+    return loaded is not None and (name or b"").decode() == dataset
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.load_state", description=__doc__.split("\n")[0])
     p.add_argument("--world", type=Path, default=Path("data/world"))
+    p.add_argument("--data", type=Path, help="a log folder (imported first if needed) instead of --world")
+    p.add_argument("--data-root", type=Path, default=Path("data/datasets"))
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--prefix", default="recsys")
     args = p.parse_args(argv)
+    display, dataset = None, ""
+    if args.data is not None:
+        from training.importers import BadInput
+        from training.importers.prepared import prepare
+        try:
+            prepared = prepare(args.data, args.data_root, say=lambda m: print(m, file=sys.stderr))
+        except BadInput as err:
+            p.error(f"--data: {err}")
+        args.world, display, dataset = prepared.world_dir, prepared.display(), prepared.content_hash
     try:
         world = World.load(args.world)
     except FileNotFoundError as err:
@@ -137,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         client.ping()
     except redis.RedisError as err:
         p.error(f"--redis-url {args.redis_url}: {err}")
-    stats = load(world, client, Keys(args.prefix))
+    stats = load(world, client, Keys(args.prefix), display=display, dataset=dataset)
     print(f"redis: loaded {stats} under prefix {args.prefix!r}", file=sys.stderr)
     return 0
 

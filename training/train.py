@@ -1,6 +1,7 @@
 """Train the models of the default pipeline and publish them to the registry.
 
     python -m training.train --world data/world --registry models
+    python -m training.train --data path/to/folder   # your own log (training/importers/generic.py)
 
 Two-tower (user tower + item tower + faiss index of item vectors) and the ranker, each
 evaluated on a time split and published as a new live version with its manifest.
@@ -14,6 +15,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -510,7 +512,14 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
     p.add_argument("--world", type=Path, default=Path("data/world"), help="world folder")
-    p.add_argument("--registry", type=Path, default=Path("models"), help="model registry root")
+    p.add_argument("--data", type=Path, help="a log folder to import and train on instead of --world "
+                   "(the generic schema, KuaiRand or MovieLens; see training/importers/generic.py)")
+    p.add_argument("--preset", default="auto", help="with --data: auto, generic, kuairand or movielens")
+    p.add_argument("--skip-bad-rows", action="store_true", help="with --data: skip and count malformed rows")
+    p.add_argument("--data-root", type=Path, default=Path("data/datasets"),
+                   help="with --data: where imported datasets are kept (one folder per input's content hash)")
+    p.add_argument("--registry", type=Path, default=None,
+                   help="model registry root (default: models, or the imported dataset's models/ with --data)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--ranker", default=zoo.DEFAULT_RANKER, choices=sorted(zoo.RANKERS),
@@ -520,6 +529,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fit-fusion", action="store_true",
                    help="fit the popularity half-life and head-fusion weights on a validation split first")
     args = p.parse_args(argv)
+    started = time.perf_counter()
+    if args.data is not None:
+        from training.importers import BadInput
+        from training.importers.prepared import prepare
+        try:
+            prepared = prepare(args.data, args.data_root, args.preset, args.skip_bad_rows,
+                               say=lambda m: print(m, file=sys.stderr))
+        except BadInput as err:
+            p.error(f"--data: {err}")
+        args.world = prepared.world_dir
+        args.registry = args.registry or prepared.registry
+    args.registry = args.registry or Path("models")
     if not (args.world / "world.json").exists():
         p.error(f"--world {args.world}: no world here (run `python -m training.world`)")
     if args.epochs < 1:
@@ -544,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
         versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion, args.ranker,
                        args.prerank)
     print(f"published: {versions}", file=sys.stderr)
+    from training.importers.prepared import cpu_s, peak_rss_mb
+    print(f"{'import + ' if args.data else ''}training took {time.perf_counter() - started:.0f} s "
+          f"({cpu_s():.0f} CPU s); peak memory {peak_rss_mb()} MB", file=sys.stderr)
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from training.importers.common import BadInput
 from training.world import World
 
-DATASETS = ("movielens", "kuairand")
+DATASETS = ("movielens", "kuairand", "generic")
 
 
 def load(dataset: str, path: Path, skip_bad: bool = False) -> World:
@@ -23,6 +23,9 @@ def load(dataset: str, path: Path, skip_bad: bool = False) -> World:
     path = Path(path).expanduser()
     if not path.is_dir():
         raise BadInput(f"{path}: no such directory")
+    if dataset == "generic":  # the documented schema (training/importers/generic.py)
+        from training.importers.generic import load as load_generic
+        return load_generic(path, skip_bad).world
     if dataset == "movielens":
         from training.importers.movielens import load as load_ml
         return load_ml(path, skip_bad)
