@@ -13,7 +13,8 @@ _SCALARS = {
     FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32"},
     FieldDescriptor.TYPE_SINT32: {"type": "integer", "format": "int32"},
     FieldDescriptor.TYPE_UINT32: {"type": "integer", "format": "int32"},
-    # The proto JSON mapping allows 64-bit integers as numbers or strings.
+    # The proto JSON mapping: a request may send 64-bit integers as numbers or strings; answers
+    # carry them as strings (gateway/http/app.py to_json).
     FieldDescriptor.TYPE_INT64: {"type": ["integer", "string"], "format": "int64"},
     FieldDescriptor.TYPE_SINT64: {"type": ["integer", "string"], "format": "int64"},
     FieldDescriptor.TYPE_UINT64: {"type": ["integer", "string"], "format": "int64"},
