@@ -75,7 +75,7 @@ function card(item, position) {
   return el("article", { class: "card", "data-item": item.item_id, "data-category": item.category },
     el("div", { class: "frame" },
       el("span", { class: "pos" }, `${position}`),
-      el("img", { class: "cover", src: item.cover_url || "", alt: item.title || `video ${item.item_id}`, loading: "eager" })),
+      el("img", { class: "cover", src: item.cover_url || `/v1/covers/${item.item_id}.svg`, alt: item.title || `video ${item.item_id}`, loading: "eager" })),
     el("div", { class: "body" },
       el("div", { class: "title" }, item.title || `video ${item.item_id}`),
       el("div", { class: "author" }, `${item.author_name || "author " + item.author_id} · ${Math.round(item.duration_s)} s`),
