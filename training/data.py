@@ -196,7 +196,8 @@ def concat(a: LogRows, b: LogRows) -> LogRows:
 
 
 def _follows_at(world: World, user_idx, author_id, ts_ms) -> np.ndarray:
-    """1.0 where the user already followed the author at the row's time."""
+    """1.0 where the user followed the author strictly before the row's time (a follow made on
+    the row's own impression is its label, not its feature)."""
     f = world.follows
     stride = world.config.n_authors + 1
     keys = (f["user_id"] - 1) * stride + f["author_id"]
@@ -208,7 +209,7 @@ def _follows_at(world: World, user_idx, author_id, ts_ms) -> np.ndarray:
     pos = np.clip(np.searchsorted(uniq, q), 0, max(uniq.size - 1, 0))
     if uniq.size == 0:
         return np.zeros(q.size, dtype=np.float32)
-    return ((uniq[pos] == q) & (first_ts[pos] <= ts_ms)).astype(np.float32)
+    return ((uniq[pos] == q) & (first_ts[pos] < ts_ms)).astype(np.float32)
 
 
 def build(world: World, test_days: float | None = None, end_ms: int | None = None,

@@ -28,6 +28,9 @@ from training.metrics import ndcg_at_k
 from training.world import DAY_MS, World
 
 VALUES = (-1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 2.0)
+# The recall prior's weight (training.train.RECALL_PRIOR): 1/log2(2 + position) is 1.0 first
+# and 0.1 at 1,000, head probabilities are in [0, 1]; 8 all but keeps the recall order.
+PRIOR_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 PASSES = 2
 # A change must gain at least this (relative) to replace the current weight: ties keep the prior.
 MIN_GAIN = 0.01
@@ -35,31 +38,57 @@ MIN_GAIN = 0.01
 
 @dataclass
 class Case:
-    item_ids: np.ndarray   # the candidates the ranker scored (the pre-rank's kept ones)
+    item_ids: np.ndarray   # the candidates in recall order (what the rank service receives)
+    pre: np.ndarray        # [n] the pre-ranker's fused score (no prior)
     heads: np.ndarray      # [n, n_heads] the ranker's probabilities
     truth: np.ndarray      # held-out positives (item ids)
 
 
 def collect(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> list[Case]:
+    """Both models' outputs for every candidate, once: the weights are then tried without
+    rerunning them (the pre-rank cut depends on the prior's weight)."""
     cases = []
     for u, truth in zip(users, truths):
         ctx, state, _, cand = funnel.candidates(int(u))
-        s = scoring.score(ctx, state, cand, funnel.ds.cutoff_ms, funnel.ranker, funnel.prerank, PRERANK_KEEP, 0)
-        cases.append(Case(s.item_ids, s.heads, truth))
+        pre = scoring.score(ctx, state, cand, funnel.ds.cutoff_ms, funnel.prerank, None)
+        rank = scoring.score(ctx, state, cand, funnel.ds.cutoff_ms, funnel.ranker, None)
+        at = {i: k for k, i in enumerate(cand.tolist())}
+        p_order, r_order = [at[i] for i in pre.item_ids.tolist()], [at[i] for i in rank.item_ids.tolist()]
+        pre_fused = np.empty(cand.size, np.float32)
+        heads = np.empty((cand.size, rank.heads.shape[1]), np.float32)
+        pre_fused[p_order] = pre.fused - funnel.prerank.prior_weight * scoring.recall_prior(cand.size)[p_order]
+        heads[r_order] = rank.heads
+        cases.append(Case(cand, pre_fused, heads, truth))
     return cases
 
 
-def feed_ndcg(funnel: Funnel, cases: list[Case], weights: np.ndarray, rerank: bool = True) -> float:
+def rank_order(c: Case, weights: np.ndarray, prior_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """What scoring.score answers (top RANK_KEEP ids, fused) for head weights and a prior
+    weight used by both stages."""
+    prior = scoring.recall_prior(c.item_ids.size)
+    chosen = np.arange(c.item_ids.size)
+    if c.item_ids.size > PRERANK_KEEP:
+        pre = c.pre + prior_weight * prior
+        chosen = np.sort(np.argpartition(-pre, PRERANK_KEEP - 1)[:PRERANK_KEEP])
+    fused = c.heads[chosen] @ weights + prior_weight * prior[chosen]
+    order = np.argsort(-fused, kind="stable")[:RANK_KEEP]
+    return c.item_ids[chosen][order], fused[order]
+
+
+def feed_ndcg(funnel: Funnel, cases: list[Case], weights: np.ndarray, rerank: bool = True,
+              prior_weight: float | None = None) -> float:
+    """`weights`: the heads' weights, then (when `prior_weight` is None) the prior's."""
+    if prior_weight is None:
+        weights, prior_weight = weights[:-1], float(weights[-1])
     feeds = []
     for c in cases:
-        fused = c.heads @ weights
-        order = np.argsort(-fused, kind="stable")[:RANK_KEEP]
-        feeds.append(funnel.feed(c.item_ids[order], fused[order]) if rerank else c.item_ids[order])
+        ids, fused = rank_order(c, weights, prior_weight)
+        feeds.append(funnel.feed(ids, fused) if rerank else ids)
     return ndcg_at_k(feeds, [c.truth for c in cases], 10)
 
 
 def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float], fixed: str = "engaged",
-                      values=VALUES, passes: int = PASSES) -> tuple[dict[str, float], list[dict]]:
+                      values=VALUES, passes: int = PASSES, values_of: dict | None = None) -> tuple[dict[str, float], list[dict]]:
     """Per head (but `fixed`, the scale), try each value with the others held; keep the best
     when it gains more than MIN_GAIN. Returns the weights and the trace."""
     w = {h: float(start.get(h, 0.0)) for h in heads}
@@ -71,7 +100,7 @@ def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float]
         for h in heads:
             if h == fixed:
                 continue
-            for v in values:
+            for v in (values_of or {}).get(h, values):
                 if v == w[h]:
                     continue
                 trial = dict(w, **{h: v})
@@ -114,6 +143,7 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
     {"weights", "validation": {...}, "trace"}."""
     from training import train
     from training.evaluate import metric_users
+    from training.train import DEFAULT_RECALL_PRIOR, RECALL_PRIOR
     window_days = (ds.end_ms - ds.cutoff_ms) / DAY_MS
     val = data_mod.build(world, test_days=window_days, end_ms=ds.cutoff_ms, pop_half_life_h=ds.pop_half_life_h)
     users = metric_users(val, max_users, seed)
@@ -127,16 +157,20 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
         merge_weights, merge_trace = fit_merge(funnel, merge_users, merge_truths)
         funnel = Funnel(world, val, Path(tmp), merge_weights=merge_weights)
         cases = collect(funnel, users, truths)
-        weights, trace = coordinate_ascent(lambda w: feed_ndcg(funnel, cases, w), val.heads, start)
-        before = {"rank": feed_ndcg(funnel, cases, np.array([start.get(h, 0.0) for h in val.heads]), rerank=False)}
-        after = {"rank": feed_ndcg(funnel, cases, np.array([weights[h] for h in val.heads]), rerank=False)}
+        names = (*val.heads, RECALL_PRIOR)
+        start = {RECALL_PRIOR: DEFAULT_RECALL_PRIOR, **start}
+        weights, trace = coordinate_ascent(lambda w: feed_ndcg(funnel, cases, w), names, start,
+                                           values_of={RECALL_PRIOR: PRIOR_VALUES})
+        vec = lambda d: np.array([d.get(h, 0.0) for h in names], np.float32)  # noqa: E731
+        before = {"rank": feed_ndcg(funnel, cases, vec(start), rerank=False)}
+        after = {"rank": feed_ndcg(funnel, cases, vec(weights), rerank=False)}
     print(f"fusion fit: {weights} (validation feed NDCG@10 {trace[0]['ndcg@10']} -> {trace[-1]['ndcg@10']})",
           file=sys.stderr)
     print(f"merge fit: {merge_weights} (validation merged NDCG@10 {merge_trace[0]['ndcg@10']} -> "
           f"{merge_trace[-1]['ndcg@10']})", file=sys.stderr)
     return {"merge_weights": merge_weights, "merge_trace": merge_trace,
-            "weights": weights, "start": {h: start.get(h, 0.0) for h in val.heads},
+            "weights": weights, "start": {h: start.get(h, 0.0) for h in names},
             "validation": {"cutoff_ms": int(val.cutoff_ms), "users": int(users.size),
                            "feed_ndcg@10": {"start": trace[0]["ndcg@10"], "fitted": trace[-1]["ndcg@10"]},
                            "rank_ndcg@10": {"start": round(before["rank"], 4), "fitted": round(after["rank"], 4)}},
-            "grid": list(VALUES), "trace": trace}
+            "grid": list(VALUES), "prior_grid": list(PRIOR_VALUES), "trace": trace}

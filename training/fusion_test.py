@@ -28,3 +28,17 @@ def test_popularity_counts_only_the_past_with_its_half_life():
     pop = Popularity(np.array([0, 0, 1, 0]), np.array([0, 24 * hour, 10, 48 * hour]), 3, half_life_h=24.0)
     got = pop(np.array([0, 0, 0, 1, 2, -1]), np.array([1, 24 * hour, 24 * hour + 1, 11, 5, 5]))
     np.testing.assert_allclose(got, [1.0, 0.5, 1.5, 1.0, 0.0, 0.0], rtol=1e-6)
+
+
+def test_the_recall_prior_moves_the_order_from_the_heads_to_the_recall_list():
+    rng = np.random.default_rng(0)
+    n = fusion.PRERANK_KEEP + 100
+    case = fusion.Case(item_ids=np.arange(1, n + 1), pre=rng.random(n).astype(np.float32),
+                       heads=rng.random((n, 2)).astype(np.float32), truth=np.array([1]))
+    w = np.array([1.0, 0.0], np.float32)
+    ids, fused = fusion.rank_order(case, w, prior_weight=0.0)
+    assert ids.size == fusion.RANK_KEEP and np.all(np.diff(fused) <= 0)
+    kept = np.sort(np.argsort(-case.pre)[: fusion.PRERANK_KEEP])
+    assert ids.tolist() == case.item_ids[kept][np.argsort(-case.heads[kept, 0], kind="stable")][: fusion.RANK_KEEP].tolist()
+    ids, _ = fusion.rank_order(case, w, prior_weight=1e4)
+    assert ids.tolist() == list(range(1, fusion.RANK_KEEP + 1))

@@ -93,7 +93,7 @@ def export_two_tower(model: TwoTowerPreRanker, ds_items, features: dict[str, np.
 def publish_prerank(registry: Path, model: torch.nn.Module, ds: Dataset, architecture: str, vocab: dict[str, int],
                     fusion: dict[str, float], *, teacher: str, label_weight: float, data_range: dict,
                     metrics: dict, losses: list[float], items_file: Path | None = None,
-                    make_live: bool = True) -> str:
+                    make_live: bool = True, recall_prior_weight: float = 0.0) -> str:
     """Export `model` (a `zoo.PRERANKERS` architecture) and publish it as a new version of
     "prerank"; returns the version. `items_file`: the ranker's `items.npz` (`ds.items`) when
     there is one: the same bytes let the service assemble features once for both models."""
@@ -116,7 +116,8 @@ def publish_prerank(registry: Path, model: torch.nn.Module, ds: Dataset, archite
         return publish(registry, "prerank", {**files, "items.npz": items_file}, {
             **fields, "architecture": architecture,
             "hyperparameters": zoo.hyperparameters(architecture, zoo.PRERANKERS),
-            "heads": list(ds.heads), "fusion_weights": fusion, "feature_defaults": defaults,
+            "heads": list(ds.heads), "fusion_weights": fusion, "recall_prior_weight": recall_prior_weight,
+            "feature_defaults": defaults,
             "feature_order": schema, "feature_schema_hash": train.schema_hash(schema),
             "distillation": {"label_weight": label_weight, "teacher": teacher},
             "data_range": data_range, "metrics": metrics, "train_loss": [round(v, 4) for v in losses]},

@@ -56,6 +56,10 @@ FUSION_WEIGHTS = {"engaged": 1.0, "like": 0.5, "complete": 0.25, "share": 0.5, "
 # Exposure bias: the logged impressions are what an old policy chose to show, but the ranker
 # scores recall candidates it never saw. Each engaged training row gets this many sampled
 # candidates of the same user and time, labelled 0 (training/data.py: sampled_negatives).
+# The weight of the recall order in both stages' fused scores (core/rank/scoring.py), as
+# a "recall_prior" entry beside the heads' weights; training.fusion fits it on validation.
+RECALL_PRIOR = "recall_prior"
+DEFAULT_RECALL_PRIOR = 0.0
 NEGATIVES_PER_POSITIVE = 4
 NEGATIVES_UNIFORM_SHARE = 0.5
 USER_TOWER_INPUTS = ("seq_items", "profile")
@@ -408,6 +412,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
     torch.set_num_threads(max(1, torch.get_num_threads()))
     ds = data_mod.build(world) if ds is None else ds
     fusion = {h: float((fusion_weights or FUSION_WEIGHTS).get(h, 0.0)) for h in ds.heads}
+    prior = float((fusion_weights or {}).get(RECALL_PRIOR, DEFAULT_RECALL_PRIOR))
     print(f"data: {len(ds.train)} train rows, {len(ds.test)} test rows, "
           f"cutoff {ds.cutoff_ms}", file=sys.stderr)
     data_range = {"start_ms": ds.start_ms, "cutoff_ms": ds.cutoff_ms, "end_ms": ds.end_ms}
@@ -487,7 +492,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
                        {"name": "seq_items", "dtype": "int64", "shape": ["batch", SEQ_LEN]},
                        {"name": "seq_cats", "dtype": "int64", "shape": ["batch", SEQ_LEN]}],
             "outputs": [{"name": "heads", "dtype": "float32", "shape": ["batch", len(ds.heads)]}],
-            "heads": list(ds.heads), "fusion_weights": fusion,
+            "heads": list(ds.heads), "fusion_weights": fusion, "recall_prior_weight": prior,
             "feature_defaults": feature_defaults(ds.items),
             "feature_order": rk_schema, "feature_schema_hash": schema_hash(rk_schema),
             "data_range": data_range, "metrics": rk_metrics,
@@ -500,7 +505,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         versions["prerank"] = prerank_export.publish_prerank(
             registry, prerank, ds, prerank_architecture, vocab, fusion, teacher=f"ranker/{versions['ranker']}",
             label_weight=DISTILL_LABEL_WEIGHT, data_range=data_range, metrics=pr_metrics, losses=pr_losses,
-            items_file=tmp / "items.npz")
+            items_file=tmp / "items.npz", recall_prior_weight=prior)
     lr, lr_losses = train_lr(ds, vocab, epochs, seed)  # the baseline every evaluation keeps
     lr_metrics, _ = evaluate_ranker(ds, lr)
     print(f"logistic regression: {lr_metrics}", file=sys.stderr)

@@ -44,6 +44,12 @@ def test_the_two_tower_pre_ranker_is_published_as_user_tower_plus_item_vectors_a
     state = UserStateData(known=True, recent_items=ids[:5], region=1)
     scored = scoring.score(RequestContext(user_id=3), state, ids, 0, ranker, prerank, keep=40, top_k=10)
     assert scored.prerank_ran and scored.kept == 40 and scored.item_ids.size == 10
+    # the recall order as a prior (manifest "recall_prior_weight"): dominant, it keeps the order
+    assert mv.manifest["recall_prior_weight"] == ranker.prior_weight == train.DEFAULT_RECALL_PRIOR
+    import dataclasses
+    loud = [dataclasses.replace(m, prior_weight=1e4) for m in (ranker, prerank)]
+    scored = scoring.score(RequestContext(user_id=3), state, ids, 0, *loud, keep=40, top_k=10)
+    assert scored.item_ids.tolist() == ids[:10].tolist()
     # a pre-ranker of another kind distilled from the live ranker, beside this one
     from training import prerank_version
     from training.world import World

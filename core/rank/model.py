@@ -58,6 +58,9 @@ class LoadedModel:
     # author newer than the model) are read as 0, unknown, instead of indexing out of range.
     cat_limits: np.ndarray | None = None
     seq_limits: tuple[int, int] | None = None  # (item, category) sizes for seq_items / seq_cats
+    # Weight of the recall order in the fused score (manifest "recall_prior_weight"; 0 when
+    # absent): fused = heads @ weights + prior_weight * recall_prior(position), see scoring.
+    prior_weight: float = 0.0
 
     @classmethod
     def load(cls, mv: ModelVersion, threads: int = 1) -> LoadedModel:
@@ -78,6 +81,7 @@ class LoadedModel:
         model = cls(mv.name, mv.version, session, ItemTable.load(mv.file("items.npz")),
                     mv.manifest["files"]["items.npz"], inputs, heads, weights,
                     {**ITEM_DEFAULTS, **mv.manifest.get("feature_defaults", {})}, cat_limits, seq_limits,
+                    float(mv.manifest.get("recall_prior_weight", 0.0)),
                     **cls._parts(mv, where, session, heads, order))
         model._check_golden(mv, where)
         model._warm_up()
