@@ -159,8 +159,14 @@ def tune(train: Interactions, cutoff_ms: int, window_ms: int, max_users: int = 1
 
 
 def evaluate(train: Interactions, cutoff_ms: int, users: np.ndarray, truths: list[np.ndarray],
-             tuned: dict[str, dict]) -> dict[str, dict]:
-    """The tuned baselines refit on everything before the cutoff, scored on `users`."""
+             tuned: dict[str, dict], lists_out: dict | None = None) -> dict[str, dict]:
+    """The tuned baselines refit on everything before the cutoff, scored on `users`
+    (`lists_out`, when given, receives each baseline's lists)."""
     seen = train.seen(users)
-    return {name: score_lists(top_lists(MODELS[name](train, cutoff_ms, users, **t["chosen"]), seen), truths)
-            for name, t in tuned.items()}
+    out = {}
+    for name, t in tuned.items():
+        lists = top_lists(MODELS[name](train, cutoff_ms, users, **t["chosen"]), seen)
+        if lists_out is not None:
+            lists_out[name] = lists
+        out[name] = score_lists(lists, truths)
+    return out

@@ -39,7 +39,7 @@ from training.evaluate_rerank import ild
 from training.funnel import FEED, Funnel
 from training.importers import DATASETS, BadInput
 from training.importers import load as import_dataset
-from training.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
+from training.metrics import hit_rate_at_k, ndcg_at_k, ndcg_per_user, ratio_ci, recall_at_k
 from training.world import World
 
 RETRIEVAL_MODELS = ("popularity", "item_cf", "two_tower", "follow", "merged")
@@ -116,6 +116,8 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
         "intra_list_diversity": round(float(np.mean(ilds)) if ilds else 0.0, 4),
         "users": int(len(truths))}
     stages = {name: list_metrics(stage_lists[name], truths) for name in STAGES if name in stage_lists}
+    # per-user NDCG@10 of each stage and channel: the paired intervals in the report
+    stages["_per_user"] = {name: ndcg_per_user(v, truths, 10) for name, v in stage_lists.items()}
     stages["channels"] = {name.removeprefix("channel:"): list_metrics(v, truths)
                           for name, v in stage_lists.items() if name.startswith("channel:")}
     # what the default rerank policy buys against the rank order's top 20
@@ -166,6 +168,24 @@ def rerank_variants() -> dict:
     return build_policies(_json.dumps(spec))
 
 
+def paired_ratios(per_user: dict[str, np.ndarray], baseline: np.ndarray, best: str) -> dict:
+    """Each stage against the one before it, the merged recall against the best channel and
+    the final feed against the best tuned baseline: NDCG@10 ratios over the same users with
+    95% bootstrap intervals (the noise every claim of "adds" or "holds" must clear)."""
+    channels = {k: v for k, v in per_user.items() if k.startswith("channel:")}
+    best_channel = max(channels, key=lambda k: channels[k].mean()) if channels else None
+    pairs = {"prerank/merged_recall": ("prerank", "merged_recall"), "rank/merged_recall": ("rank", "merged_recall"),
+             "final/rank": ("final", "rank"), "final/merged_recall": ("final", "merged_recall")}
+    out = {name: ratio_ci(per_user[a], per_user[b]) for name, (a, b) in pairs.items()
+           if a in per_user and b in per_user}
+    if best_channel and "merged_recall" in per_user:
+        out[f"merged_recall/{best_channel.removeprefix('channel:')}"] = ratio_ci(per_user["merged_recall"],
+                                                                              per_user[best_channel])
+    if "final" in per_user and baseline.size == per_user["final"].size:
+        out[f"final/{best}"] = ratio_ci(per_user["final"], baseline)
+    return out
+
+
 # ---- the report ------------------------------------------------------------------------------
 def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_users: int = 1000,
              dump: bool = False, fit_fusion: bool = True) -> tuple[dict, list]:
@@ -178,10 +198,11 @@ def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_use
     truths = [np.unique(te.item_idx[te.user_idx == u]) for u in users]
     tuned = baselines.tune(rows, ds.cutoff_ms, ds.end_ms - ds.cutoff_ms, max_users=1000, seed=seed)
     print(f"baselines tuned: { {k: v['chosen'] for k, v in tuned.items()} }", file=sys.stderr)
-    tuned_metrics = baselines.evaluate(rows, ds.cutoff_ms, users, truths, tuned)
+    baseline_lists: dict[str, list] = {}
+    tuned_metrics = baselines.evaluate(rows, ds.cutoff_ms, users, truths, tuned, baseline_lists)
     # the ranker's popularity feature takes the half-life that predicted the validation window best
     ds = data_mod.build(world, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
-    fit = fusion.fit_on_validation(world, ds, epochs, seed, train.FUSION_WEIGHTS) if fit_fusion else None
+    fit = fusion.fit_on_validation(world, ds, epochs, seed) if fit_fusion else None
     with tempfile.TemporaryDirectory(prefix="eval-registry-") as tmp:
         result = train.run_world(world, Path(tmp), epochs, seed, ds=ds, eval_users=users,
                                  fusion_weights=fit["weights"] if fit else None)
@@ -199,6 +220,7 @@ def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_use
     ranking = {"lr": result.metrics["lr"], "prerank": result.metrics["prerank"], "ranker": result.metrics["ranker"],
                "ranker_no_sequence": ablation}
     best = max(("popularity", "item_knn", "implicit_als"), key=lambda m: retrieval[m]["ndcg@10"])
+    stages["paired"] = paired_ratios(stages.pop("_per_user"), ndcg_per_user(baseline_lists[best], truths, 10), best)
     report = {
         "dataset": dataset,
         "split": {"kind": "time", "cutoff_ts": int(ds.cutoff_ms), "start_ts": int(ds.start_ms),
@@ -255,6 +277,11 @@ def write(report: dict, out: Path, recs: list | None = None, dump_recs: Path | N
         for name, m in rows:
             lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m.get('recall@20', float('nan')):.4f} | "
                          f"{m['hitrate@10']:.4f} |")
+        if st.get("paired"):
+            lines += ["", "NDCG@10 ratios over the same users, with 95% bootstrap intervals (users resampled):", "",
+                      "| ratio | value | 95% CI |", "|---|---:|---:|"]
+            for name, r in st["paired"].items():
+                lines.append(f"| {name} | {r['ratio']:.3f} | [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] |")
         t = st["rerank_tradeoff"]
         lines += ["", f"Default rerank policy vs the rank order's top 20: NDCG@10 {100 * t['ndcg@10_change']:+.1f}%, "
                   f"intra-list diversity {t['intra_list_diversity']['rank_top20']:.3f} → "

@@ -42,3 +42,18 @@ def test_the_recall_prior_moves_the_order_from_the_heads_to_the_recall_list():
     assert ids.tolist() == case.item_ids[kept][np.argsort(-case.heads[kept, 0], kind="stable")][: fusion.RANK_KEEP].tolist()
     ids, _ = fusion.rank_order(case, w, prior_weight=1e4)
     assert ids.tolist() == list(range(1, fusion.RANK_KEEP + 1))
+
+
+def test_per_user_objectives_need_a_significant_gain():
+    rng = np.random.default_rng(3)  # a draw where the noise's mean happens to be positive
+    base = rng.random(400)
+    noise = rng.normal(0, 1, 400)
+
+    def objective(w):  # "good" lifts every user a little; "noise" moves each a lot, either way
+        return base + 0.03 * w[1] + 0.1 * w[2] * noise
+
+    w, _ = fusion.coordinate_ascent(objective, ("engaged", "good", "noise"), {"engaged": 1.0},
+                                    values=(0.0, 1.0))
+    assert w["good"] == 1.0
+    assert 0.1 * noise.mean() > 0.01 * base.mean()  # noise's mean gain passes MIN_GAIN alone...
+    assert w["noise"] == 0.0  # ...but not the paired test (standard error 0.1 / sqrt(400))

@@ -47,8 +47,8 @@ def logloss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()) if y.size else float("nan")
 
 
-def ndcg_at_k(top, truth: list[np.ndarray], k: int = 10) -> float:
-    """Binary-relevance NDCG@k averaged over users with a non-empty truth."""
+def ndcg_per_user(top, truth: list[np.ndarray], k: int = 10) -> np.ndarray:
+    """Binary-relevance NDCG@k of each user with a non-empty truth (in order)."""
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     values = []
     for row, t in zip(top, truth):
@@ -57,10 +57,28 @@ def ndcg_at_k(top, truth: list[np.ndarray], k: int = 10) -> float:
         gains = np.isin(np.asarray(row)[:k], t)
         ideal = discounts[: min(t.size, k)].sum()
         values.append(float((gains * discounts[: gains.size]).sum() / ideal))
-    return float(np.mean(values)) if values else float("nan")
+    return np.asarray(values, np.float64)
+
+
+def ndcg_at_k(top, truth: list[np.ndarray], k: int = 10) -> float:
+    """Binary-relevance NDCG@k averaged over users with a non-empty truth."""
+    values = ndcg_per_user(top, truth, k)
+    return float(values.mean()) if values.size else float("nan")
 
 
 def hit_rate_at_k(top, truth: list[np.ndarray], k: int = 10) -> float:
     """Share of users (with a non-empty truth) with at least one held-out item in the top k."""
     values = [bool(np.isin(np.asarray(row)[:k], t).any()) for row, t in zip(top, truth) if t.size]
     return float(np.mean(values)) if values else float("nan")
+
+
+def ratio_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict:
+    """mean(a) / mean(b) over the same users (paired), with a 95% bootstrap interval
+    (users resampled with replacement)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.size == 0 or a.size != b.size:
+        return {"ratio": float("nan"), "ci95": [float("nan"), float("nan")]}
+    idx = np.random.default_rng(seed).integers(0, a.size, (n_boot, a.size))
+    ratios = a[idx].mean(1) / np.maximum(b[idx].mean(1), 1e-12)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return {"ratio": round(float(a.mean() / max(b.mean(), 1e-12)), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}

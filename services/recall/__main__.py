@@ -38,7 +38,11 @@ def build_pipeline(settings: RecallSettings, client: aioredis.Redis) -> RecallPi
     res.catalog = LiveCatalog(base)
     channels = build_channels(settings.channel_names(), res)
     quotas, timeouts = json.loads(settings.quotas), json.loads(settings.timeouts_ms)
-    weights = {**DEFAULT_WEIGHTS, **json.loads(settings.weights)}
+    # The merge weights: the code's defaults, then those fitted on a validation split and
+    # published in the live two-tower manifest ("merge_weights", training.fusion), then
+    # RECALL_WEIGHTS. (Read at start: a new two-tower version's weights apply on restart.)
+    weights = {**DEFAULT_WEIGHTS, **res.version("two_tower").manifest.get("merge_weights", {}),
+               **json.loads(settings.weights)}
     configs = {c.name: ChannelConfig(int(quotas.get(c.name, 100)),
                                      float(timeouts.get(c.name, settings.timeout_ms)),
                                      float(weights.get(c.name, 1.0)))
