@@ -109,7 +109,8 @@ def _better(new, old) -> bool:
 
 
 def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float], fixed: str = "engaged",
-                      values=VALUES, passes: int = PASSES, values_of: dict | None = None) -> tuple[dict[str, float], list[dict]]:
+                      values=VALUES, passes: int = PASSES,
+                      values_of: dict | None = None) -> tuple[dict[str, float], list[dict]]:
     """Per head (but `fixed`, the scale), try each value with the others held; keep the best
     when it gains (`_better`). `objective` answers a score or per-user scores (then the
     gain must be significant). Returns the weights and the trace."""

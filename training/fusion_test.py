@@ -39,7 +39,8 @@ def test_the_recall_prior_moves_the_order_from_the_heads_to_the_recall_list():
     ids, fused = fusion.rank_order(case, w, prior_weight=0.0)
     assert ids.size == fusion.RANK_KEEP and np.all(np.diff(fused) <= 0)
     kept = np.sort(np.argsort(-case.pre)[: fusion.PRERANK_KEEP])
-    assert ids.tolist() == case.item_ids[kept][np.argsort(-case.heads[kept, 0], kind="stable")][: fusion.RANK_KEEP].tolist()
+    by_head = case.item_ids[kept][np.argsort(-case.heads[kept, 0], kind="stable")]
+    assert ids.tolist() == by_head[: fusion.RANK_KEEP].tolist()
     ids, _ = fusion.rank_order(case, w, prior_weight=1e4)
     assert ids.tolist() == list(range(1, fusion.RANK_KEEP + 1))
 

@@ -81,4 +81,5 @@ def ratio_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) ->
     idx = np.random.default_rng(seed).integers(0, a.size, (n_boot, a.size))
     ratios = a[idx].mean(1) / np.maximum(b[idx].mean(1), 1e-12)
     lo, hi = np.percentile(ratios, [2.5, 97.5])
-    return {"ratio": round(float(a.mean() / max(b.mean(), 1e-12)), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
+    return {"ratio": round(float(a.mean() / max(b.mean(), 1e-12)), 4),
+            "ci95": [round(float(lo), 4), round(float(hi), 4)]}
