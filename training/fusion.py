@@ -111,8 +111,8 @@ def _better(new, old) -> bool:
 def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float], fixed: str = "engaged",
                       values=VALUES, passes: int = PASSES,
                       values_of: dict | None = None) -> tuple[dict[str, float], list[dict]]:
-    """Per head (but `fixed`, the scale), try each value with the others held; keep the best
-    when it gains (`_better`). `objective` answers a score or per-user scores (then the
+    """Per head (but `fixed`, the scale), try each value with the others held; take the best
+    when it gains on the current weights (`_better`). `objective` answers a score or per-user scores (then the
     gain must be significant). Returns the weights and the trace."""
     w = {h: float(start.get(h, 0.0)) for h in heads}
     vec = lambda d: np.array([d[h] for h in heads], np.float32)  # noqa: E731
@@ -123,14 +123,16 @@ def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float]
         for h in heads:
             if h == fixed:
                 continue
-            for v in (values_of or {}).get(h, values):
-                if v == w[h]:
-                    continue
-                trial = dict(w, **{h: v})
-                score = objective(vec(trial))
-                if _better(score, best):
-                    best, w, changed = score, trial, True
-                    trace.append({"weights": dict(w), "ndcg@10": round(float(np.mean(best)), 4)})
+            # every value of this head, the others held; the best one replaces the current
+            # value only if it beats it (a greedy first-better walk stopped at small steps)
+            trials = [dict(w, **{h: v}) for v in (values_of or {}).get(h, values) if v != w[h]]
+            scores = [objective(vec(t)) for t in trials]
+            if not trials:
+                continue
+            top = int(np.argmax([float(np.mean(s)) for s in scores]))
+            if _better(scores[top], best):
+                best, w, changed = scores[top], trials[top], True
+                trace.append({"weights": dict(w), "ndcg@10": round(float(np.mean(best)), 4)})
         if not changed:
             break
     return w, trace

@@ -26,7 +26,7 @@ DEFAULT_POLICIES = {
                   ["BoostSessionCategories", {"strength": 1.0}],
                   ["SpreadCategories", {"max_per_window": 2, "window": 4, "strict": False}],
                   ["InsertOperationSlots", {"positions": [2], "pool": "operations"}]],
-        "selector": {"kind": "mmr", "lambda": 0.7}, "backfill": True},
+        "selector": {"kind": "mmr", "lambda": 0.8}, "backfill": True},
     "dpp": {
         "rules": [["DropBlockedItems", {}], ["DropNearDuplicates", {"threshold": 0.97}],
                   ["CapPerAuthor", {"limit": 2}], ["BoostItems", {"max_boost": 2.0}],
