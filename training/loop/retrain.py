@@ -29,8 +29,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN
+from core.items import ItemTable
+from core.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN, clamp_to_vocab
+from core.rank.online_items import extend_items
 from core.registry.reader import ModelVersion, Registry
+from core.store.catalog_log import CatalogItem
 from training.loop.dataset import HEADS, Spec, build, read_shards
 from training.metrics import auc
 from training.models.ranker import Ranker
@@ -104,6 +107,9 @@ def train_candidate(mv: ModelVersion, shards: dict[str, np.ndarray], epochs: int
     live = ranker_like(mv)
     start = load_weights(model, mv) if warm_start else {"from": "scratch", "loaded": 0, "fresh": []}
     load_weights(live, mv)
+    # Videos published online are assembled with their real features but an id past the
+    # model's vocabulary: read as unknown, as the rank service feeds them.
+    shards = shards | clamp_to_vocab({k: shards[k] for k in INPUTS}, mv.manifest["feature_order"]["vocab"])
     order = np.argsort(shards["ts_ms"], kind="stable")
     n = order.size
     cut = int(n * (1 - HOLDOUT))
@@ -156,7 +162,11 @@ def publish_candidate(registry_root: Path, mv: ModelVersion, model: torch.nn.Mod
 def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_ms: int | None = None,
             until_ms: int | None = None, clock_offset_ms: int = 0, epochs: int = 2, seed: int = 7,
             warm_start: bool = True, shuffle_labels: bool = False, work: Path | None = None,
-            num_cpus: int | None = None, min_rows: int = 200) -> Candidate | None:
+            num_cpus: int | None = None, min_rows: int = 200,
+            clock_changes: tuple[tuple[int, int], ...] = (),
+            online_items: list[CatalogItem] | None = None) -> Candidate | None:
+    """`online_items`: the videos published through the catalog API (`catalog_items`), assembled
+    with their features as the rank service assembles them (core/rank/online_items.py)."""
     """Train and canary a candidate; None when there is too little new data (nothing changes)."""
     registry = Registry(registry_root)
     mv = registry.open(MODEL, registry.live_version(MODEL))
@@ -164,11 +174,17 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
     until = until_ms if until_ms is not None else int(time.time() * 1000)
     with tempfile.TemporaryDirectory() as tmp_name:
         out = Path(work or tmp_name) / f"shards-{since}-{until}"
-        n = build(Spec(logs, str(mv.file("items.npz")), since, until, clock_offset_ms), str(out), num_cpus)
+        items = str(mv.file("items.npz"))
+        if online_items:
+            items = str(Path(work or tmp_name) / f"items-{since}-{until}.npz")
+            extend_items(ItemTable.load(mv.file("items.npz")), online_items).save(Path(items))
+        n = build(Spec(logs, items, since, until, clock_offset_ms,
+                        clock_changes=tuple(clock_changes)), str(out), num_cpus)
         if n < min_rows:
             print(f"retrain: {n} rows since {since}: fewer than {min_rows}, no candidate", file=sys.stderr)
             return None
         shards = read_shards(out)
+    shards |= clamp_to_vocab({k: shards[k] for k in INPUTS}, mv.manifest["feature_order"]["vocab"])
     model, start, metrics, losses = train_candidate(mv, shards, epochs, seed, warm_start, shuffle_labels)
     loop_doc = {"parent": mv.version, "since_ms": since, "until_ms": until, "rows": int(n), "warm_start": start,
                 "shuffled_labels": shuffle_labels, "epochs": epochs}
@@ -177,6 +193,18 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
     print(f"retrain: {MODEL}/{version} from {n} rows (warm start: {start['from']}, "
           f"{start['loaded']} tensors) on canary at {canary_percent}%: {metrics}", file=sys.stderr)
     return Candidate(version, mv.version, int(n), start, metrics)
+
+
+def catalog_items(redis_url: str, prefix: str) -> list[CatalogItem]:
+    """The videos published through the catalog API (the `{catalog}:items` hash)."""
+    import redis
+
+    from core.store.keys import Keys
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return [CatalogItem.decode(int(i), v) for i, v in client.hgetall(Keys(prefix).catalog_items()).items()]
+    finally:
+        client.close()
 
 
 def clock_offset(redis_url: str, prefix: str) -> int:
@@ -210,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs < 1:
         p.error("--epochs must be >= 1")
     offset = clock_offset(args.redis_url, args.prefix) if args.redis_url else 0
+    online = catalog_items(args.redis_url, args.prefix) if args.redis_url else None
     candidate = retrain(args.registry, args.logs, args.canary_percent, args.since_ms, args.until_ms, offset,
-                        args.epochs, args.seed, warm_start=not args.from_scratch)
+                        args.epochs, args.seed, warm_start=not args.from_scratch, online_items=online)
     print(candidate, file=sys.stdout)
     return 0
 
