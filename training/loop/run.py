@@ -30,9 +30,11 @@ import numpy as np
 
 from core.registry.reader import Registry
 from core.store.keys import Keys
+from training.loop.dataset import Spec
 from training.loop.exporter import Exporter, read_exported
 from training.loop.gate import gate
 from training.loop.new_day import CLOCK_REFRESH_S, publish_uploads, set_catalog_clock
+from training.loop.recall import retrain_item_cf
 from training.loop.retrain import catalog_items, clock_offset, retrain
 from training.simulate import Budget, clone, make_users, run_baseline, run_system, summarize
 from training.world import DAY_MS, World
@@ -84,6 +86,16 @@ def serve_day(address: str, world: World, user_ids: list[int], day: int, rounds:
     return summary, dict(counters)
 
 
+def legacy_engagement(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user ids, item ids, world ms) of the engaged rows of the world's legacy log: the history
+    window the nightly item-CF keeps (the log the day-1 versions were built from)."""
+    from core.feedback import engaged_rows
+    imp = world.impressions
+    dur = world.videos["duration_s"][imp["item_id"] - 1]
+    eng = engaged_rows(imp["watch_ms"], dur, imp["like"], imp["share"], imp["follow"])
+    return imp["user_id"][eng], imp["item_id"][eng], imp["ts_ms"][eng]
+
+
 def day_record(day: int, summary: dict, live: dict[str, str], canary: dict[str, str]) -> dict:
     arms = {}
     for arm, s in summary.items():
@@ -106,7 +118,8 @@ def versions(registry: Registry) -> tuple[dict[str, str], dict[str, str]]:
 
 def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: int = 7, users: int = 200,
          rounds: int = 10, count: int = 10, canary_percent: float = 50.0, broken_night: int = 3, seed: int = 7,
-         epochs: int = 2, retrain_nightly: bool = True, uploads_per_day: int | None = None, say=print) -> dict:
+         epochs: int = 2, retrain_nightly: bool = True, uploads_per_day: int | None = None,
+         retrain_recall: bool = True, say=print) -> dict:
     import redis
 
     from dev.redis_server import drop_prefix, ensure_redis
@@ -121,13 +134,15 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
     prefix = f"loop-{uuid.uuid4().hex[:8]}"
     local = ensure_redis(redis_url)
     rng = np.random.default_rng(seed)
+    history = legacy_engagement(world) if retrain_recall else None
     uploads = round(world.upload_rate_per_day()) if uploads_per_day is None else uploads_per_day
     user_ids = sorted(rng.choice(np.arange(1, world.config.n_users + 1), min(users, world.config.n_users),
                                  replace=False).tolist())
     report = {"config": {"days": days, "users": len(user_ids), "rounds": rounds, "count": count,
                          "canary_percent": canary_percent, "broken_night": broken_night, "seed": seed,
-                         "retrain": retrain_nightly, "uploads_per_day": uploads},
-              "days": [], "decisions": [], "candidates": [], "nights_s": []}
+                         "retrain": retrain_nightly, "retrain_recall": retrain_recall and retrain_nightly,
+                         "uploads_per_day": uploads},
+              "days": [], "decisions": [], "candidates": [], "recall_versions": [], "nights_s": []}
     acked = 0
     t0 = time.monotonic()
     try:
@@ -172,6 +187,12 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
                                 seed=seed + day, warm_start=not broken, shuffle_labels=broken, work=work,
                                 clock_changes=tuple(clock_changes),
                                 online_items=catalog_items(local.url, prefix))
+                    if retrain_recall:
+                        version = retrain_item_cf(registry_dir, str(logs), history, catalog_items(local.url, prefix),
+                                                  Spec(str(logs), "", clock_offset_ms=offset,
+                                                       clock_changes=tuple(clock_changes)))
+                        report["recall_versions"].append({"night": day, "model": "item_cf", "version": version})
+                        say(f"night {day}: item_cf/{version} rebuilt from the history and the logs, live")
                     if c is not None:
                         report["candidates"].append({"night": day, "version": c.version, "parent": c.parent,
                                                      "rows": c.rows, "broken": broken, "metrics": c.metrics,
@@ -208,16 +229,19 @@ def write_report(report: dict, out: Path) -> None:
     c = report["config"]
     lines = [f"# The learning loop: {c['days']} days x {c['users']} users x {c['rounds']} rounds of "
              f"{c['count']} videos", "",
-             "| day | live ranker | canary | system oracle relevance | popularity | oracle_taste | "
-             "system like rate | mood share rounds 2+ − round 1 |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+             "| day | live ranker | canary | item_cf | uploads | system oracle relevance | popularity | oracle_taste | "
+             "oracle_taste_unseen | system like rate | mood share rounds 2+ − round 1 |",
+             "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for d in report["days"]:
         a = d["arms"]
 
         def cell(arm: str, m: str = "oracle_relevance", a=a) -> str:
             return f"{a[arm][m]['mean']:.4f} ± {a[arm][m]['ci95']:.4f}"
         ms = a["system"]["mood_share_rounds_2plus_minus_round_1"]
+        unseen = cell("oracle_taste_unseen") if "oracle_taste_unseen" in a else ""
         lines.append(f"| {d['day']} | {d['live_versions']['ranker']} | {d['canary_versions'].get('ranker', '')} | "
-                     f"{cell('system')} | {cell('popularity')} | {cell('oracle_taste')} | "
+                     f"{d['live_versions'].get('item_cf', '')} | {d.get('uploads', '')} | "
+                     f"{cell('system')} | {cell('popularity')} | {cell('oracle_taste')} | {unseen} | "
                      f"{cell('system', 'like_rate')} | {ms['mean']:+.4f} ± {ms['ci95']:.4f} |")
     lines += ["", "## Gate decisions", "", "| day | version | action | reason |", "|---:|---|---|---|"]
     lines += [f"| {d['day']} | {d['version']} | {d['action']} | {d['reason']} |" for d in report["decisions"]]
@@ -237,7 +261,9 @@ def write_report(report: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     days = [d["day"] for d in report["days"]]
     for ax, m in zip(axes, ("oracle_relevance", "like_rate")):
-        for arm in ("system", "popularity", "oracle_taste"):
+        for arm in ("system", "popularity", "oracle_taste", "oracle_taste_unseen"):
+            if any(arm not in d["arms"] for d in report["days"]):
+                continue
             mean = [d["arms"][arm][m]["mean"] for d in report["days"]]
             ci = [d["arms"][arm][m]["ci95"] for d in report["days"]]
             ax.errorbar(days, mean, yerr=ci, marker="o", ms=3, capsize=2, label=arm)
@@ -266,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--no-retrain", action="store_true",
                    help="serve day 1's models all week (the no-learning baseline)")
+    p.add_argument("--no-recall-retrain", action="store_true", help="retrain the ranker only, not item-CF")
     p.add_argument("--uploads-per-day", type=int, default=None,
                    help="new videos published through the catalog API each day (default: the world's own rate)")
     p.add_argument("--out", type=Path, default=Path("reports/loop.json"))
@@ -283,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--registry {args.registry}: no live ranker (run `make artifacts`)")
     report = loop(args.world, args.registry, args.work, args.redis_url, args.days, args.users, args.rounds,
                   args.count, args.canary_percent, args.broken_night, args.seed, args.epochs,
-                  retrain_nightly=not args.no_retrain, uploads_per_day=args.uploads_per_day)
+                  retrain_nightly=not args.no_retrain, uploads_per_day=args.uploads_per_day,
+                  retrain_recall=not args.no_recall_retrain)
     write_report(report, args.out)
     print(args.out.with_suffix(".md").read_text())
     return 0
