@@ -102,6 +102,8 @@ simulate: artifacts
 # The learning loop (pyarrow + Ray Data: the `loop` extra, not in the serving images).
 export EXPORT_URI ?= data/logs
 LOOP_DAYS ?= 7
+# e.g. LOOP_ARGS="--no-retrain --out reports/loop-no-retrain.json": the no-learning baseline
+LOOP_ARGS ?=
 $(VENV)/.loop-installed: pyproject.toml $(VENV)/.installed
 	$(PIP) install --quiet -e '.[loop]'
 	touch $@
@@ -118,7 +120,7 @@ gate: export
 	$(PY) -m training.loop.gate --logs $(EXPORT_URI) --registry $(REGISTRY_DIR) --apply
 
 loop: artifacts loop-deps
-	$(PY) -m training.loop.run --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --days $(LOOP_DAYS) --out reports/loop.json
+	$(PY) -m training.loop.run --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --days $(LOOP_DAYS) --out reports/loop.json $(LOOP_ARGS)
 
 # DATA=path/to/folder serves your own log (the generic schema, KuaiRand or MovieLens) instead
 # of the synthetic world: imported once per content hash into data/datasets/, trained there.

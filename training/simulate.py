@@ -197,7 +197,8 @@ async def run_system(address: str, world: World, users: list[SimUser], rounds: i
                     arm = reply.experiment or "control"
                     r = react_to(world, user, [i.item_id for i in reply.items], ts_ms + rnd * ROUND_GAP_MS,
                                  popularity)
-                    records[arm].setdefault(user.user_id, []).append(r.metrics | {"round": rnd,
+                    ranker = next((m.version for m in reply.models if m.name == "ranker"), "")
+                    records[arm].setdefault(user.user_id, []).append(r.metrics | {"round": rnd, "ranker": ranker,
                                                                                   "items": r.items.tolist()})
                     events = events_of(user, r, run_id, rnd, world)
                     try:

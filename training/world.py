@@ -136,6 +136,38 @@ class World:
         users = np.full(items.shape, user_id - 1)
         return _sigmoid(OUTCOME_SLOPE * self.affinity(users, items, ts_ms) - LIKE_BIAS)
 
+    # ---- the world goes on ----------------------------------------------------------------
+    def upload_rate_per_day(self) -> float:
+        """Videos published per day in the generated window (generate() spreads them evenly)."""
+        return self.config.n_videos / (1.7 * self.config.days)
+
+    def publish(self, n: int, publish_ms: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """`n` new videos published at `publish_ms` by the world's authors, drawn as generate()
+        draws the catalog (authors by their share of it, 80% in their own category, traits around
+        the category centroid, quality around the author's); appended to `videos` and the truth
+        with the next ids. Returns the new rows."""
+        c, v, t = self.config, self.videos, self.truth
+        counts = np.bincount(v["author_id"] - 1, minlength=c.n_authors).astype(float) + 0.1
+        author = rng.choice(c.n_authors, n, p=counts / counts.sum())
+        a_cat = self.authors["main_category"][author] - 1
+        cat = np.where(rng.random(n) < 0.8, a_cat, rng.integers(0, c.n_categories, n))
+        trait = _unit(t["category_centroid"][cat] + 0.6 * rng.normal(size=(n, c.dim)))
+        quality = self.authors["quality"][author] + rng.normal(0, 0.5, n)
+        tags_per_cat = max(1, c.n_tags // c.n_categories)
+        start = int(v["item_id"].max()) + 1 if v["item_id"].size else 1
+        new = {
+            "item_id": np.arange(start, start + n, dtype=np.int64), "author_id": (author + 1).astype(np.int64),
+            "category": (cat + 1).astype(v["category"].dtype),
+            "tags": (cat[:, None] * tags_per_cat + rng.integers(0, tags_per_cat, (n, 3)) + 1).astype(np.int64),
+            "duration_s": np.clip(rng.lognormal(np.log(30), 0.6, n), 5, 180).astype(np.float32),
+            "publish_ms": np.full(n, publish_ms, dtype=np.int64),
+            "region": self.authors["region"][author].astype(v["region"].dtype), "quality": quality,
+            "exposure": (rng.pareto(1.2, n) + 0.05) * np.exp(0.8 * quality)}
+        for k, col in new.items():
+            v[k] = np.concatenate([v[k], col.astype(v[k].dtype)])
+        t["item_trait"] = np.concatenate([t["item_trait"], trait.astype(t["item_trait"].dtype)])
+        return new
+
     # ---- storage ------------------------------------------------------------------------
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)

@@ -43,3 +43,22 @@ def test_oracle_relevance_is_a_probability():
 def test_bad_sizes_are_rejected_naming_the_flag():
     with pytest.raises(ValueError, match="--users"):
         WorldConfig(n_users=0).validate()
+
+
+def test_published_videos_extend_the_catalog_and_are_scored_like_the_rest():
+    w = generate(SMALL, progress=False)
+    n0 = w.videos["item_id"].size
+    now = w.config.end_ms + 3600_000
+    new = w.publish(20, now, np.random.default_rng(1))
+    assert new["item_id"].tolist() == list(range(n0 + 1, n0 + 21))
+    assert all(w.videos[k].shape[0] == n0 + 20 for k in w.videos)
+    assert w.truth["item_trait"].shape[0] == n0 + 20
+    assert (w.videos["publish_ms"][n0:] == now).all()
+    # an author's new video is from the author's region, mostly in the author's category
+    authors = new["author_id"] - 1
+    assert (new["region"] == w.authors["region"][authors]).all()
+    assert (new["category"] == w.authors["main_category"][authors]).mean() >= 0.5
+    aff = w.affinity(np.zeros(n0 + 20, dtype=np.int64), np.arange(n0 + 20), now)
+    assert np.isfinite(aff).all()
+    # publishing none changes nothing
+    assert w.publish(0, now, np.random.default_rng(2))["item_id"].size == 0

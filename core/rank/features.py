@@ -61,6 +61,18 @@ def vocab_sizes(items: ItemTable, n_regions: int, n_authors: int, n_categories: 
             "duration_bucket": DURATION_EDGES.size + 2}
 
 
+def clamp_to_vocab(x: dict[str, np.ndarray], vocab: dict[str, int]) -> dict[str, np.ndarray]:
+    """Codes at or past a feature's embedding size (an item or author newer than the model:
+    core/rank/online_items.py) read as 0, unknown — what the rank service feeds a model too."""
+    out = dict(x)
+    limits = np.array([int(vocab[f]) for f in CAT_FEATURES], dtype=np.int64)
+    out["cat"] = np.where(x["cat"] < limits, x["cat"], 0)
+    for key, feature in (("seq_items", "item"), ("seq_cats", "category")):
+        if key in x:
+            out[key] = np.where(x[key] < int(vocab[feature]), x[key], 0)
+    return out
+
+
 def pad_sequence(seq_idx: np.ndarray, length: int = SEQ_LEN) -> np.ndarray:
     """Most-recent-first dense indices -> fixed length, -1 padded (unknown items dropped)."""
     seq_idx = seq_idx[seq_idx >= 0][:length]

@@ -22,6 +22,7 @@ import numpy as np
 from core.context import RequestContext
 from core.rank.features import assemble, rows_for_user
 from core.rank.model import LoadedModel
+from core.rank.online_items import OnlineItems
 from core.store.user_state import UserStateData
 
 
@@ -42,25 +43,29 @@ def recall_prior(n: int) -> np.ndarray:
 
 
 def _features(model: LoadedModel, context: RequestContext, state: UserStateData, ids: np.ndarray,
-              now_ms: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    idx = model.items.index_of(ids)
-    rows = rows_for_user(model.items, idx, region=context.region or state.region,
+              now_ms: int, online: OnlineItems | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    # A model without a vocabulary in its manifest cannot clamp codes past it: no extension.
+    items = online.extend(model.items) if online is not None and model.cat_limits is not None else model.items
+    idx = items.index_of(ids)
+    rows = rows_for_user(items, idx, region=context.region or state.region,
                          age_bucket=state.age_bucket, gender=state.gender, device=context.device,
                          hour=context.local_hour, recent_items=state.recent_items,
                          followed_authors=state.followed_authors, now_ms=now_ms)
-    return assemble(model.items, idx, rows, model.feature_defaults), idx
+    return assemble(items, idx, rows, model.feature_defaults), idx
 
 
 def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms: int,
           ranker: LoadedModel, prerank: LoadedModel | None = None, keep: int = 200,
-          top_k: int = 0) -> Scored:
-    features, idx = _features(ranker, context, state, ids, now_ms)
+          top_k: int = 0, online: OnlineItems | None = None) -> Scored:
+    """`online`: videos published since the versions were built, assembled with their real
+    item features instead of as unknown items (core/rank/online_items.py)."""
+    features, idx = _features(ranker, context, state, ids, now_ms, online)
     chosen = np.arange(ids.size)
     prior = recall_prior(ids.size)
     ran = prerank is not None and ids.size > keep
     if ran:
         pre_features = (features if prerank.items_sha == ranker.items_sha
-                        else _features(prerank, context, state, ids, now_ms)[0])
+                        else _features(prerank, context, state, ids, now_ms, online)[0])
         pre = prerank.fuse(prerank.run(pre_features))
         if prerank.prior_weight:
             pre = pre + prerank.prior_weight * prior

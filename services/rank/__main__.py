@@ -8,6 +8,8 @@ from grpc_health.v1 import health_pb2
 from recsys.v1 import common_pb2, model_admin_pb2, model_admin_pb2_grpc, rank_pb2, rank_pb2_grpc
 
 from core.rank.model_store import ModelSlot
+from core.rank.online_items import OnlineItems
+from core.store.catalog_log import CatalogFollower
 from core.store.clock import CatalogClock
 from core.store.keys import Keys
 from services.common import logging as rlog
@@ -33,9 +35,18 @@ async def main() -> None:
         await slot.sync(force=True)  # pick up a canary named in the alias file
         log.info("model loaded", extra={"model": slot.name, "version": slot.live.version})
     watchers = [asyncio.create_task(slot.watch(settings.alias_poll_s)) for slot in slots.values()]
+    online = None
+    if settings.online_items:
+        online = OnlineItems()
+        follower = CatalogFollower(client, Keys(settings.redis_prefix), online)
+        try:
+            await follower.load()  # start with every video published online known
+        except Exception:  # Redis down at start: the follower retries in the background
+            log.warning("catalog not loaded at start; following it in the background")
+        watchers.append(asyncio.create_task(follower.follow()))
     servicer = RankServicer(slots[RANKER], slots.get(PRERANK),
                             CatalogClock(client, Keys(settings.redis_prefix)),
-                            settings.max_candidates, settings.prerank_keep)
+                            settings.max_candidates, settings.prerank_keep, online)
 
     async def warmup(channel) -> None:
         items = slots[RANKER].live.items.item_id[:1000].tolist()

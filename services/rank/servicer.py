@@ -8,6 +8,7 @@ from core import metrics
 from core.errors import InvalidArgument
 from core.rank import scoring
 from core.rank.model_store import ModelSlot
+from core.rank.online_items import OnlineItems
 from core.store.clock import CatalogClock
 from services.common.convert import context_from_proto, state_from_proto
 
@@ -32,9 +33,10 @@ def validate(request: rank_pb2.RankRequest, max_candidates: int) -> np.ndarray:
 
 class RankServicer(rank_pb2_grpc.RankServiceServicer):
     def __init__(self, ranker: ModelSlot, prerank: ModelSlot | None, clock: CatalogClock,
-                 max_candidates: int = 2000, prerank_keep: int = 200):
+                 max_candidates: int = 2000, prerank_keep: int = 200, online: OnlineItems | None = None):
         self.ranker, self.prerank, self.clock = ranker, prerank, clock
         self.max_candidates, self.prerank_keep = max_candidates, prerank_keep
+        self.online = online
 
     async def Rank(self, request: rank_pb2.RankRequest, context) -> rank_pb2.RankResponse:
         ids = validate(request, self.max_candidates)
@@ -46,7 +48,8 @@ class RankServicer(rank_pb2_grpc.RankServiceServicer):
         # Inline on the event loop: see the README (a worker-thread hand-off cost more than
         # the model's own run time).
         result = scoring.score(context_from_proto(request.user), state_from_proto(request.state), ids,
-                               self.clock.now_ms(), ranker, prerank, self.prerank_keep, request.top_k)
+                               self.clock.now_ms(), ranker, prerank, self.prerank_keep, request.top_k,
+                               self.online)
         if result.unknown:
             metrics.MISSING_FEATURES.inc(result.unknown)
             metrics.FEATURE_DEFAULTS.labels("item").inc(result.unknown)

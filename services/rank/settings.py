@@ -26,4 +26,7 @@ class RankSettings(ServiceSettings):
     admin_token: str = Field("", repr=False)
     # Run the pre-rank stage when a pre-rank model is in the registry.
     prerank: bool = True
+    # Follow the catalog log and assemble videos published online with their real item
+    # features (core/rank/online_items.py); false = they rank as unknown items.
+    online_items: bool = True
     # Seconds between looks at the alias files (a changed file rolls the version).

@@ -75,6 +75,17 @@ class Spec:
     end_ms: int = 2**62
     clock_offset_ms: int = 0        # wall clock - catalog clock (a synthetic world's shift)
     windows_ms: dict[str, int] = field(default_factory=lambda: dict(WINDOWS_MS))
+    # Where the offset changed (the loop moves a synthetic world's clock a day each night):
+    # (wall ms from which it holds, offset), ascending; before the first, clock_offset_ms.
+    clock_changes: tuple[tuple[int, int], ...] = ()
+
+    def offsets_at(self, wall_ms: np.ndarray) -> np.ndarray:
+        """The wall - catalog offset in force at each wall time."""
+        if not self.clock_changes:
+            return np.full(np.shape(wall_ms), self.clock_offset_ms, dtype=np.int64)
+        starts = np.array([s for s, _ in self.clock_changes], dtype=np.int64)
+        values = np.array([self.clock_offset_ms] + [o for _, o in self.clock_changes], dtype=np.int64)
+        return values[np.searchsorted(starts, wall_ms, side="right")]
 
 
 @functools.lru_cache(maxsize=4)
@@ -167,7 +178,7 @@ def _user_rows(group: pd.DataFrame, spec: Spec) -> pd.DataFrame:
         gender=imps["gender"].to_numpy(np.int64), device=imps["device"].to_numpy(np.int64),
         hour=imps["local_hour"].to_numpy(np.int64), seq_idx=seq_idx,
         follows_author=imps["follows_author"].to_numpy(np.float32),
-        now_ms=imp_ts.astype(np.int64) - spec.clock_offset_ms)
+        now_ms=imp_ts.astype(np.int64) - spec.offsets_at(imp_ts))
     x = assemble(items, item_idx, users)
     out = {c: imps[c].to_numpy() for c in ("user_id", "item_id", "ts_ms", "request_id", "position", "experiment",
                                            "ranker_version")}

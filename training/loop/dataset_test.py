@@ -102,3 +102,10 @@ def test_rows_are_counted_in_a_folder_or_at_a_uri(tmp_path):
     pq.write_table(pa.table({"a": [1, 2, 3]}), tmp_path / "part-0.parquet")
     assert count_rows(str(tmp_path)) == count_rows(f"file://{tmp_path}") == 3
     assert count_rows(str(tmp_path / "missing")) == 0
+
+
+def test_the_catalog_clock_offset_in_force_at_each_impression():
+    spec = Spec("logs", "items.npz", clock_offset_ms=1_000, clock_changes=((100, 500), (200, -86_400_000)))
+    assert spec.offsets_at(np.array([0, 99, 100, 150, 200, 10**9])).tolist() == [
+        1_000, 1_000, 500, 500, -86_400_000, -86_400_000]
+    assert Spec("logs", "items.npz", clock_offset_ms=7).offsets_at(np.array([1, 2])).tolist() == [7, 7]

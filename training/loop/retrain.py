@@ -29,13 +29,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN
+from core.items import ItemTable
+from core.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN, clamp_to_vocab
+from core.rank.online_items import extend_items
 from core.registry.reader import ModelVersion, Registry
+from core.store.catalog_log import CatalogItem
 from training.loop.dataset import HEADS, Spec, build, read_shards
 from training.metrics import auc
 from training.models.ranker import Ranker
 from training.publish import manifest_body, publish
-from training.train import _export
+from training.train import _export, schema_hash
 
 MODEL = "ranker"
 INPUTS = ("cat", "num", "seq_items", "seq_cats")
@@ -51,9 +54,21 @@ class Candidate:
     metrics: dict
 
 
-def ranker_like(mv: ModelVersion) -> Ranker:
-    vocab = mv.manifest["feature_order"]["vocab"]
+def ranker_like(mv: ModelVersion, vocab: dict[str, int] | None = None) -> Ranker:
+    """A ranker of `mv`'s shape (with `vocab` instead of its vocabulary, when given)."""
+    vocab = vocab or mv.manifest["feature_order"]["vocab"]
     return Ranker([int(vocab[f]) for f in CAT_FEATURES], len(NUM_FEATURES), len(HEADS), SEQ_LEN)
+
+
+def _fit(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """`a` as a tensor of `shape`: as it is, or an embedding table grown by rows (the item
+    vocabulary gained the videos published since), the new rows starting as row 0 — the
+    unknown code the parent read those videos as. None when it does not fit."""
+    if a.shape == shape:
+        return a
+    if a.ndim == 2 and len(shape) == 2 and a.shape[1] == shape[1] and 0 < a.shape[0] < shape[0]:
+        return np.concatenate([a, np.repeat(a[:1], shape[0] - a.shape[0], axis=0)])
+    return None
 
 
 def load_weights(model: torch.nn.Module, mv: ModelVersion) -> dict:
@@ -61,14 +76,15 @@ def load_weights(model: torch.nn.Module, mv: ModelVersion) -> dict:
     state = model.state_dict()
     if "weights.npz" in mv.manifest["files"]:
         with np.load(mv.file("weights.npz"), allow_pickle=False) as w:
-            loaded = {k: torch.from_numpy(w[k]) for k in w.files if k in state and w[k].shape == tuple(state[k].shape)}
+            fitted = {k: _fit(w[k], tuple(state[k].shape)) for k in w.files if k in state}
+        loaded = {k: torch.from_numpy(np.ascontiguousarray(a)) for k, a in fitted.items() if a is not None}
         source = "weights.npz"
     else:
         import onnx
         from onnx import numpy_helper
         inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(mv.file("model.onnx"))).graph.initializer}
-        loaded = {k: torch.from_numpy(inits[k].copy()) for k in state
-                  if k in inits and inits[k].shape == tuple(state[k].shape)}
+        fitted = {k: _fit(inits[k], tuple(state[k].shape)) for k in state if k in inits}
+        loaded = {k: torch.from_numpy(a.copy()) for k, a in fitted.items() if a is not None}
         anonymous = {n: a for n, a in inits.items() if n not in state}
         for k, v in state.items():  # MatMul weights: renamed and stored transposed by the exporter
             if k in loaded or v.dim() != 2:
@@ -96,14 +112,19 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def train_candidate(mv: ModelVersion, shards: dict[str, np.ndarray], epochs: int, seed: int,
-                    warm_start: bool = True, shuffle_labels: bool = False, lr: float = 1e-3):
-    """(model, warm-start record, metrics, losses) trained on `shards`."""
+                    warm_start: bool = True, shuffle_labels: bool = False, lr: float = 1e-3,
+                    vocab: dict[str, int] | None = None):
+    """(model, warm-start record, metrics, losses) trained on `shards`; `vocab`: the
+    candidate's, when its item table grew (the parent's otherwise)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = ranker_like(mv)
+    vocab = vocab or mv.manifest["feature_order"]["vocab"]
+    model = ranker_like(mv, vocab)
     live = ranker_like(mv)
     start = load_weights(model, mv) if warm_start else {"from": "scratch", "loaded": 0, "fresh": []}
     load_weights(live, mv)
+    # Codes past a vocabulary read as unknown, as the rank service feeds them.
+    shards = shards | clamp_to_vocab({k: shards[k] for k in INPUTS}, vocab)
     order = np.argsort(shards["ts_ms"], kind="stable")
     n = order.size
     cut = int(n * (1 - HOLDOUT))
@@ -130,13 +151,33 @@ def train_candidate(mv: ModelVersion, shards: dict[str, np.ndarray], epochs: int
     model.eval()
     test = {k: shards[k][test_rows] for k in INPUTS}
     truth = shards["labels"][test_rows]
-    metrics = {f"holdout_{k}": v for k, v in _metrics(truth, _predict(model, test)).items()}
-    metrics |= {f"holdout_live_{k}": v for k, v in _metrics(truth, _predict(live, test)).items()}
+    live_test = clamp_to_vocab(test, mv.manifest["feature_order"]["vocab"])  # as the live version reads them
+    p_cand, p_live = _predict(model, test), _predict(live, live_test)
+    metrics = {f"holdout_{k}": v for k, v in _metrics(truth, p_cand).items()}
+    metrics |= {f"holdout_live_{k}": v for k, v in _metrics(truth, p_live).items()}
+    weights = np.array([mv.manifest.get("fusion_weights", {}).get(h, 0.0) for h in HEADS], np.float32)
+    metrics["holdout_fused_std"] = round(float((p_cand @ weights).std()), 6)
+    metrics["holdout_live_fused_std"] = round(float((p_live @ weights).std()), 6)
     return model, start, metrics, losses
 
 
+def prior_weight(mv: ModelVersion, metrics: dict) -> float:
+    """The candidate's recall-prior weight: the parent's, scaled by how the spread of the fused
+    head scores changed on the same holdout rows. The weight was fitted against the parent's
+    score scale; a candidate trained on the system's own logs is calibrated to their base rates
+    (a like rate several times lower than the legacy log's), so its fused scores spread less,
+    and the unchanged weight would let the recall order outvote the model (measured: like
+    scores fell from ~0.17 to ~0.01 after one night, and the feeds followed the recall order)."""
+    parent = float(mv.manifest.get("recall_prior_weight", 0.0))
+    cand, live = metrics.get("holdout_fused_std", 0.0), metrics.get("holdout_live_fused_std", 0.0)
+    if not parent or not cand or not live:
+        return parent
+    return round(parent * cand / live, 6)
+
+
 def publish_candidate(registry_root: Path, mv: ModelVersion, model: torch.nn.Module, shards: dict[str, np.ndarray],
-                      loop_doc: dict, metrics: dict, losses: list[float]) -> str:
+                      loop_doc: dict, metrics: dict, losses: list[float], items: Path | None = None,
+                      vocab: dict[str, int] | None = None) -> str:
     golden = {k: shards[k][:64] for k in INPUTS}
     golden["expected"] = _predict(model, golden)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -148,7 +189,13 @@ def publish_candidate(registry_root: Path, mv: ModelVersion, model: torch.nn.Mod
         body = manifest_body(mv.manifest) | {"metrics": metrics, "train_loss": losses, "loop": loop_doc,
                                              "data_range": {"start_ms": loop_doc["since_ms"],
                                                             "end_ms": loop_doc["until_ms"]}}
-        return publish(registry_root, MODEL, {"model.onnx": tmp / "model.onnx", "items.npz": mv.file("items.npz"),
+        if "recall_prior_weight" in body:
+            body["recall_prior_weight"] = prior_weight(mv, metrics)
+        if vocab:
+            body["feature_order"] = {**body["feature_order"], "vocab": dict(vocab)}
+            body["feature_schema_hash"] = schema_hash(body["feature_order"])
+        return publish(registry_root, MODEL, {"model.onnx": tmp / "model.onnx",
+                                              "items.npz": items or mv.file("items.npz"),
                                               "golden.npz": tmp / "golden.npz",
                                               "weights.npz": tmp / "weights.npz"}, body, make_live=False)
 
@@ -156,7 +203,11 @@ def publish_candidate(registry_root: Path, mv: ModelVersion, model: torch.nn.Mod
 def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_ms: int | None = None,
             until_ms: int | None = None, clock_offset_ms: int = 0, epochs: int = 2, seed: int = 7,
             warm_start: bool = True, shuffle_labels: bool = False, work: Path | None = None,
-            num_cpus: int | None = None, min_rows: int = 200) -> Candidate | None:
+            num_cpus: int | None = None, min_rows: int = 200,
+            clock_changes: tuple[tuple[int, int], ...] = (),
+            online_items: list[CatalogItem] | None = None) -> Candidate | None:
+    """`online_items`: the videos published through the catalog API (`catalog_items`), assembled
+    with their features as the rank service assembles them (core/rank/online_items.py)."""
     """Train and canary a candidate; None when there is too little new data (nothing changes)."""
     registry = Registry(registry_root)
     mv = registry.open(MODEL, registry.live_version(MODEL))
@@ -164,19 +215,43 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
     until = until_ms if until_ms is not None else int(time.time() * 1000)
     with tempfile.TemporaryDirectory() as tmp_name:
         out = Path(work or tmp_name) / f"shards-{since}-{until}"
-        n = build(Spec(logs, str(mv.file("items.npz")), since, until, clock_offset_ms), str(out), num_cpus)
+        # The candidate's item table: the parent's plus the videos published online since, so
+        # it learns them by id from today's logs (the item embedding grows; _fit).
+        items, vocab = Path(mv.file("items.npz")), dict(mv.manifest["feature_order"]["vocab"])
+        grown = extend_items(ItemTable.load(items), online_items or [])
+        if len(grown) > len(ItemTable.load(items)):
+            items = Path(work or tmp_name) / f"items-{since}-{until}.npz"
+            grown.save(items)
+            vocab["item"] = len(grown) + 1
+        n = build(Spec(logs, str(items), since, until, clock_offset_ms, clock_changes=tuple(clock_changes)),
+                  str(out), num_cpus)
         if n < min_rows:
             print(f"retrain: {n} rows since {since}: fewer than {min_rows}, no candidate", file=sys.stderr)
             return None
         shards = read_shards(out)
-    model, start, metrics, losses = train_candidate(mv, shards, epochs, seed, warm_start, shuffle_labels)
-    loop_doc = {"parent": mv.version, "since_ms": since, "until_ms": until, "rows": int(n), "warm_start": start,
-                "shuffled_labels": shuffle_labels, "epochs": epochs}
-    version = publish_candidate(registry_root, mv, model, shards, loop_doc, metrics, losses)
+        shards |= clamp_to_vocab({k: shards[k] for k in INPUTS}, vocab)
+        model, start, metrics, losses = train_candidate(mv, shards, epochs, seed, warm_start, shuffle_labels,
+                                                        vocab=vocab)
+        loop_doc = {"parent": mv.version, "since_ms": since, "until_ms": until, "rows": int(n),
+                    "warm_start": start, "shuffled_labels": shuffle_labels, "epochs": epochs,
+                    "items": len(grown)}
+        version = publish_candidate(registry_root, mv, model, shards, loop_doc, metrics, losses, items, vocab)
     registry.set_canary(MODEL, version, canary_percent)
     print(f"retrain: {MODEL}/{version} from {n} rows (warm start: {start['from']}, "
           f"{start['loaded']} tensors) on canary at {canary_percent}%: {metrics}", file=sys.stderr)
     return Candidate(version, mv.version, int(n), start, metrics)
+
+
+def catalog_items(redis_url: str, prefix: str) -> list[CatalogItem]:
+    """The videos published through the catalog API (the `{catalog}:items` hash)."""
+    import redis
+
+    from core.store.keys import Keys
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return [CatalogItem.decode(int(i), v) for i, v in client.hgetall(Keys(prefix).catalog_items()).items()]
+    finally:
+        client.close()
 
 
 def clock_offset(redis_url: str, prefix: str) -> int:
@@ -210,8 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs < 1:
         p.error("--epochs must be >= 1")
     offset = clock_offset(args.redis_url, args.prefix) if args.redis_url else 0
+    online = catalog_items(args.redis_url, args.prefix) if args.redis_url else None
     candidate = retrain(args.registry, args.logs, args.canary_percent, args.since_ms, args.until_ms, offset,
-                        args.epochs, args.seed, warm_start=not args.from_scratch)
+                        args.epochs, args.seed, warm_start=not args.from_scratch, online_items=online)
     print(candidate, file=sys.stdout)
     return 0
 

@@ -30,9 +30,12 @@ import numpy as np
 
 from core.registry.reader import Registry
 from core.store.keys import Keys
+from training.loop.dataset import Spec
 from training.loop.exporter import Exporter, read_exported
 from training.loop.gate import gate
-from training.loop.retrain import clock_offset, retrain
+from training.loop.new_day import CLOCK_REFRESH_S, publish_uploads, set_catalog_clock
+from training.loop.recall import retrain_item_cf
+from training.loop.retrain import catalog_items, clock_offset, retrain
 from training.simulate import Budget, clone, make_users, run_baseline, run_system, summarize
 from training.world import DAY_MS, World
 
@@ -47,8 +50,13 @@ def popularity_of(world: World) -> np.ndarray:
 
 
 def serve_day(address: str, world: World, user_ids: list[int], day: int, rounds: int, count: int, seed: int,
-              concurrency: int = 8) -> tuple[dict, dict]:
-    """One day: the users scroll the system and the baselines; (arms summary, counters)."""
+              shown_before: dict[int, set[int]] | None = None, concurrency: int = 8) -> tuple[dict, dict]:
+    """One day: the users scroll the system and the baselines; (arms summary, counters).
+
+    `shown_before` (user -> 0-based items the system showed on earlier days, updated here) gives
+    the `oracle_taste_unseen` ceiling: the truth's best among what the system may still show
+    (its seen-set filter drops everything shown before), so the fall a growing seen-set causes
+    is told apart from the fall of the system's own choices."""
     popularity = popularity_of(world)
     ts_ms = world.config.end_ms + (day - 1) * DAY_MS  # the world's clock: tastes drift day by day
     users = make_users(world, len(user_ids), seed + 1000 * day, user_ids)  # a new mood per day
@@ -59,12 +67,33 @@ def serve_day(address: str, world: World, user_ids: list[int], day: int, rounds:
     for by_user in system.values():
         merged.update(by_user)
     arms = {"system": merged}
+    for ranker in sorted({r.get("ranker", "") for recs in merged.values() for r in recs} - {""}):
+        arms[f"system@{ranker}"] = {u: [r for r in recs if r.get("ranker") == ranker] for u, recs in merged.items()
+                                    if any(r.get("ranker") == ranker for r in recs)}
     for i, kind in enumerate(("popularity", "oracle_taste")):
         arms[kind] = run_baseline(kind, world, clone(users, seed + day + i), rounds, count, popularity, ts_ms,
                                   seed + day + i)
+    shown_before = {} if shown_before is None else shown_before
+    unseen = clone(users, seed + day + 1)
+    for u in unseen:
+        u.shown.update(shown_before.get(u.user_id, ()))
+    arms["oracle_taste_unseen"] = run_baseline("oracle_taste", world, unseen, rounds, count, popularity, ts_ms,
+                                               seed + day + 1)
+    for uid, recs in merged.items():
+        shown_before.setdefault(uid, set()).update(i for r in recs for i in r["items"])
     summary = summarize(arms, rounds, world.videos["item_id"].size)
     counters["requests"] = budget.sent
     return summary, dict(counters)
+
+
+def legacy_engagement(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user ids, item ids, world ms) of the engaged rows of the world's legacy log: the history
+    window the nightly item-CF keeps (the log the day-1 versions were built from)."""
+    from core.feedback import engaged_rows
+    imp = world.impressions
+    dur = world.videos["duration_s"][imp["item_id"] - 1]
+    eng = engaged_rows(imp["watch_ms"], dur, imp["like"], imp["share"], imp["follow"])
+    return imp["user_id"][eng], imp["item_id"][eng], imp["ts_ms"][eng]
 
 
 def day_record(day: int, summary: dict, live: dict[str, str], canary: dict[str, str]) -> dict:
@@ -89,7 +118,8 @@ def versions(registry: Registry) -> tuple[dict[str, str], dict[str, str]]:
 
 def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: int = 7, users: int = 200,
          rounds: int = 10, count: int = 10, canary_percent: float = 50.0, broken_night: int = 3, seed: int = 7,
-         epochs: int = 2, say=print) -> dict:
+         epochs: int = 2, retrain_nightly: bool = True, uploads_per_day: int | None = None,
+         retrain_recall: bool = True, say=print) -> dict:
     import redis
 
     from dev.redis_server import drop_prefix, ensure_redis
@@ -104,40 +134,65 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
     prefix = f"loop-{uuid.uuid4().hex[:8]}"
     local = ensure_redis(redis_url)
     rng = np.random.default_rng(seed)
+    history = legacy_engagement(world) if retrain_recall else None
+    uploads = round(world.upload_rate_per_day()) if uploads_per_day is None else uploads_per_day
     user_ids = sorted(rng.choice(np.arange(1, world.config.n_users + 1), min(users, world.config.n_users),
                                  replace=False).tolist())
     report = {"config": {"days": days, "users": len(user_ids), "rounds": rounds, "count": count,
-                         "canary_percent": canary_percent, "broken_night": broken_night, "seed": seed},
-              "days": [], "decisions": [], "candidates": [], "nights_s": []}
+                         "canary_percent": canary_percent, "broken_night": broken_night, "seed": seed,
+                         "retrain": retrain_nightly, "retrain_recall": retrain_recall and retrain_nightly,
+                         "uploads_per_day": uploads},
+              "days": [], "decisions": [], "candidates": [], "recall_versions": [], "nights_s": []}
     acked = 0
     t0 = time.monotonic()
     try:
         bootstrap(world_dir, registry_dir, local.url, prefix, progress=False, say=lambda *_: None)
         offset = clock_offset(local.url, prefix)
-        exporter = Exporter(redis.Redis.from_url(local.url), Keys(prefix), logs)
+        client, keys = redis.Redis.from_url(local.url), Keys(prefix)
+        exporter = Exporter(client, keys, logs)
+        shown_before: dict[int, set[int]] = {}
+        clock_changes: list[tuple[int, int]] = []  # (wall ms, offset): the catalog clock, day by day
         with Stack(registry_dir, local.url, prefix, work / "run-logs") as stack:
             for day in range(1, days + 1):
+                if clock_changes:  # every service must read the new clock before the day starts
+                    time.sleep(max(0.0, CLOCK_REFRESH_S + 1 - (time.time() * 1000 - clock_changes[-1][0]) / 1000))
+                now_offset = clock_changes[-1][1] if clock_changes else offset
+                new_ids = publish_uploads(stack.address("gateway"), world, uploads,
+                                          int(time.time() * 1000) - now_offset, rng)
                 day_start = int(time.time() * 1000)
                 live, canary = versions(registry)
-                summary, counters = serve_day(stack.address("gateway"), world, user_ids, day, rounds, count, seed)
+                summary, counters = serve_day(stack.address("gateway"), world, user_ids, day, rounds, count, seed,
+                                              shown_before)
                 acked += counters.get("events_acked", 0)
-                record = day_record(day, summary, live, canary) | {"counters": counters}
+                record = day_record(day, summary, live, canary) | {"counters": counters, "uploads": len(new_ids)}
                 report["days"].append(record)
                 s = record["arms"]["system"]
                 say(f"day {day}: oracle relevance {s['oracle_relevance']['mean']:.4f} "
                     f"± {s['oracle_relevance']['ci95']:.4f}, like rate {s['like_rate']['mean']:.4f}; "
                     f"live {live['ranker']}, canary {canary.get('ranker', '-')} ({time.monotonic() - t0:.0f} s)")
                 night = time.monotonic()
+                if day < days:  # tomorrow, in the world's time
+                    wall = int(time.time() * 1000)
+                    clock_changes.append((wall, set_catalog_clock(client, keys, world.config.end_ms + day * DAY_MS,
+                                                                  wall)))
                 exporter.drain()
                 if canary.get("ranker"):  # judge the canary on today's traffic
                     d = gate(registry_dir, str(logs), since_ms=day_start, min_users=10)
                     report["decisions"].append({"day": day + 1, "model": d.model, "version": d.version,
                                                 "action": d.action, "reason": d.reason, "arms": d.arms})
                     say(f"night {day}: gate {d.action} ranker/{d.version}: {d.reason}")
-                if day < days:
+                if day < days and retrain_nightly:
                     broken = day == broken_night
                     c = retrain(registry_dir, str(logs), canary_percent, clock_offset_ms=offset, epochs=epochs,
-                                seed=seed + day, warm_start=not broken, shuffle_labels=broken, work=work)
+                                seed=seed + day, warm_start=not broken, shuffle_labels=broken, work=work,
+                                clock_changes=tuple(clock_changes),
+                                online_items=catalog_items(local.url, prefix))
+                    if retrain_recall:
+                        version = retrain_item_cf(registry_dir, str(logs), history, catalog_items(local.url, prefix),
+                                                  Spec(str(logs), "", clock_offset_ms=offset,
+                                                       clock_changes=tuple(clock_changes)))
+                        report["recall_versions"].append({"night": day, "model": "item_cf", "version": version})
+                        say(f"night {day}: item_cf/{version} rebuilt from the history and the logs, live")
                     if c is not None:
                         report["candidates"].append({"night": day, "version": c.version, "parent": c.parent,
                                                      "rows": c.rows, "broken": broken, "metrics": c.metrics,
@@ -174,16 +229,19 @@ def write_report(report: dict, out: Path) -> None:
     c = report["config"]
     lines = [f"# The learning loop: {c['days']} days x {c['users']} users x {c['rounds']} rounds of "
              f"{c['count']} videos", "",
-             "| day | live ranker | canary | system oracle relevance | popularity | oracle_taste | "
-             "system like rate | mood share rounds 2+ − round 1 |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+             "| day | live ranker | canary | item_cf | uploads | system oracle relevance | popularity | oracle_taste | "
+             "oracle_taste_unseen | system like rate | mood share rounds 2+ − round 1 |",
+             "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for d in report["days"]:
         a = d["arms"]
 
         def cell(arm: str, m: str = "oracle_relevance", a=a) -> str:
             return f"{a[arm][m]['mean']:.4f} ± {a[arm][m]['ci95']:.4f}"
         ms = a["system"]["mood_share_rounds_2plus_minus_round_1"]
+        unseen = cell("oracle_taste_unseen") if "oracle_taste_unseen" in a else ""
         lines.append(f"| {d['day']} | {d['live_versions']['ranker']} | {d['canary_versions'].get('ranker', '')} | "
-                     f"{cell('system')} | {cell('popularity')} | {cell('oracle_taste')} | "
+                     f"{d['live_versions'].get('item_cf', '')} | {d.get('uploads', '')} | "
+                     f"{cell('system')} | {cell('popularity')} | {cell('oracle_taste')} | {unseen} | "
                      f"{cell('system', 'like_rate')} | {ms['mean']:+.4f} ± {ms['ci95']:.4f} |")
     lines += ["", "## Gate decisions", "", "| day | version | action | reason |", "|---:|---|---|---|"]
     lines += [f"| {d['day']} | {d['version']} | {d['action']} | {d['reason']} |" for d in report["decisions"]]
@@ -203,7 +261,9 @@ def write_report(report: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     days = [d["day"] for d in report["days"]]
     for ax, m in zip(axes, ("oracle_relevance", "like_rate")):
-        for arm in ("system", "popularity", "oracle_taste"):
+        for arm in ("system", "popularity", "oracle_taste", "oracle_taste_unseen"):
+            if any(arm not in d["arms"] for d in report["days"]):
+                continue
             mean = [d["arms"][arm][m]["mean"] for d in report["days"]]
             ci = [d["arms"][arm][m]["ci95"] for d in report["days"]]
             ax.errorbar(days, mean, yerr=ci, marker="o", ms=3, capsize=2, label=arm)
@@ -230,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broken-night", type=int, default=3, help="the night a shuffled-label candidate is published")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--no-retrain", action="store_true",
+                   help="serve day 1's models all week (the no-learning baseline)")
+    p.add_argument("--no-recall-retrain", action="store_true", help="retrain the ranker only, not item-CF")
+    p.add_argument("--uploads-per-day", type=int, default=None,
+                   help="new videos published through the catalog API each day (default: the world's own rate)")
     p.add_argument("--out", type=Path, default=Path("reports/loop.json"))
     args = p.parse_args(argv)
     if args.days < 2:
@@ -237,12 +302,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("users", "rounds", "count", "epochs"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
+    if args.uploads_per_day is not None and args.uploads_per_day < 0:
+        p.error("--uploads-per-day must be >= 0")
     if not 0 < args.canary_percent <= 100:
         p.error("--canary-percent must be in (0, 100]")
     if not (args.registry / "ranker" / "aliases.json").exists():
         p.error(f"--registry {args.registry}: no live ranker (run `make artifacts`)")
     report = loop(args.world, args.registry, args.work, args.redis_url, args.days, args.users, args.rounds,
-                  args.count, args.canary_percent, args.broken_night, args.seed, args.epochs)
+                  args.count, args.canary_percent, args.broken_night, args.seed, args.epochs,
+                  retrain_nightly=not args.no_retrain, uploads_per_day=args.uploads_per_day,
+                  retrain_recall=not args.no_recall_retrain)
     write_report(report, args.out)
     print(args.out.with_suffix(".md").read_text())
     return 0

@@ -18,3 +18,19 @@ def test_day_record_keeps_each_arms_metrics_and_the_in_session_learning_target()
     assert rec["arms"]["system"]["oracle_relevance"] == stat(0.1)
     assert rec["arms"]["system"]["mood_share_rounds_2plus_minus_round_1"] == stat(0.02)
     assert rec["live_versions"] == {"ranker": "v0003"} and rec["canary_versions"] == {"ranker": "v0004 (50%)"}
+
+
+def test_the_report_names_the_unseen_ceiling_the_recall_version_and_the_uploads(tmp_path):
+    from training.loop.run import write_report
+    arms = {arm: {m: stat(0.1) for m in ("oracle_relevance", "like_rate")}
+            | {"mood_share_rounds_2plus_minus_round_1": stat(0.0)}
+            for arm in ("system", "popularity", "oracle_taste", "oracle_taste_unseen")}
+    report = {"config": {"days": 2, "users": 3, "rounds": 1, "count": 2},
+              "days": [{"day": d, "arms": arms, "live_versions": {"ranker": "v0001", "item_cf": f"v000{d}"},
+                        "canary_versions": {}, "uploads": 5} for d in (1, 2)],
+              "decisions": [], "candidates": [], "events": {"acked": 1, "exported": 1, "duplicates_dropped": 0},
+              "targets": {}, "seconds": 1.0}
+    write_report(report, tmp_path / "loop.json")
+    md = (tmp_path / "loop.md").read_text()
+    assert "oracle_taste_unseen" in md and "| 2 | v0001 |  | v0002 | 5 |" in md
+    assert (tmp_path / "loop.png").stat().st_size > 0

@@ -61,3 +61,13 @@ def test_region_answers_cold_users_only():
     warm = UserStateData(recent_items=np.array([10, 11, 12]), region=2)
     assert len(run(ch, request(warm, 10, 0))) == 0
     assert len(run(ch, request(UserStateData(region=9), 10, 0))) == 0
+
+
+def test_fresh_explores_its_quota_of_unseen_uploads_whatever_the_seen_headroom():
+    n = 400
+    cat = LiveCatalog(table(list(range(1, n + 1)), [1] * n, list(range(n))))
+    ch = FreshChannel(cat, max_age_h=100, half_life_h=20)
+    seen = np.arange(n - 20, n + 1)
+    req = ChannelRequest(RequestContext(1, 0), UserStateData(seen_items=seen), 30, 30 + seen.size, 0, n * H)
+    out = run(ch, req)
+    assert len(out) == 30 and not np.isin(out.item_ids, seen).any()
