@@ -43,3 +43,17 @@ def test_sequences_are_distinct_newest_first_as_the_online_list_keeps_them():
             recent.insert(0, int(item[j]))
         expected = (recent + [-1] * data.SEQ_LEN)[: data.SEQ_LEN]
         assert seqs[r].tolist() == expected, r
+
+
+def test_sampled_negatives_are_published_before_the_row_and_as_old_as_what_gets_shown():
+    w = generate(WorldConfig(seed=4, n_users=80, n_authors=15, n_videos=300, days=6), progress=False)
+    ds = data.build(w, test_days=2)
+    pos = ds.train.take(ds.train.engaged)
+    neg = data.sampled_negatives(ds, w, pos, 8, np.random.default_rng(0))
+    assert len(neg) == 8 * len(pos) and not neg.labels.any() and not neg.engaged.any()
+    publish = ds.items.publish_ms
+    assert np.all(publish[neg.item_idx] <= neg.ts_ms)
+    age = lambda rows: np.mean(rows.ts_ms - publish[rows.item_idx]) / data.DAY_MS  # noqa: E731
+    assert abs(age(neg) - age(ds.train)) < 0.2 * age(ds.train)
+    # uniform over items of that age: many distinct items, not the popular few
+    assert np.unique(neg.item_idx).size > 0.5 * len(ds.items)

@@ -60,10 +60,11 @@ DEFAULT_RECALL_PRIOR = 0.5  # where nothing was fitted (training.fusion.FIT_STAR
 # Exposure bias: the logged impressions are what an old policy chose to show, but the ranker
 # scores recall candidates from the whole catalog. Each engaged training row gets this many
 # items of the same user and time, labelled 0 (training/data.py: sampled_negatives), drawn
-# uniformly from the published catalog. Measured on KuaiRand (600 test users, the merged
-# candidates ordered by the engaged head alone, NDCG@10): 4 negatives half drawn by exposure
-# 0.0097 (random order 0.0070: exposure-drawn negatives cancel the popularity that decides
-# what gets engaged), 4 uniform 0.0253, 12 uniform 0.0302.
+# uniformly among the items of a logged impression's age. Measured on KuaiRand (600 test
+# users, the merged candidates ordered by the engaged head alone, NDCG@10): 4 negatives half
+# drawn by exposure 0.0097 (random order 0.0070: exposure-drawn negatives cancel the
+# popularity that decides what gets engaged), 4 uniform 0.0253, 12 uniform 0.0302. (Uniform
+# over the whole catalog made "young" look positive: see sampled_negatives.)
 NEGATIVES_PER_POSITIVE = 12
 NEGATIVES_UNIFORM_SHARE = 1.0
 USER_TOWER_INPUTS = ("seq_items", "profile")

@@ -38,7 +38,10 @@ async def main() -> None:
     online = None
     if settings.online_items:
         online = OnlineItems()
-        follower = CatalogFollower(client, Keys(settings.redis_prefix), online)
+        # its own connection: a blocking XREAD must not share the scoring path's 1 s socket
+        # timeout (a timed-out read drops the connection and reloads the whole catalog)
+        follow_client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=1.0)
+        follower = CatalogFollower(follow_client, Keys(settings.redis_prefix), online)
         try:
             await follower.load()  # start with every video published online known
         except Exception:  # Redis down at start: the follower retries in the background
