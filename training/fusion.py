@@ -79,8 +79,7 @@ def rank_order(c: Case, weights: np.ndarray, prior_weight: float) -> tuple[np.nd
     prior = scoring.recall_prior(c.item_ids.size)
     chosen = np.arange(c.item_ids.size)
     if c.item_ids.size > PRERANK_KEEP:
-        pre = c.pre + prior_weight * prior
-        chosen = np.sort(np.argpartition(-pre, PRERANK_KEEP - 1)[:PRERANK_KEEP])
+        chosen = scoring.best_rows(c.pre + prior_weight * prior, PRERANK_KEEP)
     fused = c.heads[chosen] @ weights + prior_weight * prior[chosen]
     order = np.argsort(-fused, kind="stable")[:RANK_KEEP]
     return c.item_ids[chosen][order], fused[order]
@@ -112,8 +111,8 @@ def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float]
                       values=VALUES, passes: int = PASSES,
                       values_of: dict | None = None) -> tuple[dict[str, float], list[dict]]:
     """Per head (but `fixed`, the scale), try each value with the others held; take the best
-    when it gains on the current weights (`_better`). `objective` answers a score or per-user scores (then the
-    gain must be significant). Returns the weights and the trace."""
+    when it gains on the current weights (`_better`). `objective` answers a score or per-user
+    scores (then the gain must be significant). Returns the weights and the trace."""
     w = {h: float(start.get(h, 0.0)) for h in heads}
     vec = lambda d: np.array([d[h] for h in heads], np.float32)  # noqa: E731
     best = objective(vec(w))
@@ -126,9 +125,9 @@ def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float]
             # every value of this head, the others held; the best one replaces the current
             # value only if it beats it (a greedy first-better walk stopped at small steps)
             trials = [dict(w, **{h: v}) for v in (values_of or {}).get(h, values) if v != w[h]]
-            scores = [objective(vec(t)) for t in trials]
             if not trials:
                 continue
+            scores = [objective(vec(t)) for t in trials]
             top = int(np.argmax([float(np.mean(s)) for s in scores]))
             if _better(scores[top], best):
                 best, w, changed = scores[top], trials[top], True

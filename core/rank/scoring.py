@@ -42,6 +42,11 @@ def recall_prior(n: int) -> np.ndarray:
     return (1.0 / np.log2(np.arange(n, dtype=np.float64) + 2.0)).astype(np.float32)
 
 
+def best_rows(scores: np.ndarray, keep: int) -> np.ndarray:
+    """The rows of the `keep` best scores, in their input order (the pre-rank's cut)."""
+    return np.sort(np.argpartition(-scores, keep - 1)[:keep])
+
+
 def _features(model: LoadedModel, context: RequestContext, state: UserStateData, ids: np.ndarray,
               now_ms: int, online: OnlineItems | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     # A model without a vocabulary in its manifest cannot clamp codes past it: no extension.
@@ -69,7 +74,7 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
         pre = prerank.fuse(prerank.run(pre_features))
         if prerank.prior_weight:
             pre = pre + prerank.prior_weight * prior
-        chosen = np.sort(np.argpartition(-pre, keep - 1)[:keep])
+        chosen = best_rows(pre, keep)
         features = {k: v[chosen] for k, v in features.items()}
     heads = ranker.run(features)
     fused = ranker.fuse(heads)
