@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -40,13 +41,14 @@ import redis.asyncio as aioredis
 from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
 from bench.loadgen import LoadGen
-from bench.measure import cpu_seconds, rss_mb
+from bench.measure import SERVING_METHODS, cpu_seconds, mean_ms, rss_mb, server_side_ms
 from core.context import RequestContext
 from core.rank import scoring
 from core.rank.model import LoadedModel
 from core.registry.reader import Registry
 from core.rerank.candidates import ItemSide
 from core.rerank.policies import build_policies
+from core.store import item_meta
 from core.store.keys import Keys
 from core.store.user_state import read_user_state
 from dev.redis_server import drop_prefix, ensure_redis, free_port
@@ -57,10 +59,16 @@ from training.world import World
 
 CONCURRENCY = (1, 4, 16)
 OPEN_SHARES = (0.25, 0.5, 0.75)
+# At one user a stage idles while the other stages work (~10 ms a request here).
+IDLE_BETWEEN_S = 0.010
 
 
-async def in_process(world: World, registry: Path, redis_url: str, prefix: str, n: int = 300) -> dict:
-    """The four steps without gRPC, one request at a time."""
+async def in_process(world: World, registry: Path, redis_url: str, prefix: str, n: int = 300,
+                     between: Callable[[], Awaitable[None]] | None = None) -> dict:
+    """The pipeline's steps without gRPC, one request at a time: state read, recall, pre-rank
+    + rank, rerank, and the page's display info (one Redis round trip, as the gateway reads
+    it). `between` runs between two requests, outside the timings (bench/floor.py: what
+    else runs there changes the cost)."""
     client = aioredis.Redis.from_url(redis_url)
     keys = Keys(prefix)
     recall = build_pipeline(RecallSettings(registry_dir=registry, redis_url=redis_url, redis_prefix=prefix), client)
@@ -71,7 +79,7 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
     policy = build_policies()["default"]
     users, counts = np.unique(world.impressions["user_id"], return_counts=True)
     rng = np.random.default_rng(0)
-    samples, stages = [], {"state": [], "recall": [], "rank": [], "rerank": []}
+    samples, stages = [], {"state": [], "recall": [], "rank": [], "rerank": [], "display": []}
     try:
         for i in range(n + 30):
             user = int(rng.choice(users, p=counts / counts.sum()))
@@ -84,17 +92,26 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
             scored = scoring.score(ctx, state, recalled.candidates.item_ids, recall.clock.now_ms(), ranker, prerank,
                                    200, 50)
             t3 = time.perf_counter()
-            policy.apply(side.candidates(scored.item_ids, scored.fused), 20)
+            page = policy.apply(side.candidates(scored.item_ids, scored.fused), 20)
             t4 = time.perf_counter()
+            ids = scored.item_ids[page.feed].tolist()
+            async with client.pipeline(transaction=False) as pipe:
+                item_meta.queue_read(pipe, keys, ids)
+                item_meta.parse_read(ids, await pipe.execute())
+            t5 = time.perf_counter()
+            if between is not None:
+                await between()
             if i >= 30:  # warm-up first
-                samples.append((t4 - t0) * 1000)
-                for name, a, b in (("state", t0, t1), ("recall", t1, t2), ("rank", t2, t3), ("rerank", t3, t4)):
+                samples.append((t5 - t0) * 1000)
+                for name, a, b in (("state", t0, t1), ("recall", t1, t2), ("rank", t2, t3), ("rerank", t3, t4),
+                                   ("display", t4, t5)):
                     stages[name].append((b - a) * 1000)
     finally:
         await client.aclose()
     return {"p50_ms": round(float(np.percentile(samples, 50)), 3),
             "p99_ms": round(float(np.percentile(samples, 99)), 3),
-            "stages_p50_ms": {k: round(float(np.percentile(v, 50)), 3) for k, v in stages.items()}}
+            "stages_p50_ms": {k: round(float(np.percentile(v, 50)), 3) for k, v in stages.items()},
+            "stages_mean_ms": {k: round(float(np.mean(v)), 3) for k, v in stages.items()}}
 
 
 def http_vs_grpc(stack: Stack, user_ids: np.ndarray, n: int = 300, count: int = 10) -> dict:
@@ -193,7 +210,9 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
     report: dict = {}
     try:
         bootstrap(world_dir, registry, local.url, prefix, progress=False, say=lambda *_: None)
-        with Stack(registry, local.url, prefix, Path("run/bench-logs")) as stack:
+        metrics_ports = {s: free_port() for s in SERVING_METHODS}
+        env = {f"{s.upper()}_METRICS_PORT": str(p) for s, p in metrics_ports.items()}
+        with Stack(registry, local.url, prefix, Path("run/bench-logs"), env=env) as stack:
             wait_healthy(stack.address("gateway"), 60)
             gen = LoadGen.from_world(stack.address("gateway"), world)
             asyncio.run(gen.closed(4, 2.0))  # warm-up
@@ -201,8 +220,12 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
             for c in CONCURRENCY:
                 pids = {n: p.pid for n, p in stack.procs.items()}
                 cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
+                handled0 = {s: server_side_ms(port, s) for s, port in metrics_ports.items()}
                 out = asyncio.run(gen.closed(c, seconds))
                 cpu = {n: cpu_seconds(pid) - cpu0[n] for n, pid in pids.items()}
+                if c == 1:  # each service's own mean handler time (no hop), one user
+                    handled = {s: server_side_ms(port, s) for s, port in metrics_ports.items()}
+                    server_mean = {s: mean_ms(handled0[s], handled[s]) for s in metrics_ports}
                 closed[c] = out.summary() | {"cpu_ms_per_request": round(1000 * sum(cpu.values()) / max(out.ok, 1), 2),
                                              "cpu_ms_per_request_by_service": {
                                                  n: round(1000 * v / max(out.ok, 1), 2) for n, v in cpu.items()}}
@@ -216,6 +239,10 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
             report["http"] = http_vs_grpc(stack, world.users["user_id"])
             print(json.dumps({"http": report["http"]}), flush=True)
         inproc = asyncio.run(in_process(world, registry, local.url, prefix))
+
+        async def idle():  # what a stage does between two requests of one user in the stack
+            await asyncio.sleep(IDLE_BETWEEN_S)
+        inproc_idle = asyncio.run(in_process(world, registry, local.url, prefix, between=idle))
         echo = echo_chain(seconds, world)
     finally:
         drop_prefix(local.url, prefix)
@@ -230,8 +257,17 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
         # plus what the echo chain costs one user with no work at all.
         "echo_chain_p50_ms_c1": echo[1]["p50_ms"],
         "overhead_ratio_floor": round((inproc["p50_ms"] + echo[1]["p50_ms"]) / inproc["p50_ms"], 3),
+        "e2e_over_inproc_plus_echo": round(one["p50_ms"] / (inproc["p50_ms"] + echo[1]["p50_ms"]), 3),
         "cpu_ms_per_request": busy["cpu_ms_per_request"], "rss_mb": rss,
-        "stages_p50_ms": one["stages_p50_ms"], "inproc": inproc,
+        "stages_p50_ms": one["stages_p50_ms"], "inproc": inproc, "inproc_idle": inproc_idle,
+        # Each stage's handler as a service (its own histogram, one user) over the same step in
+        # process, run back to back ("hot") and after IDLE_BETWEEN_S idle ("idle": the stack's
+        # condition at one user, where every stage waits while the others work).
+        "stages_server_mean_ms": server_mean,
+        "stage_server_over_inproc": {s: round(server_mean[s] / inproc["stages_mean_ms"][s], 3)
+                                     for s in ("recall", "rank", "rerank")},
+        "stage_server_over_inproc_idle": {s: round(server_mean[s] / inproc_idle["stages_mean_ms"][s], 3)
+                                          for s in ("recall", "rank", "rerank")},
         "echo_chain": {str(c): v for c, v in echo.items()},
         "closed_loop": {str(c): v for c, v in closed.items()}, "open_loop": opened,
     })
@@ -316,6 +352,15 @@ def write(report: dict, out: Path, plot: bool = True) -> None:
              f"| echo chain (same 4 hops, no work) | {report['echo_chain_rps']:.0f} rps | |",
              f"| throughput ratio (pipeline / echo) | {report['throughput_ratio']:.2f} | |",
              f"| CPU per request (4 services, 16 users) | {report['cpu_ms_per_request']:.1f} ms | |"]
+    if report.get("e2e_over_inproc_plus_echo") is not None:
+        lines.append(f"| e2e p50 / (in-process p50 + echo p50) | {report['e2e_over_inproc_plus_echo']:.2f} | ≤ 1.2 |")
+    if report.get("stages_server_mean_ms"):
+        hot, idle = report["inproc"]["stages_mean_ms"], report["inproc_idle"]["stages_mean_ms"]
+        for s in ("recall", "rank", "rerank"):
+            lines.append(f"| {s}: handler mean as a service / in process (hot; after {IDLE_BETWEEN_S * 1000:.0f} ms "
+                         f"idle) | {report['stages_server_mean_ms'][s]:.2f} / {hot[s]:.2f}; {idle[s]:.2f} ms = "
+                         f"{report['stage_server_over_inproc'][s]:.2f}; "
+                         f"{report['stage_server_over_inproc_idle'][s]:.2f} | ≤ 1.2 |")
     if report.get("http"):
         h = report["http"]
         lines.append(f"| Recommend (10 items) p50: HTTP/JSON / gRPC | {h['http_p50_ms']:.1f} / "

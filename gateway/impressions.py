@@ -15,14 +15,18 @@ def impression_of(inp: RecommendInput, trace: Trace) -> Impression:
     request carried (so the dataset job uses what was served, not a later profile)."""
     feed, state = trace.feed, trace.state
     items = [i.item_id for i in feed.items]
-    recall_score = dict(zip(trace.recalled.item_ids.tolist(), trace.recalled.scores.tolist()))
+    # The feed items carry their 1-based recall and rank positions (0 = not there): read the
+    # scores by position, not through a map of the ~1000 recalled ids.
+    recall_scores = trace.recalled.scores
     ranked = trace.ranked
-    rank_row = {int(i): r for r, i in enumerate(ranked.item_ids.tolist())} if ranked is not None else {}
     followed = set(state.followed_authors.tolist())
+    rank_scores: list[float | None] = [None] * len(items)
     head_scores = []
-    if ranked is not None and np.size(ranked.head_scores):
-        head_scores = [ranked.head_scores[rank_row[i]].tolist() if i in rank_row else [None] * len(ranked.heads)
-                       for i in items]
+    if ranked is not None:
+        rows = [i.rank_position - 1 for i in feed.items]
+        rank_scores = [float(ranked.scores[r]) if r >= 0 else None for r in rows]
+        if np.size(ranked.head_scores):
+            head_scores = [ranked.head_scores[r].tolist() if r >= 0 else [None] * len(ranked.heads) for r in rows]
     return Impression(
         request_id=feed.request_id, user_id=inp.user_id, ts_ms=int(time.time() * 1000), item_ids=items,
         experiment=feed.experiment, models=dict(feed.models), region=inp.region or state.region,
@@ -30,7 +34,8 @@ def impression_of(inp: RecommendInput, trace: Trace) -> Impression:
         degraded=list(feed.degraded), recall_pos=[i.recall_position for i in feed.items],
         rank_pos=[i.rank_position for i in feed.items],
         follows=[int(i.author_id in followed) for i in feed.items],
-        channels=[i.channels for i in feed.items], recall_scores=[recall_score.get(i) for i in items],
-        rank_scores=[float(ranked.scores[rank_row[i]]) if i in rank_row else None for i in items],
+        channels=[i.channels for i in feed.items],
+        recall_scores=[float(recall_scores[i.recall_position - 1]) if i.recall_position else None for i in feed.items],
+        rank_scores=rank_scores,
         heads=list(ranked.heads) if head_scores else [], head_scores=head_scores,
         latency_ms=feed.latencies_ms.get("total", 0.0))

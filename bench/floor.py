@@ -1,0 +1,193 @@
+"""Why a stage's handler costs more as a service than in process: experiments that isolate
+one cause each (#21). Writes bench/results/floor.{json,md}.
+
+    python -m bench.floor [--seconds 8] [--requests 300]
+
+The stack, one closed-loop user, in each variant:
+* `default`   : as `make bench` runs it (stages at nice 5);
+* `nice0`     : every process at one priority;
+* `pinned`    : gateway and load client on CPU 0, the three stages on CPU 1 (2-core machine);
+for each: e2e p50, the gateway's view of every stage (p50), each stage's server-side mean
+(from its own histogram, i.e. deserialize -> handler -> return, without the hop) and CPU-ms
+and context switches per request.
+
+The same four steps in one process (bench/e2e.in_process), in each variant:
+* `hot`        : one request after the other (what `make bench` calls in-process);
+* `interleaved`: one echo-chain round trip between requests, so four other processes run
+                 and touch their memory between two requests, as they do in the stack;
+* `paused`     : a 10 ms sleep between requests (the CPU idles, nothing else runs).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import numpy as np
+from recsys.v1 import gateway_pb2, gateway_pb2_grpc
+
+import dev.stack
+from bench.e2e import in_process
+from bench.loadgen import LoadGen
+from bench.measure import SERVING_METHODS, cpu_seconds, ctx_switches, mean_ms, server_side_ms
+from dev.redis_server import drop_prefix, ensure_redis, free_port
+from dev.stack import ROOT, Stack, bootstrap, wait_healthy
+from training.world import World
+
+
+def stack_variant(name: str, world_dir: Path, registry: Path, redis_url: str, seconds: float) -> dict:
+    world = World.load(world_dir)
+    prefix = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    metrics_ports = {s: free_port() for s in SERVING_METHODS}
+    env = {f"{s.upper()}_METRICS_PORT": str(p) for s, p in metrics_ports.items()}
+    saved = dev.stack.STAGE_NICENESS
+    dev.stack.STAGE_NICENESS = 0 if name in ("nice0", "pinned") else saved
+    try:
+        bootstrap(world_dir, registry, redis_url, prefix, progress=False, say=lambda *_: None)
+        with Stack(registry, redis_url, prefix, Path("run/bench-logs"), env=env) as stack:
+            wait_healthy(stack.address("gateway"), 60)
+            pids = {n: p.pid for n, p in stack.procs.items()}
+            if name == "pinned":
+                for n, pid in pids.items():
+                    cpu = "0" if n == "gateway" else "1"
+                    subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(pid)], check=True,
+                                   stdout=subprocess.DEVNULL)
+                os.sched_setaffinity(0, {0})
+            gen = LoadGen.from_world(stack.address("gateway"), world)
+            asyncio.run(gen.closed(2, 3.0))  # warm-up
+            before = {s: server_side_ms(metrics_ports[s], s) for s in SERVING_METHODS}
+            cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+            sw0 = {n: ctx_switches(p) for n, p in pids.items()}
+            out = asyncio.run(gen.closed(1, seconds))
+            after = {s: server_side_ms(metrics_ports[s], s) for s in SERVING_METHODS}
+            ok = max(out.ok, 1)
+            report = {
+                "e2e_p50_ms": out.pct(50), "requests": out.ok,
+                "gateway_view_p50_ms": {k: round(float(np.percentile(v, 50)), 3) for k, v in out.stage_ms.items()},
+                "server_mean_ms": {s: mean_ms(before[s], after[s]) for s in SERVING_METHODS},
+                "cpu_ms_per_request": {n: round(1000 * (cpu_seconds(p) - cpu0[n]) / ok, 3) for n, p in pids.items()},
+                "ctx_switches_per_request": {n: round((ctx_switches(p) - sw0[n]) / ok, 1) for n, p in pids.items()},
+            }
+    finally:
+        dev.stack.STAGE_NICENESS = saved
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+        drop_prefix(redis_url, prefix)
+    return report
+
+
+class EchoChain:
+    """The four echo processes, left running so one round trip can sit between two requests."""
+
+    def __enter__(self):
+        ports = {r: free_port() for r in ("recall", "rank", "rerank", "gateway")}
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "protos")]))
+        self.procs = []
+        for role in ("recall", "rank", "rerank", "gateway"):
+            args = [sys.executable, "-m", "bench.echo", "--role", role, "--port", str(ports[role])]
+            if role == "gateway":
+                args += [f"--{r}=127.0.0.1:{ports[r]}" for r in ("recall", "rank", "rerank")]
+            self.procs.append(subprocess.Popen(args, env=env, cwd=ROOT))
+        self.address = f"127.0.0.1:{ports['gateway']}"
+        wait_healthy(self.address, 30)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def inproc_variants(world_dir: Path, registry: Path, redis_url: str, n: int) -> dict:
+    world = World.load(world_dir)
+    prefix = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    out = {}
+    try:
+        bootstrap(world_dir, registry, redis_url, prefix, progress=False, say=lambda *_: None)
+        out["hot"] = asyncio.run(in_process(world, registry, redis_url, prefix, n))
+
+        async def pause():
+            await asyncio.sleep(0.010)
+        out["paused"] = asyncio.run(in_process(world, registry, redis_url, prefix, n, between=pause))
+
+        with EchoChain() as echo:
+            async def interleaved():
+                async with grpc.aio.insecure_channel(echo.address) as channel:
+                    stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+
+                    async def one_round_trip():
+                        await stub.Recommend(gateway_pb2.RecommendRequest(user_id=1, count=20), timeout=5)
+                    return await in_process(world, registry, redis_url, prefix, n, between=one_round_trip)
+            out["interleaved"] = asyncio.run(interleaved())
+    finally:
+        drop_prefix(redis_url, prefix)
+    return out
+
+
+def write_md(report: dict, path: Path) -> None:
+    lines = ["# Why a handler costs more as a service than in process (#21)", "",
+             f"`{report['command']}`, {report['machine']}. One user, closed loop.", "",
+             "## The stack", "",
+             "| variant | e2e p50 | server-side mean recall / rank / rerank / gateway (ms) | "
+             "gateway's view p50 recall / rank / rerank (ms) | CPU-ms / req (all four) | ctx switches / req |",
+             "|---|---:|---|---|---:|---:|"]
+    for name, v in report["stack"].items():
+        sm, gv = v["server_mean_ms"], v["gateway_view_p50_ms"]
+        lines.append(f"| {name} | {v['e2e_p50_ms']:.2f} | "
+                     f"{sm['recall']:.2f} / {sm['rank']:.2f} / {sm['rerank']:.2f} / {sm['gateway']:.2f} | "
+                     f"{gv.get('recall', 0):.2f} / {gv.get('rank', 0):.2f} / {gv.get('rerank', 0):.2f} | "
+                     f"{sum(v['cpu_ms_per_request'].values()):.2f} | "
+                     f"{sum(v['ctx_switches_per_request'].values()):.0f} |")
+    lines += ["", "## The same steps in one process", "",
+              "| variant | p50 | mean state / recall / rank / rerank (ms) |", "|---|---:|---|"]
+    for name, v in report["inproc"].items():
+        m = v["stages_mean_ms"]
+        lines.append(f"| {name} | {v['p50_ms']:.2f} | {m['state']:.2f} / {m['recall']:.2f} / "
+                     f"{m['rank']:.2f} / {m['rerank']:.2f} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__.split("\n")[0])
+    p.add_argument("--world", type=Path, default=Path(os.environ.get("WORLD_DIR", "data/world")))
+    p.add_argument("--registry", type=Path, default=Path(os.environ.get("REGISTRY_DIR", "models")))
+    p.add_argument("--seconds", type=float, default=8.0, help="per stack variant")
+    p.add_argument("--requests", type=int, default=300, help="per in-process variant (0: skip them)")
+    p.add_argument("--variants", default="default,nice0,pinned", help="stack variants, comma-separated")
+    p.add_argument("--out", type=Path, default=Path("bench/results/floor.json"))
+    args = p.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - {"default", "nice0", "pinned"}
+    if unknown:
+        p.error(f"--variants: unknown {sorted(unknown)}")
+    if not (args.world / "world.json").exists():
+        p.error(f"--world {args.world}: no world here (run `make world`)")
+    if not (args.registry / "ranker" / "aliases.json").exists():
+        p.error(f"--registry {args.registry}: no live models (run `make train`)")
+    local = ensure_redis("redis://127.0.0.1:6379/0")
+    report = {"command": "python -m bench.floor " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "machine": f"{os.cpu_count()} CPUs", "when": time.strftime("%Y-%m-%d %H:%M"), "stack": {}}
+    try:
+        for i, v in enumerate(variants):  # a variant named twice is measured twice (v, v#2)
+            key = v if v not in report["stack"] else f"{v}#{variants[:i].count(v) + 1}"
+            report["stack"][key] = stack_variant(v, args.world, args.registry, local.url, args.seconds)
+            print(json.dumps({key: report["stack"][key]}), flush=True)
+        report["inproc"] = (inproc_variants(args.world, args.registry, local.url, args.requests)
+                            if args.requests else {})
+        print(json.dumps({"inproc": report["inproc"]}), flush=True)
+    finally:
+        local.stop()
+    args.out.write_text(json.dumps(report, indent=1))
+    write_md(report, args.out.with_suffix(".md"))
+    print(args.out.with_suffix(".md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
