@@ -89,6 +89,7 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
     measured = set(np.asarray(users).tolist())
     todo = np.union1d(users, dump_users if dump_users is not None else np.zeros(0, np.int64)).astype(np.int64)
     recs, stage_lists, truths, ilds, history = [], {}, [], [], []
+    oracle = OracleCeilings(world, ds.cutoff_ms) if world.truth else None
     variants = rerank_variants()
     variant_feeds: dict[str, list] = {name: [] for name in variants}
     for u in todo:
@@ -107,6 +108,8 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
                 stage_lists.setdefault(name, []).append(ids)
             truths.append(truth)
             ilds.append(ild(funnel.side.vectors[items.index_of(feed)]))
+            if oracle is not None:
+                oracle.add(int(u), funnel.state(int(u)).seen_items, lists)
             history.append(int(funnel.bounds[u + 1] - funnel.bounds[u]))
     feeds = stage_lists.get("final", [])
     shown = np.unique(np.concatenate(feeds)) if feeds else np.zeros(0)
@@ -144,6 +147,8 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
             segments[seg] = {name: list_metrics([stage_lists[name][i] for i in idx], [truths[i] for i in idx])
                              | {"users": int(idx.size)} for name in ("merged_recall", "rank", "final")}
     stages["segments"] = segments
+    if oracle is not None:
+        stages["oracle"] = oracle.summary()
     stages["rerank_policies"] = {
         name: list_metrics(f, truths) | {
             "intra_list_diversity": round(float(np.mean([ild(funnel.side.vectors[items.index_of(x)]) for x in f]))
@@ -152,6 +157,45 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
                                                      for x in f])) if f else 0.0, 2)}
         for name, f in variant_feeds.items()}
     return metrics, stages, recs
+
+
+class OracleCeilings:
+    """Where relevance is lost, by the world's truth (synthetic worlds only): for each stage's
+    list, the mean true P(like) of its own top 10 ("top10": what the stage would show) and of
+    the best 10 it holds ("best10": what a perfect ordering of what it kept would show),
+    against the best 10 of the whole unseen catalog. best10 falling from one stage to the next
+    is what the stage threw away; top10 far below best10 is what its ordering cannot find."""
+
+    LISTS = ("merged_recall", "prerank", "rank", "final")
+
+    def __init__(self, world: World, now_ms: int):
+        self.world, self.now = world, now_ms
+        published = world.videos["publish_ms"] < now_ms
+        self.catalog = np.flatnonzero(published).astype(np.int64) + 1
+        self.rows: dict[str, list[float]] = {}
+
+    def add(self, u: int, seen: np.ndarray, lists: dict[str, np.ndarray]) -> None:
+        def rel(ids):
+            return self.world.oracle_relevance(u + 1, np.asarray(ids, np.int64), self.now)
+        unseen = self.catalog[~np.isin(self.catalog, seen)]
+        self.rows.setdefault("catalog:best10", []).append(float(np.sort(rel(unseen))[-10:].mean()))
+        for name in (*self.LISTS, *(k for k in lists if k.startswith("channel:"))):
+            ids = lists.get(name)
+            if ids is None or not len(ids):
+                continue
+            r = rel(ids)
+            self.rows.setdefault(f"{name}:top10", []).append(float(r[:10].mean()))
+            self.rows.setdefault(f"{name}:best10", []).append(float(np.sort(r)[-10:].mean()))
+
+    def summary(self) -> dict:
+        out = {}
+        for key, v in self.rows.items():
+            name, what = key.rsplit(":", 1)
+            a = np.asarray(v)
+            out.setdefault(name, {})[what] = {"mean": round(float(a.mean()), 4),
+                                              "ci95": round(float(1.96 * a.std(ddof=1) / np.sqrt(a.size)), 4)
+                                              if a.size > 1 else 0.0}
+        return out
 
 
 def rerank_variants() -> dict:
@@ -294,6 +338,19 @@ def write(report: dict, out: Path, recs: list | None = None, dump_recs: Path | N
             for name, m in st["rerank_policies"].items():
                 lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@20']:.4f} | "
                              f"{m['intra_list_diversity']:.3f} | {m['distinct_authors']} |")
+        if st.get("oracle"):
+            o = st["oracle"]
+            ceiling = o["catalog"]["best10"]["mean"]
+            lines += ["", "Where relevance is lost, by the world's truth (mean P(like) of 10 videos, ± 95% CI): "
+                      "the list's own top 10, and the best 10 it holds; share = of the unseen catalog's best 10 "
+                      f"({ceiling:.4f}).", "",
+                      "| list | top 10 | share | best 10 it holds | share |", "|---|---:|---:|---:|---:|"]
+            for name, m in o.items():
+                if name == "catalog":
+                    continue
+                top, best = m["top10"], m["best10"]
+                lines.append(f"| {name} | {top['mean']:.4f} ± {top['ci95']:.4f} | {top['mean'] / ceiling:.0%} | "
+                             f"{best['mean']:.4f} ± {best['ci95']:.4f} | {best['mean'] / ceiling:.0%} |")
         if st.get("segments"):
             lines += ["", "| users | merged_recall | rank | final | n |", "|---|---:|---:|---:|---:|"]
             for seg, m in st["segments"].items():

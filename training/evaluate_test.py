@@ -77,3 +77,27 @@ def test_imported_worlds_round_trip_through_world_files(tmp_path):
     again = World.load(tmp_path / "saved")
     assert again.config == world.config
     assert again.impressions["item_id"].tolist() == world.impressions["item_id"].tolist()
+
+
+def test_oracle_ceilings_rank_what_each_list_holds_by_the_truth():
+    import numpy as np
+
+    from training.world import WorldConfig, generate
+    world = generate(WorldConfig(seed=3, n_users=20, n_authors=10, n_videos=200, days=3), progress=False)
+    now = int(world.videos["publish_ms"].max()) + 1
+    oracle = evaluate.OracleCeilings(world, now)
+    user = 4
+    catalog = np.arange(1, 201)
+    rel = world.oracle_relevance(user + 1, catalog, now)
+    by_truth = catalog[np.argsort(-rel)]
+    seen = by_truth[:3]                      # the 3 best are seen: the catalog's best 10 is 4..13
+    lists = {"merged_recall": by_truth[3:60][::-1],   # holds the best unseen, ordered worst first
+             "rank": by_truth[3:13], "final": by_truth[3:13]}
+    oracle.add(user, seen, lists)
+    s = oracle.summary()
+    best_unseen = float(np.sort(rel)[::-1][3:13].mean())
+    assert s["catalog"]["best10"]["mean"] == pytest.approx(best_unseen, abs=1e-4)
+    assert s["merged_recall"]["best10"]["mean"] == pytest.approx(best_unseen, abs=1e-4)
+    assert s["merged_recall"]["top10"]["mean"] < s["merged_recall"]["best10"]["mean"]
+    assert s["rank"]["top10"]["mean"] == pytest.approx(best_unseen, abs=1e-4)
+    assert "prerank" not in s                # a list the run did not produce is left out
