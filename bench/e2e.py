@@ -53,6 +53,7 @@ from core.store.keys import Keys
 from core.store.user_state import read_user_state
 from dev.redis_server import drop_prefix, ensure_redis, free_port
 from dev.stack import ROOT, Stack, bootstrap, wait_healthy
+from gateway.settings import GatewaySettings
 from services.recall.__main__ import build_pipeline
 from services.recall.settings import RecallSettings
 from training.world import World
@@ -64,11 +65,12 @@ IDLE_BETWEEN_S = 0.010
 
 
 async def in_process(world: World, registry: Path, redis_url: str, prefix: str, n: int = 300,
-                     between: Callable[[], Awaitable[None]] | None = None) -> dict:
+                     between: Callable[[], Awaitable[str | None]] | None = None) -> dict:
     """The pipeline's steps without gRPC, one request at a time: state read, recall, pre-rank
-    + rank, rerank, and the page's display info (one Redis round trip, as the gateway reads
-    it). `between` runs between two requests, outside the timings (bench/floor.py: what
-    else runs there changes the cost)."""
+    + rank, rerank, and the page's display info (the gateway's cache, and one Redis round
+    trip for what it misses). `between` runs between two requests, outside the timings, and may name what it did:
+    the next request's timings are also kept under that name (bench/floor.py: what else
+    runs between two requests changes their cost)."""
     client = aioredis.Redis.from_url(redis_url)
     keys = Keys(prefix)
     recall = build_pipeline(RecallSettings(registry_dir=registry, redis_url=redis_url, redis_prefix=prefix), client)
@@ -77,9 +79,12 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
     tt = reg.open("two_tower")
     side = ItemSide(ranker.items, np.load(tt.file("item_vectors.npy"), allow_pickle=False))
     policy = build_policies()["default"]
+    meta_cache = item_meta.ItemMetaCache(GatewaySettings().item_meta_ttl_s)
     users, counts = np.unique(world.impressions["user_id"], return_counts=True)
     rng = np.random.default_rng(0)
     samples, stages = [], {"state": [], "recall": [], "rank": [], "rerank": [], "display": []}
+    by_gap: dict[str | None, dict[str, list[float]]] = {}  # by what `between` said it did before
+    gap = None
     try:
         for i in range(n + 30):
             user = int(rng.choice(users, p=counts / counts.sum()))
@@ -94,24 +99,26 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
             t3 = time.perf_counter()
             page = policy.apply(side.candidates(scored.item_ids, scored.fused), 20)
             t4 = time.perf_counter()
-            ids = scored.item_ids[page.feed].tolist()
-            async with client.pipeline(transaction=False) as pipe:
-                item_meta.queue_read(pipe, keys, ids)
-                item_meta.parse_read(ids, await pipe.execute())
+            _, misses = meta_cache.split(scored.item_ids[page.feed].tolist())  # as the gateway does
+            if misses:
+                meta_cache.store(misses, await item_meta.read_item_meta(client, keys, misses))
             t5 = time.perf_counter()
-            if between is not None:
-                await between()
             if i >= 30:  # warm-up first
                 samples.append((t5 - t0) * 1000)
                 for name, a, b in (("state", t0, t1), ("recall", t1, t2), ("rank", t2, t3), ("rerank", t3, t4),
                                    ("display", t4, t5)):
                     stages[name].append((b - a) * 1000)
+                    by_gap.setdefault(gap, {}).setdefault(name, []).append((b - a) * 1000)
+            if between is not None:
+                gap = await between()
     finally:
         await client.aclose()
     return {"p50_ms": round(float(np.percentile(samples, 50)), 3),
             "p99_ms": round(float(np.percentile(samples, 99)), 3),
             "stages_p50_ms": {k: round(float(np.percentile(v, 50)), 3) for k, v in stages.items()},
-            "stages_mean_ms": {k: round(float(np.mean(v)), 3) for k, v in stages.items()}}
+            "stages_mean_ms": {k: round(float(np.mean(v)), 3) for k, v in stages.items()},
+            "stages_mean_ms_by_gap": {str(g): {k: round(float(np.mean(v)), 3) for k, v in st.items()}
+                                      for g, st in by_gap.items() if g is not None}}
 
 
 def http_vs_grpc(stack: Stack, user_ids: np.ndarray, n: int = 300, count: int = 10) -> dict:
@@ -240,9 +247,18 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
             print(json.dumps({"http": report["http"]}), flush=True)
         inproc = asyncio.run(in_process(world, registry, local.url, prefix))
 
-        async def idle():  # what a stage does between two requests of one user in the stack
+        turn = iter(range(1 << 30))
+
+        async def idle_every_other() -> str:
+            """What a stage does between two requests of one user in the stack (idles while the
+            others work) before every other request: hot and idle timings from one run, so
+            that the machine's drift falls on both alike."""
+            if next(turn) % 2:
+                return "none"
             await asyncio.sleep(IDLE_BETWEEN_S)
-        inproc_idle = asyncio.run(in_process(world, registry, local.url, prefix, between=idle))
+            return "sleep"
+        by_gap = asyncio.run(in_process(world, registry, local.url, prefix, 600,
+                                        between=idle_every_other))["stages_mean_ms_by_gap"]
         echo = echo_chain(seconds, world)
     finally:
         drop_prefix(local.url, prefix)
@@ -259,14 +275,15 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
         "overhead_ratio_floor": round((inproc["p50_ms"] + echo[1]["p50_ms"]) / inproc["p50_ms"], 3),
         "e2e_over_inproc_plus_echo": round(one["p50_ms"] / (inproc["p50_ms"] + echo[1]["p50_ms"]), 3),
         "cpu_ms_per_request": busy["cpu_ms_per_request"], "rss_mb": rss,
-        "stages_p50_ms": one["stages_p50_ms"], "inproc": inproc, "inproc_idle": inproc_idle,
+        "stages_p50_ms": one["stages_p50_ms"], "inproc": inproc,
+        "inproc_stages_mean_ms": {"hot": by_gap["none"], "idle": by_gap["sleep"]},
         # Each stage's handler as a service (its own histogram, one user) over the same step in
         # process, run back to back ("hot") and after IDLE_BETWEEN_S idle ("idle": the stack's
         # condition at one user, where every stage waits while the others work).
         "stages_server_mean_ms": server_mean,
-        "stage_server_over_inproc": {s: round(server_mean[s] / inproc["stages_mean_ms"][s], 3)
+        "stage_server_over_inproc": {s: round(server_mean[s] / by_gap["none"][s], 3)
                                      for s in ("recall", "rank", "rerank")},
-        "stage_server_over_inproc_idle": {s: round(server_mean[s] / inproc_idle["stages_mean_ms"][s], 3)
+        "stage_server_over_inproc_idle": {s: round(server_mean[s] / by_gap["sleep"][s], 3)
                                           for s in ("recall", "rank", "rerank")},
         "echo_chain": {str(c): v for c, v in echo.items()},
         "closed_loop": {str(c): v for c, v in closed.items()}, "open_loop": opened,
@@ -362,7 +379,7 @@ def write(report: dict, out: Path, plot: bool = True) -> None:
     if report.get("e2e_over_inproc_plus_echo") is not None:
         lines.append(f"| e2e p50 / (in-process p50 + echo p50) | {report['e2e_over_inproc_plus_echo']:.2f} | ≤ 1.2 |")
     if report.get("stages_server_mean_ms"):
-        hot, idle = report["inproc"]["stages_mean_ms"], report["inproc_idle"]["stages_mean_ms"]
+        hot, idle = report["inproc_stages_mean_ms"]["hot"], report["inproc_stages_mean_ms"]["idle"]
         for s in ("recall", "rank", "rerank"):
             lines.append(f"| {s}: handler mean as a service / in process (hot; after {IDLE_BETWEEN_S * 1000:.0f} ms "
                          f"idle) | {report['stages_server_mean_ms'][s]:.2f} / {hot[s]:.2f}; {idle[s]:.2f} ms = "

@@ -11,11 +11,14 @@ for each: e2e p50, the gateway's view of every stage (p50), each stage's server-
 (from its own histogram, i.e. deserialize -> handler -> return, without the hop) and CPU-ms
 and context switches per request.
 
-The same four steps in one process (bench/e2e.in_process), in each variant:
-* `hot`        : one request after the other (what `make bench` calls in-process);
-* `interleaved`: one echo-chain round trip between requests, so four other processes run
-                 and touch their memory between two requests, as they do in the stack;
-* `paused`     : a 10 ms sleep between requests (the CPU idles, nothing else runs).
+The same steps in one process (bench/e2e.in_process), each request timed by the gap before
+it; the gaps take turns (none, sleep, spin, echo, none, ...) so that the machine's drift
+falls on all of them alike:
+* `none` : right after the previous request (what `make bench` calls in-process, "hot");
+* `sleep`: after a 10 ms sleep (the CPU idles, nothing else runs);
+* `spin` : after a 10 ms busy wait (the same gap, the CPU never idles, little memory touched);
+* `echo` : after one echo-chain round trip (four other processes run and touch their memory,
+           as they do in the stack).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
 import dev.stack
 from bench.e2e import in_process
-from bench.loadgen import LoadGen
+from bench.loadgen import LoadGen, LoadResult
 from bench.measure import SERVING_METHODS, cpu_seconds, ctx_switches, mean_ms, server_side_ms
 from dev.redis_server import drop_prefix, ensure_redis, free_port
 from dev.stack import ROOT, Stack, bootstrap, wait_healthy
@@ -83,19 +86,23 @@ def stack_variant(name: str, world_dir: Path, registry: Path, redis_url: str, se
 
 
 class EchoChain:
-    """The four echo processes, left running so one round trip can sit between two requests."""
+    """The echo processes, left running so one round trip can sit between two requests;
+    `roles` leaves out the gateway to put a real one in front of the echo stages."""
+
+    def __init__(self, roles: tuple[str, ...] = ("recall", "rank", "rerank", "gateway")):
+        self.roles = roles
 
     def __enter__(self):
-        ports = {r: free_port() for r in ("recall", "rank", "rerank", "gateway")}
+        ports = self.ports = {r: free_port() for r in ("recall", "rank", "rerank", "gateway")}
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "protos")]))
         self.procs = []
-        for role in ("recall", "rank", "rerank", "gateway"):
+        for role in self.roles:
             args = [sys.executable, "-m", "bench.echo", "--role", role, "--port", str(ports[role])]
             if role == "gateway":
                 args += [f"--{r}=127.0.0.1:{ports[r]}" for r in ("recall", "rank", "rerank")]
             self.procs.append(subprocess.Popen(args, env=env, cwd=ROOT))
         self.address = f"127.0.0.1:{ports['gateway']}"
-        wait_healthy(self.address, 30)
+        wait_healthy(f"127.0.0.1:{ports[self.roles[-1]]}", 30)
         return self
 
     def __exit__(self, *exc):
@@ -104,27 +111,71 @@ class EchoChain:
             p.wait(timeout=10)
 
 
+GAPS = ("none", "sleep", "spin", "echo")
+GAP_S = 0.010
+
+
+def gateway_glue(world_dir: Path, registry: Path, redis_url: str, seconds: float) -> dict:
+    """The real gateway in front of the echo stages against the echo gateway in front of the
+    same stages, one user: what the gateway's own work costs (state read, display info, the
+    impression log, explanations, its stage wrappers) beyond the hop it cannot avoid."""
+    world = World.load(world_dir)
+    prefix = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    out = {}
+    try:
+        bootstrap(world_dir, registry, redis_url, prefix, progress=False, say=lambda *_: None)
+        with EchoChain() as echo:
+            ports = {r: echo.ports[r] for r in ("recall", "rank", "rerank")}
+            stack = Stack(registry, redis_url, prefix, Path("run/bench-logs"), ports=ports)
+            stack.start_one("gateway")
+            try:
+                stack.wait_one("gateway")
+                gens = {"echo_gateway": LoadGen.from_world(echo.address, world),
+                        "real_gateway": LoadGen.from_world(stack.address("gateway"), world)}
+                results = {name: LoadResult() for name in gens}
+                for gen in gens.values():
+                    asyncio.run(gen.closed(1, 2.0))  # warm-up
+                for _ in range(4):  # in turns: the machine's drift falls on both alike
+                    for name, gen in gens.items():
+                        asyncio.run(gen.closed(1, seconds / 4, out=results[name]))
+            finally:
+                stack.stop()
+        out = {f"{name}_p50_ms": r.pct(50) for name, r in results.items()}
+        out["real_gateway_stages_p50_ms"] = results["real_gateway"].summary()["stages_p50_ms"]
+        out["gateway_glue_ms"] = round(out["real_gateway_p50_ms"] - out["echo_gateway_p50_ms"], 3)
+    finally:
+        drop_prefix(redis_url, prefix)
+    return out
+
+
 def inproc_variants(world_dir: Path, registry: Path, redis_url: str, n: int) -> dict:
     world = World.load(world_dir)
     prefix = f"bench-floor-{uuid.uuid4().hex[:6]}"
     out = {}
     try:
         bootstrap(world_dir, registry, redis_url, prefix, progress=False, say=lambda *_: None)
-        out["hot"] = asyncio.run(in_process(world, registry, redis_url, prefix, n))
-
-        async def pause():
-            await asyncio.sleep(0.010)
-        out["paused"] = asyncio.run(in_process(world, registry, redis_url, prefix, n, between=pause))
-
         with EchoChain() as echo:
-            async def interleaved():
+            async def run():
                 async with grpc.aio.insecure_channel(echo.address) as channel:
                     stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+                    turn = iter(range(1 << 30))
 
-                    async def one_round_trip():
-                        await stub.Recommend(gateway_pb2.RecommendRequest(user_id=1, count=20), timeout=5)
-                    return await in_process(world, registry, redis_url, prefix, n, between=one_round_trip)
-            out["interleaved"] = asyncio.run(interleaved())
+                    # The gap before each request, in turn, so that the machine's drift over
+                    # minutes falls on every variant alike.
+                    async def gap() -> str:
+                        kind = GAPS[next(turn) % len(GAPS)]
+                        if kind == "sleep":
+                            await asyncio.sleep(GAP_S)
+                        elif kind == "spin":
+                            end = time.perf_counter() + GAP_S
+                            while time.perf_counter() < end:
+                                pass
+                        elif kind == "echo":
+                            await stub.Recommend(gateway_pb2.RecommendRequest(user_id=1, count=20), timeout=5)
+                        return kind
+                    return await in_process(world, registry, redis_url, prefix, n * len(GAPS), between=gap)
+            mixed = asyncio.run(run())
+        out = {kind: {"stages_mean_ms": mixed["stages_mean_ms_by_gap"][kind]} for kind in GAPS}
     finally:
         drop_prefix(redis_url, prefix)
     return out
@@ -144,12 +195,20 @@ def write_md(report: dict, path: Path) -> None:
                      f"{gv.get('recall', 0):.2f} / {gv.get('rank', 0):.2f} / {gv.get('rerank', 0):.2f} | "
                      f"{sum(v['cpu_ms_per_request'].values()):.2f} | "
                      f"{sum(v['ctx_switches_per_request'].values()):.0f} |")
+    g = report.get("gateway_glue")
+    if g:
+        lines += ["", "## The gateway's own work", "",
+                  f"The real gateway in front of the echo stages: p50 {g['real_gateway_p50_ms']:.2f} ms; the echo "
+                  f"gateway in front of the same stages: {g['echo_gateway_p50_ms']:.2f} ms; the difference, "
+                  f"what the gateway's own work costs a request: **{g['gateway_glue_ms']:.2f} ms** (stages as "
+                  f"the real gateway sees them, p50: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in g["real_gateway_stages_p50_ms"].items()) + ")."]
     lines += ["", "## The same steps in one process", "",
-              "| variant | p50 | mean state / recall / rank / rerank (ms) |", "|---|---:|---|"]
+              "| gap before the request | mean state / recall / rank / rerank / display (ms) |", "|---|---|"]
     for name, v in report["inproc"].items():
         m = v["stages_mean_ms"]
-        lines.append(f"| {name} | {v['p50_ms']:.2f} | {m['state']:.2f} / {m['recall']:.2f} / "
-                     f"{m['rank']:.2f} / {m['rerank']:.2f} |")
+        lines.append(f"| {name} | {m['state']:.2f} / {m['recall']:.2f} / "
+                     f"{m['rank']:.2f} / {m['rerank']:.2f} / {m.get('display', 0):.2f} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -178,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             key = v if v not in report["stack"] else f"{v}#{variants[:i].count(v) + 1}"
             report["stack"][key] = stack_variant(v, args.world, args.registry, local.url, args.seconds)
             print(json.dumps({key: report["stack"][key]}), flush=True)
+        report["gateway_glue"] = gateway_glue(args.world, args.registry, local.url, args.seconds)
+        print(json.dumps({"gateway_glue": report["gateway_glue"]}), flush=True)
         report["inproc"] = (inproc_variants(args.world, args.registry, local.url, args.requests)
                             if args.requests else {})
         print(json.dumps({"inproc": report["inproc"]}), flush=True)

@@ -64,3 +64,15 @@ class ItemTable:
         ok = (ids >= 0) & (ids < self._lookup.size)
         out[ok] = self._lookup[ids[ok]]
         return out
+
+
+def positions(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """Where each needle first stands in `haystack` (0-based), -1 where it is absent: a sort
+    and a binary search, not a dict of the whole haystack (a request's ~1000 candidates)."""
+    haystack = np.asarray(haystack, dtype=np.int64)
+    needles = np.asarray(needles, dtype=np.int64)
+    if not haystack.size:
+        return np.full(needles.shape, -1, dtype=np.int64)
+    order = np.argsort(haystack, kind="stable")  # stable: a repeated id answers its first place
+    at = np.minimum(np.searchsorted(haystack[order], needles), haystack.size - 1)
+    return np.where(haystack[order][at] == needles, order[at], -1)

@@ -26,3 +26,11 @@ def test_rejects_bad_tables():
         table([0, 1])
     with pytest.raises(ValueError, match="lacks columns"):
         ItemTable.from_columns(item_id=np.array([1]))
+
+
+def test_positions_finds_each_needle_or_answers_minus_one():
+    from core.items import positions
+    hay = np.array([30, 10, 20, 10, 99], dtype=np.int64)
+    assert positions(hay, np.array([10, 99, 5, 30, 100])).tolist() == [1, 4, -1, 0, -1]
+    assert positions(np.zeros(0, np.int64), np.array([1])).tolist() == [-1]
+    assert positions(hay, np.zeros(0, np.int64)).tolist() == []

@@ -17,7 +17,7 @@ from core.store.catalog_log import CatalogWriter
 from core.store.clock import CatalogClock
 from core.store.events import EventWriter
 from core.store.impressions import ImpressionLog
-from core.store.item_meta import ItemMeta, write_item_meta
+from core.store.item_meta import ItemMeta, ItemMetaCache, write_item_meta
 from core.store.keys import Keys
 from core.versioned import Versioned
 from gateway.auth import HEADER, AuthInterceptor, Authorizer
@@ -75,8 +75,9 @@ async def main() -> None:
         log.warning("downstreams not reachable yet", extra={"addresses": unreachable})
     campaign_store = CampaignStore(client, keys)
     campaigns = CampaignCache(campaign_store, settings.campaign_refresh_s)
+    meta_cache = ItemMetaCache(settings.item_meta_ttl_s)
     pipeline = RecommendPipeline(settings, clients, client, keys,
-                                 HotFallback(HotChannel(client, keys), items), followed_items, campaigns)
+                                 HotFallback(HotChannel(client, keys), items), followed_items, campaigns, meta_cache)
     experiments = Experiments(settings.experiments_file)
     impressions = ImpressionLog(client, keys) if settings.log_impressions else None
     try:
@@ -118,6 +119,7 @@ async def main() -> None:
     async def write_meta(item_id: int, meta: ItemMeta) -> None:
         try:
             await write_item_meta(client, keys, item_id, meta)
+            meta_cache.put(item_id, meta)  # this gateway serves the new video's display info at once
         except Exception as err:  # the video is published; it is served without display info
             log.warning("display info not stored", extra={"item_id": item_id, "error": repr(err)[:200]})
 

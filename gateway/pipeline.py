@@ -13,7 +13,8 @@ policy. Active operations campaigns of the user's region reach rerank as the `op
 slot pool and boosts. One run leaves a `Trace` that `explain` reads to say why an item is or
 is not shown. `recommend` then hydrates the served page's display info and counts the
 campaigns' delivered impressions, in one Redis round trip ("display"; when it fails the page
-is served without display info, flagged "display_unavailable").
+is served without display info, flagged "display_unavailable"); display info is cached in
+process for `item_meta_ttl_s`, so a page of recently served items skips the round trip.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import redis.asyncio as aioredis
 
 from core import metrics
 from core.context import RequestContext
-from core.items import ItemTable
+from core.items import ItemTable, positions
 from core.rerank.campaigns import CampaignPlan, delivered_by_campaign, plan_campaigns
 from core.store import item_meta
 from core.store.campaigns import CampaignStore
@@ -99,10 +100,11 @@ class Explanation:
 class RecommendPipeline:
     def __init__(self, settings: GatewaySettings, clients: StageClients, redis: aioredis.Redis,
                  keys: Keys, fallback: HotFallback, items: Versioned[ItemTable],
-                 campaigns: CampaignCache | None = None):
+                 campaigns: CampaignCache | None = None, item_meta_cache: item_meta.ItemMetaCache | None = None):
         self.s, self.clients, self.redis, self.keys = settings, clients, redis, keys
         self.fallback, self._items = fallback, items
         self.campaigns = campaigns or CampaignCache(CampaignStore(redis, keys))
+        self.meta_cache = item_meta_cache or item_meta.ItemMetaCache(settings.item_meta_ttl_s)
 
     @property
     def items(self) -> ItemTable | None:
@@ -117,7 +119,8 @@ class RecommendPipeline:
         start = time.perf_counter()
         timeout = self._timeout(budget_ms, deadline)
         try:
-            return await asyncio.wait_for(coro_fn(timeout), timeout + 0.01)
+            async with asyncio.timeout(timeout + 0.01):  # no extra task, unlike wait_for
+                return await coro_fn(timeout)
         except Exception as err:  # any stage failure degrades; it never fails the request
             what = f"{name}_unavailable"
             feed.degraded.append(what)
@@ -169,7 +172,7 @@ class RecommendPipeline:
             ids = recalled.item_ids[: self.s.rank_top_k]
             scores = recalled.scores[: self.s.rank_top_k]
 
-        final_ids, reranked = self._simple_feed(ids, inp.count), None
+        reranked = None
         plan = plan_campaigns(self.campaigns.campaigns, ctx.region, now_ms(), state.seen_items)
         if ids.size:
             policy = assignment.rerank_policy or self.s.rerank_policy
@@ -177,8 +180,7 @@ class RecommendPipeline:
                 "rerank", lambda t: self.clients.rerank(ctx, ids, scores, inp.count, policy, t, state,
                                                         plan.boosts, plan.pool),
                 self.s.rerank_budget_ms, deadline, feed)
-            if reranked is not None:
-                final_ids = reranked.item_ids
+        final_ids = reranked.item_ids if reranked is not None else self._simple_feed(ids, inp.count)
         feed.items = self._explain_items(final_ids, recalled, ranked, inp.debug)
         if reranked is not None:
             for item in feed.items:
@@ -221,18 +223,23 @@ class RecommendPipeline:
         return trace
 
     async def _finish_page(self, feed: Feed, delivered: dict[int, str]) -> dict[int, item_meta.ItemMeta]:
-        """The page's display info and the campaigns' impression counts, one round trip."""
-        ids = [i.item_id for i in feed.items]
+        """The page's display info and the campaigns' impression counts, one round trip, or
+        none when every item's display info is cached and no campaign delivered."""
+        metas, ids = self.meta_cache.split([i.item_id for i in feed.items])
         per_campaign: dict[str, int] = {}
         for campaign in delivered.values():
             per_campaign[campaign] = per_campaign.get(campaign, 0) + 1
+        if not ids and not per_campaign:
+            return metas
         async with self.redis.pipeline(transaction=False) as pipe:
             item_meta.queue_read(pipe, self.keys, ids)
             self.campaigns.store.queue_count(pipe, per_campaign)
             replies = await pipe.execute()
         if per_campaign:
             self.campaigns.count(dict(zip(per_campaign, (int(r) for r in replies[len(ids):]))))
-        return item_meta.parse_read(ids, replies[: len(ids)])
+        read = item_meta.parse_read(ids, replies[: len(ids)])
+        self.meta_cache.store(ids, read)
+        return metas | read
 
     async def explain(self, inp: RecommendInput, item_id: int, client_deadline_s: float | None,
                       assignment: Assignment = NO_EXPERIMENT) -> Explanation:
@@ -288,8 +295,8 @@ class RecommendPipeline:
 
     def _explain_items(self, ids: np.ndarray, recalled: Recalled, ranked: Ranked | None,
                        debug: bool) -> list[FeedItem]:
-        recall_pos = {int(i): p for p, i in enumerate(recalled.item_ids)}
-        rank_pos = {int(i): p for p, i in enumerate(ranked.item_ids)} if ranked else {}
+        recall_at = positions(recalled.item_ids, ids).tolist()
+        rank_at = positions(ranked.item_ids, ids).tolist() if ranked else [-1] * ids.size
         authors = categories = np.zeros(ids.size, dtype=np.int64)
         if self.items is not None:  # one lookup for the whole feed
             idx = self.items.index_of(ids)
@@ -297,9 +304,10 @@ class RecommendPipeline:
             authors = np.where(idx >= 0, self.items.author_id[safe], 0)
             categories = np.where(idx >= 0, self.items.category[safe], 0)
         out = []
-        for item, author, category in zip(ids.tolist(), authors.tolist(), categories.tolist()):
-            rp = recall_pos.get(item)
-            kp = rank_pos.get(item)
+        for item, author, category, rp, kp in zip(ids.tolist(), authors.tolist(), categories.tolist(),
+                                                  recall_at, rank_at):
+            rp = rp if rp >= 0 else None
+            kp = kp if kp >= 0 else None
             score = float(ranked.scores[kp]) if kp is not None else (
                 float(recalled.scores[rp]) if rp is not None else 0.0)
             heads = ({h: float(ranked.head_scores[kp, j]) for j, h in enumerate(ranked.heads)}

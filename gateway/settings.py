@@ -39,6 +39,9 @@ class GatewaySettings(ServiceSettings):
     rerank_budget_ms: float = Field(60.0, gt=0)
     # Display info of the served page and the campaigns' impression counts (one round trip).
     display_budget_ms: float = Field(30.0, gt=0)
+    # Seconds the gateway keeps an item's display info in process (core/store/item_meta.py
+    # ItemMetaCache): an edit reaches pages within this; 0 = read Redis for every page.
+    item_meta_ttl_s: float = Field(30.0, ge=0)
     # Funnel sizes: recall -> rank keeps rank_top_k -> rerank keeps the requested count.
     recall_limit: int = Field(1000, ge=1, le=5000)
     rank_top_k: int = Field(50, ge=1, le=2000)

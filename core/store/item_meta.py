@@ -2,14 +2,17 @@
 
 Written by the bootstrap loader (training/load_state.py) and by the catalog API's
 PublishItem; read by the gateway for the served page only (10-20 items), all of it in one
-pipelined round trip. What the store lacks is served empty: display info never fails a
-request (the gateway counts the items served without it).
+pipelined round trip, and kept in process for a while (`ItemMetaCache`): a page whose items
+were all served lately needs no round trip at all. What the store lacks is served empty:
+display info never fails a request (the gateway counts the items served without it).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from cachetools import TTLCache
 
 from core.store.keys import Keys
 
@@ -83,3 +86,41 @@ async def read_item_meta(client: aioredis.Redis, keys: Keys, item_ids: list[int]
 
 async def write_item_meta(client: aioredis.Redis, keys: Keys, item_id: int, meta: ItemMeta) -> None:
     await client.hset(keys.item_meta(item_id), mapping=meta.to_mapping())
+
+
+class ItemMetaCache:
+    """Display info kept in process for `ttl_s` seconds, at most `max_items` videos (least
+    recently used out first), items without any included (so a video with no display info
+    does not cost a read on every page). An edit reaches a page within `ttl_s`; the process
+    that stores an edit (the gateway's PublishItem) sees it at once (`put`). ttl_s = 0: off."""
+
+    def __init__(self, ttl_s: float = 30.0, max_items: int = 100_000, timer: Callable[[], float] | None = None):
+        self.enabled = ttl_s > 0
+        self._cache: TTLCache = TTLCache(max_items, ttl_s if self.enabled else 1.0,
+                                         **({"timer": timer} if timer is not None else {}))
+
+    def split(self, item_ids: list[int]) -> tuple[dict[int, ItemMeta], list[int]]:
+        """(what is cached: item -> metadata, items cached as having none left out; the items to read)."""
+        if not self.enabled:
+            return {}, list(item_ids)
+        hits, misses = {}, []
+        for item_id in item_ids:
+            meta = self._cache.get(item_id, _MISSING)
+            if meta is _MISSING:
+                misses.append(item_id)
+            elif meta is not None:
+                hits[item_id] = meta
+        return hits, misses
+
+    def store(self, item_ids: list[int], found: dict[int, ItemMeta]) -> None:
+        """Keep what a read answered for these items (None for those it had nothing for)."""
+        if self.enabled:
+            for item_id in item_ids:
+                self._cache[item_id] = found.get(item_id)
+
+    def put(self, item_id: int, meta: ItemMeta) -> None:
+        if self.enabled:
+            self._cache[item_id] = meta
+
+
+_MISSING = object()

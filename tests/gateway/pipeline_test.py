@@ -245,3 +245,24 @@ def test_explain_says_where_an_item_fell_out(redis_client, item, verdict):
         assert "DropBlockedItems" in got.reason
     if verdict == "shown":
         assert got.feed_position >= 1 and got.channels == ["two_tower"]
+
+
+@pytest.mark.parametrize("ttl_s", [30.0, 0.0])
+def test_display_info_is_cached_in_process_for_its_ttl(redis_client, ttl_s):
+    """The second page of the same items is served from the gateway's cache (a deleted hash
+    does not show until the TTL ends); with ttl 0 every page reads Redis."""
+    from core.store.item_meta import ItemMeta
+    with sync_redis.Redis.from_url(redis_client.url) as client:
+        for item in range(1, 41):
+            client.hset(redis_client.keys.item_meta(item), mapping=ItemMeta(f"video {item}").to_mapping())
+        p = pipeline(redis_client, FakeStages(), item_meta_ttl_s=ttl_s)
+
+        async def pages():  # one event loop: the pipeline's Redis client is bound to it
+            first = (await p.serve(RecommendInput(user_id=7, count=10, debug=False), None)).feed
+            client.delete(redis_client.keys.item_meta(first.items[0].item_id))
+            return first, (await p.serve(RecommendInput(user_id=7, count=10, debug=False), None)).feed
+
+        first, second = asyncio.run(pages())
+    assert first.items[0].meta.title == f"video {first.items[0].item_id}"
+    assert second.degraded == []
+    assert second.items[0].meta.title == (first.items[0].meta.title if ttl_s else "")

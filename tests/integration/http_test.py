@@ -28,7 +28,10 @@ def keyed_gateway(stack, artifacts, tmp_path_factory):
     ports = {n: stack.ports[n] for n in ("recall", "rank", "rerank")}
     g = Stack(artifacts[1], stack.redis_url, stack.prefix, tmp_path_factory.mktemp("keyed"),
               ports=ports, env={"GATEWAY_API_KEYS": PUBLIC, "GATEWAY_ADMIN_KEYS": ADMIN,
-                                "GATEWAY_METRICS_PORT": str(free_port())})
+                                "GATEWAY_METRICS_PORT": str(free_port()),
+                                # every page reads Redis: a test below deletes an item's display
+                                # info and looks at once (the cache's own tests: pipeline_test)
+                                "GATEWAY_ITEM_META_TTL_S": "0"})
     g.start_one("gateway")
     try:
         g.wait_one("gateway")
