@@ -3,6 +3,7 @@ echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
 
     python -m bench.e2e [--seconds 8] [--world data/world] [--registry models]
     python -m bench.e2e --only http [--requests 300]   # HTTP vs gRPC alone, merged into latest.json
+    python -m bench.e2e --only catalog                 # the catalog scaling alone, merged likewise
 
 * closed loop at 1, 4 and 16 concurrent users, open loop at 25/50/75% of the measured
   capacity (bench/loadgen.py; users drawn by activity, loopback only);
@@ -18,8 +19,10 @@ echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
   both -> `http_over_grpc_p50` (target <= 1.5); `--only http` runs this part alone and merges
   it into the existing results (every other key kept);
 * `catalog`: the whole stack again at 10k, 100k and 1M videos (the trained catalog grown
-  as in bench/recall.py; ranker and pre-rank see the added videos as unknown ids), one user,
-  closed loop: end-to-end and per-stage p99 and every service's RSS.
+  as in bench/recall.py; ranker and pre-rank see the added videos as unknown ids), one stack
+  per size, all up at once and loaded in turns, one user, closed loop: end-to-end and
+  per-stage p99, the recall stage's mean as the gateway sees it and as its handler measures
+  it, and every service's RSS.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ import numpy as np
 import redis.asyncio as aioredis
 from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
-from bench.loadgen import LoadGen
+from bench.loadgen import LoadGen, LoadResult
 from bench.measure import SERVING_METHODS, cpu_seconds, mean_ms, rss_mb, server_side_ms
 from core.context import RequestContext
 from core.rank import scoring
@@ -86,7 +89,10 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
     by_gap: dict[str | None, dict[str, list[float]]] = {}  # by what `between` said it did before
     gap = None
     try:
+        cpu_start = None
         for i in range(n + 30):
+            if i == 30:  # after the warm-up: this process's CPU (Redis' own is not counted, as in the stack)
+                cpu_start, cpu_requests = time.process_time(), 0
             user = int(rng.choice(users, p=counts / counts.sum()))
             t0 = time.perf_counter()
             state = await read_user_state(client, keys, user)
@@ -104,6 +110,7 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
                 meta_cache.store(misses, await item_meta.read_item_meta(client, keys, misses))
             t5 = time.perf_counter()
             if i >= 30:  # warm-up first
+                cpu_requests += 1
                 samples.append((t5 - t0) * 1000)
                 for name, a, b in (("state", t0, t1), ("recall", t1, t2), ("rank", t2, t3), ("rerank", t3, t4),
                                    ("display", t4, t5)):
@@ -113,7 +120,8 @@ async def in_process(world: World, registry: Path, redis_url: str, prefix: str, 
                 gap = await between()
     finally:
         await client.aclose()
-    return {"p50_ms": round(float(np.percentile(samples, 50)), 3),
+    cpu_ms = 1000 * (time.process_time() - cpu_start) / max(cpu_requests, 1) if cpu_start is not None else float("nan")
+    return {"p50_ms": round(float(np.percentile(samples, 50)), 3), "cpu_ms_per_request": round(cpu_ms, 3),
             "p99_ms": round(float(np.percentile(samples, 99)), 3),
             "stages_p50_ms": {k: round(float(np.percentile(v, 50)), 3) for k, v in stages.items()},
             "stages_mean_ms": {k: round(float(np.mean(v)), 3) for k, v in stages.items()},
@@ -201,8 +209,11 @@ def echo_chain(seconds: float, world: World, concurrencies: tuple[int, ...] = (1
         asyncio.run(gen.closed(4, 1.0))  # warm-up
         out = {}
         for c in concurrencies:
+            cpu0 = sum(cpu_seconds(p.pid) for p in procs)
             r = asyncio.run(gen.closed(c, seconds))
-            out[c] = {"rps": round(r.rps, 1), "p50_ms": r.pct(50), "p99_ms": r.pct(99), "concurrency": c}
+            cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+            out[c] = {"rps": round(r.rps, 1), "p50_ms": r.pct(50), "p99_ms": r.pct(99), "concurrency": c,
+                      "cpu_ms_per_request": round(1000 * cpu / max(r.ok, 1), 3)}
         return out
     finally:
         for p in procs:
@@ -275,6 +286,12 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
         "overhead_ratio_floor": round((inproc["p50_ms"] + echo[1]["p50_ms"]) / inproc["p50_ms"], 3),
         "e2e_over_inproc_plus_echo": round(one["p50_ms"] / (inproc["p50_ms"] + echo[1]["p50_ms"]), 3),
         "cpu_ms_per_request": busy["cpu_ms_per_request"], "rss_mb": rss,
+        # the floor of CPU per request: the same work in process plus what the four hops cost
+        # with no work (both at their own pace; the echo chain at 16 users, as the stack's figure)
+        "inproc_cpu_ms_per_request": inproc["cpu_ms_per_request"],
+        "echo_chain_cpu_ms_per_request": echo[16]["cpu_ms_per_request"],
+        "cpu_over_inproc_plus_echo": round(busy["cpu_ms_per_request"]
+                                           / (inproc["cpu_ms_per_request"] + echo[16]["cpu_ms_per_request"]), 3),
         "stages_p50_ms": one["stages_p50_ms"], "inproc": inproc,
         "inproc_stages_mean_ms": {"hot": by_gap["none"], "idle": by_gap["sleep"]},
         # Each stage's handler as a service (its own histogram, one user) over the same step in
@@ -291,43 +308,52 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
     return report
 
 
-def catalog_scaling(world_dir: Path, registry: Path, sizes: list[int], seconds: float) -> dict:
+def catalog_scaling(world_dir: Path, registry: Path, sizes: list[int], seconds: float, rounds: int = 4) -> dict:
+    """One stack per catalog size, all up at once, measured in turns (`rounds` phases of
+    seconds / rounds each): the machine's drift over minutes falls on every size alike, so
+    the sizes' ratios hold within one run."""
+    import contextlib
     import shutil
     import tempfile
 
     from bench.recall import scaled_registry
     world = World.load(world_dir)
     local = ensure_redis("redis://127.0.0.1:6379/0")
+    works = {n: Path(tempfile.mkdtemp(prefix=f"bench-catalog-{n}-")) for n in sizes}
+    prefixes = {n: f"bench-cat-{uuid.uuid4().hex[:6]}" for n in sizes}
+    ports = {n: free_port() for n in sizes}
     out = {}
     try:
-        for n in sizes:
-            work = Path(tempfile.mkdtemp(prefix=f"bench-catalog-{n}-"))
-            prefix = f"bench-cat-{uuid.uuid4().hex[:6]}"
-            try:
-                scaled_registry(Registry(registry), work, n, with_rank=True)
-                bootstrap(world_dir, work, local.url, prefix, progress=False, say=lambda *_: None)
-                port = free_port()
-                with Stack(work, local.url, prefix, work / "logs", env={"RECALL_METRICS_PORT": str(port)}) as stack:
-                    gen = LoadGen.from_world(stack.address("gateway"), world)
-                    asyncio.run(gen.closed(1, 1.0))  # warm-up
-                    before = server_side_ms(port, "recall")
-                    res = asyncio.run(gen.closed(1, seconds))
-                    recall_server_mean = mean_ms(before, server_side_ms(port, "recall"))
-                    rss = {name: rss_mb(p.pid) for name, p in stack.procs.items()}
-                s = res.summary()
+        with contextlib.ExitStack() as stacks:
+            gens, results, before, procs = {}, {}, {}, {}
+            for n in sizes:
+                scaled_registry(Registry(registry), works[n], n, with_rank=True)
+                bootstrap(world_dir, works[n], local.url, prefixes[n], progress=False, say=lambda *_: None)
+                stack = stacks.enter_context(Stack(works[n], local.url, prefixes[n], works[n] / "logs",
+                                                   env={"RECALL_METRICS_PORT": str(ports[n])}))
+                procs[n] = stack.procs
+                gens[n] = LoadGen.from_world(stack.address("gateway"), world)
+                asyncio.run(gens[n].closed(1, 1.0))  # warm-up
+            for n in sizes:
+                results[n], before[n] = LoadResult(), server_side_ms(ports[n], "recall")
+            for _ in range(rounds):
+                for n in sizes:
+                    asyncio.run(gens[n].closed(1, seconds / rounds, out=results[n]))
+            for n in sizes:
+                res, s = results[n], results[n].summary()
                 out[str(n)] = {"e2e_p50_ms": s["p50_ms"], "e2e_p99_ms": s["p99_ms"],
                                **{f"{k}_p99_ms": s["stages_p99_ms"].get(k) for k in ("recall", "rank", "rerank")},
                                # the recall stage as the gateway sees it against the service's own
                                # handler time (the difference: the hop and the 1,000 candidates' bytes)
                                "recall_mean_ms": round(float(np.mean(res.stage_ms.get("recall", [np.nan]))), 3),
-                               "recall_server_mean_ms": recall_server_mean,
-                               "rss_mb": rss, "requests": s["sent"], "errors": s["errors_by_code"],
-                               "degraded": s["degraded"]}
+                               "recall_server_mean_ms": mean_ms(before[n], server_side_ms(ports[n], "recall")),
+                               "rss_mb": {name: rss_mb(p.pid) for name, p in procs[n].items()},
+                               "requests": s["sent"], "errors": s["errors_by_code"], "degraded": s["degraded"]}
                 print(json.dumps({f"catalog_{n}": out[str(n)]}), flush=True)
-            finally:
-                drop_prefix(local.url, prefix)
-                shutil.rmtree(work, ignore_errors=True)
     finally:
+        for n in sizes:
+            drop_prefix(local.url, prefixes[n])
+            shutil.rmtree(works[n], ignore_errors=True)
         local.stop()
     return out
 
@@ -376,6 +402,10 @@ def write(report: dict, out: Path, plot: bool = True) -> None:
              f"| echo chain (same 4 hops, no work) | {report['echo_chain_rps']:.0f} rps | |",
              f"| throughput ratio (pipeline / echo) | {report['throughput_ratio']:.2f} | |",
              f"| CPU per request (4 services, 16 users) | {report['cpu_ms_per_request']:.1f} ms | |"]
+    if report.get("cpu_over_inproc_plus_echo") is not None:
+        lines.append(f"| CPU per request / (in-process {report['inproc_cpu_ms_per_request']:.1f} + echo chain "
+                     f"{report['echo_chain_cpu_ms_per_request']:.1f} ms) | {report['cpu_over_inproc_plus_echo']:.2f} "
+                     f"| ≤ 1.3 |")
     if report.get("e2e_over_inproc_plus_echo") is not None:
         lines.append(f"| e2e p50 / (in-process p50 + echo p50) | {report['e2e_over_inproc_plus_echo']:.2f} | ≤ 1.2 |")
     if report.get("stages_server_mean_ms"):
@@ -443,8 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--catalog-sizes", default="10000,100000,1000000",
                    help="catalog sizes for the scaling runs, comma-separated ('' to skip)")
     p.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
-    p.add_argument("--only", choices=["http"], help="run one part alone and merge it into --out: "
-                                                    "http = HTTP/JSON vs gRPC Recommend p50")
+    p.add_argument("--only", choices=["http", "catalog"],
+                   help="run one part alone and merge it into --out: http = HTTP/JSON vs gRPC Recommend p50, "
+                        "catalog = the catalog scaling runs")
     p.add_argument("--requests", type=int, default=300, help="--only http: requests per edge (after 20 warm-up)")
     p.add_argument("--note", default="", help="--only http: a note kept with the measurement (e.g. the machine's load)")
     args = p.parse_args(argv)
@@ -462,6 +493,12 @@ def main(argv: list[str] | None = None) -> int:
         http_report = run_http_only(args.world, args.registry, args.requests)
         print(json.dumps({"http": http_report}), flush=True)
         write(merge_http(args.out, http_report, args.note), args.out, plot=False)
+        return 0
+    if args.only == "catalog":
+        report = json.loads(args.out.read_text()) if args.out.exists() else {}
+        report["catalog"] = catalog_scaling(args.world, args.registry, sizes, args.seconds)
+        write(report, args.out, plot=False)
+        print(args.out.with_suffix(".md").read_text())
         return 0
     report = run(args.world, args.registry, args.seconds)
     if sizes:

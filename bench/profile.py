@@ -75,9 +75,10 @@ def summarize(raw: Path) -> dict:
         n = int(count)
         total += n
         by_cat[categorize(stack)] += n
-        for method in re.findall(r"(?:^|;)\s*(\w+) \((?:services|gateway)/[\w/]*servicer\.py", stack):
-            handlers[method] += n
-            break
+        # the servicer method on the stack (e.g. "RankServicer.Rank (services/rank/servicer.py:42)")
+        m = re.search(r"(?:^|;)\s*\w+Servicer\.(\w+) \((?:services|gateway)/[\w/]*servicer\.py", stack)
+        if m:
+            handlers[m.group(1)] += n
     share = {k: round(v / total, 3) for k, v in by_cat.most_common()} if total else {}
     inclusive = {k: round(v / total, 3) for k, v in handlers.most_common()} if total else {}
     return {"samples": total, "share": share, "handler_inclusive": inclusive}
@@ -122,7 +123,10 @@ def profile_phase(stack: Stack, gen: LoadGen, concurrency: int, seconds: float, 
 def write_md(report: dict, path: Path) -> None:
     lines = ["# Where the services' time goes (py-spy, nonblocking, 250 Hz)", "",
              f"Command: `{report['command']}`. Shares are of each service's on-CPU samples, by the "
-             "innermost frame's module; latencies here include the profiler's own cost.", ""]
+             "innermost frame's module; latencies here include the profiler's own cost. \"handler (incl.)\": "
+             "samples with the servicer method on the stack; work it hands to other asyncio tasks (recall's "
+             "channels, gathered) runs under the event loop instead, and \"asyncio\" as the innermost frame "
+             "is mostly gRPC's own callbacks (C code the loop calls).", ""]
     for c, phase in report["phases"].items():
         load = phase["load"]
         lines += [f"## {c} concurrent user(s): p50 {load['p50_ms']:.1f} ms, {load['rps']:.0f} rps", "",

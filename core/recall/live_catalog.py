@@ -54,9 +54,12 @@ class _Uploads:
             return _NO_IDS, _NO_IDS
         return np.concatenate(ids), np.concatenate(times)
 
-    def since(self, since_ms: int) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.searchsorted(self.by_time_ms, since_ms, side="left")
-        return self.by_time_ids[lo:], self.by_time_ms[lo:]
+    def since(self, since_ms: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Items published at or after since_ms, newest first (at most `limit`, the newest)."""
+        lo = int(np.searchsorted(self.by_time_ms, since_ms, side="left"))
+        if limit is not None:
+            lo = max(lo, self.by_time_ms.size - limit)
+        return self.by_time_ids[lo:][::-1], self.by_time_ms[lo:][::-1]
 
 
 class LiveCatalog(CatalogSink):
@@ -132,9 +135,31 @@ class LiveCatalog(CatalogSink):
                  for u in (self._base_uploads, self._online_uploads)]
         return _newest_first(parts)
 
-    def published_since(self, since_ms: int) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and publish times of every upload at or after since_ms, newest first."""
-        return _newest_first([u.since(since_ms) for u in (self._base_uploads, self._online_uploads)])
+    def published_since(self, since_ms: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and publish times of every upload at or after since_ms, newest first; at most
+        `limit`, the newest. Both sources are kept in time order, so this is a slice and a
+        merge, not a sort of every young video (a 1M catalog's last two days: ~140k)."""
+        (a_ids, a_t), (b_ids, b_t) = (u.since(since_ms, limit) for u in (self._base_uploads, self._online_uploads))
+        ids, times = _merge_newest_first(a_ids, a_t, b_ids, b_t)
+        return (ids, times) if limit is None else (ids[:limit], times[:limit])
+
+
+def _merge_newest_first(a_ids: np.ndarray, a_t: np.ndarray, b_ids: np.ndarray,
+                        b_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two newest-first lists as one (a's items first among equal times)."""
+    if not b_ids.size:
+        return a_ids, a_t
+    if not a_ids.size:
+        return b_ids, b_t
+    n = a_ids.size + b_ids.size
+    # where each b lands: after the a items at least as new, plus the b items before it
+    at = np.searchsorted(-a_t, -b_t, side="right") + np.arange(b_ids.size)
+    from_b = np.zeros(n, dtype=bool)
+    from_b[at] = True
+    ids, times = np.empty(n, dtype=a_ids.dtype), np.empty(n, dtype=a_t.dtype)
+    ids[from_b], times[from_b] = b_ids, b_t
+    ids[~from_b], times[~from_b] = a_ids, a_t
+    return ids, times
 
 
 def _newest_first(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -69,3 +69,15 @@ def test_blocked_authors_videos_are_dropped_including_online_ones():
     out = apply_filter(DropBlockedAuthors(cat), c, UserStateData(blocked_authors=np.array([8])))
     assert out.kept.item_ids.tolist() == [1, 3] and sorted(out.removed.tolist()) == [2, 60]
     assert len(apply_filter(DropBlockedAuthors(cat), c, UserStateData()).kept) == 4
+
+
+def test_published_since_merges_the_sources_newest_first_and_keeps_the_newest_limit():
+    rng = np.random.default_rng(0)
+    base_hours = rng.integers(0, 50, 300)
+    cat = LiveCatalog(table(list(range(1, 301)), [7] * 300, base_hours.tolist()))
+    cat.publish([item(1000 + k, 8, int(t)) for k, t in enumerate(rng.integers(0, 50, 40))])
+    all_ids, all_times = cat.published_since(0)
+    assert np.all(np.diff(all_times) <= 0) and all_ids.size == 340 and np.unique(all_ids).size == 340
+    ids, times = cat.published_since(20 * H, limit=25)
+    assert ids.size == 25 and np.all(times >= 20 * H)
+    assert times.tolist() == all_times[:25].tolist()      # the 25 newest, whatever their source

@@ -35,8 +35,7 @@ class FreshChannel(Channel):
 
     async def retrieve(self, request: ChannelRequest) -> ChannelResult:
         now = request.catalog_now_ms
-        ids, times = self.catalog.published_since(now - int(self.max_age_h * HOUR_MS))
-        ids, times = ids[: self.max_pool], times[: self.max_pool]  # newest first
+        ids, times = self.catalog.published_since(now - int(self.max_age_h * HOUR_MS), self.max_pool)  # newest first
         keep = self.catalog.available(ids) & ~np.isin(ids, request.state.seen_items)
         ids, times = ids[keep], times[keep]
         if ids.size == 0:
