@@ -43,6 +43,7 @@ import numpy as np
 import redis.asyncio as aioredis
 from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
+from bench.echo import EchoChain
 from bench.loadgen import LoadGen, LoadResult
 from bench.measure import SERVING_METHODS, cpu_seconds, mean_ms, rss_mb, server_side_ms
 from core.context import RequestContext
@@ -194,31 +195,17 @@ def echo_chain(seconds: float, world: World, concurrencies: tuple[int, ...] = (1
     """The echo chain at each concurrency: at 1 user its p50 is what the four hops cost with
     no work behind them (the floor of the e2e p50 minus the in-process p50); at 16 its
     throughput is the ceiling of the pipeline's."""
-    ports = {r: free_port() for r in ("recall", "rank", "rerank", "gateway")}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "protos")]))
-    procs = []
-    try:
-        for role in ("recall", "rank", "rerank", "gateway"):
-            args = [sys.executable, "-m", "bench.echo", "--role", role, "--port", str(ports[role])]
-            if role == "gateway":
-                args += [f"--{r}=127.0.0.1:{ports[r]}" for r in ("recall", "rank", "rerank")]
-            procs.append(subprocess.Popen(args, env=env, cwd=ROOT))
-        address = f"127.0.0.1:{ports['gateway']}"
-        wait_healthy(address, 30)
-        gen = LoadGen.from_world(address, world)
+    with EchoChain() as echo:
+        gen = LoadGen.from_world(echo.address, world)
         asyncio.run(gen.closed(4, 1.0))  # warm-up
         out = {}
         for c in concurrencies:
-            cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+            cpu0 = sum(cpu_seconds(p.pid) for p in echo.procs)
             r = asyncio.run(gen.closed(c, seconds))
-            cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+            cpu = sum(cpu_seconds(p.pid) for p in echo.procs) - cpu0
             out[c] = {"rps": round(r.rps, 1), "p50_ms": r.pct(50), "p99_ms": r.pct(99), "concurrency": c,
                       "cpu_ms_per_request": round(1000 * cpu / max(r.ok, 1), 3)}
         return out
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=10)
 
 
 def run(world_dir: Path, registry: Path, seconds: float) -> dict:

@@ -66,6 +66,39 @@ class Gateway(gateway_pb2_grpc.GatewayServiceServicer):
         return FEED
 
 
+class EchoChain:
+    """The echo processes (this module, one per role) on free loopback ports, for as long as
+    the `with` block runs; `address` is the echo gateway's. `roles` may leave out the gateway,
+    to put a real one in front of the echo stages (`ports` says where they listen)."""
+
+    def __init__(self, roles: tuple[str, ...] = ("recall", "rank", "rerank", "gateway")):
+        self.roles = roles
+
+    def __enter__(self) -> EchoChain:
+        import os
+        import subprocess
+        import sys
+
+        from dev.redis_server import free_port
+        from dev.stack import ROOT, wait_healthy
+        ports = self.ports = {r: free_port() for r in ("recall", "rank", "rerank", "gateway")}
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "protos")]))
+        self.procs = []
+        for role in self.roles:
+            args = [sys.executable, "-m", "bench.echo", "--role", role, "--port", str(ports[role])]
+            if role == "gateway":
+                args += [f"--{r}=127.0.0.1:{ports[r]}" for r in ("recall", "rank", "rerank")]
+            self.procs.append(subprocess.Popen(args, env=env, cwd=ROOT))
+        self.address = f"127.0.0.1:{ports['gateway']}"
+        wait_healthy(f"127.0.0.1:{ports[self.roles[-1]]}", 30)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.terminate()
+            p.wait(timeout=10)
+
+
 async def serve(role: str, port: int, recall: str, rank: str, rerank: str) -> None:
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -38,23 +39,33 @@ from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
 import dev.stack
 from bench.e2e import in_process
+from bench.echo import EchoChain
 from bench.loadgen import LoadGen, LoadResult
 from bench.measure import SERVING_METHODS, cpu_seconds, ctx_switches, mean_ms, server_side_ms
 from dev.redis_server import drop_prefix, ensure_redis, free_port
-from dev.stack import ROOT, Stack, bootstrap, wait_healthy
+from dev.stack import Stack, bootstrap, wait_healthy
 from training.world import World
 
 
-def stack_variant(name: str, world_dir: Path, registry: Path, redis_url: str, seconds: float) -> dict:
-    world = World.load(world_dir)
+@contextlib.contextmanager
+def bootstrapped(world_dir: Path, registry: Path, redis_url: str):
+    """(the world, a fresh key prefix holding its state), the prefix dropped afterwards."""
     prefix = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    try:
+        bootstrap(world_dir, registry, redis_url, prefix, progress=False, say=lambda *_: None)
+        yield World.load(world_dir), prefix
+    finally:
+        drop_prefix(redis_url, prefix)
+
+
+def stack_variant(name: str, world_dir: Path, registry: Path, redis_url: str, seconds: float) -> dict:
     metrics_ports = {s: free_port() for s in SERVING_METHODS}
     env = {f"{s.upper()}_METRICS_PORT": str(p) for s, p in metrics_ports.items()}
     saved = dev.stack.STAGE_NICENESS
     dev.stack.STAGE_NICENESS = 0 if name in ("nice0", "pinned") else saved
     try:
-        bootstrap(world_dir, registry, redis_url, prefix, progress=False, say=lambda *_: None)
-        with Stack(registry, redis_url, prefix, Path("run/bench-logs"), env=env) as stack:
+        with (bootstrapped(world_dir, registry, redis_url) as (world, prefix),
+              Stack(registry, redis_url, prefix, Path("run/bench-logs"), env=env) as stack):
             wait_healthy(stack.address("gateway"), 60)
             pids = {n: p.pid for n, p in stack.procs.items()}
             if name == "pinned":
@@ -81,34 +92,7 @@ def stack_variant(name: str, world_dir: Path, registry: Path, redis_url: str, se
     finally:
         dev.stack.STAGE_NICENESS = saved
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-        drop_prefix(redis_url, prefix)
     return report
-
-
-class EchoChain:
-    """The echo processes, left running so one round trip can sit between two requests;
-    `roles` leaves out the gateway to put a real one in front of the echo stages."""
-
-    def __init__(self, roles: tuple[str, ...] = ("recall", "rank", "rerank", "gateway")):
-        self.roles = roles
-
-    def __enter__(self):
-        ports = self.ports = {r: free_port() for r in ("recall", "rank", "rerank", "gateway")}
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "protos")]))
-        self.procs = []
-        for role in self.roles:
-            args = [sys.executable, "-m", "bench.echo", "--role", role, "--port", str(ports[role])]
-            if role == "gateway":
-                args += [f"--{r}=127.0.0.1:{ports[r]}" for r in ("recall", "rank", "rerank")]
-            self.procs.append(subprocess.Popen(args, env=env, cwd=ROOT))
-        self.address = f"127.0.0.1:{ports['gateway']}"
-        wait_healthy(f"127.0.0.1:{ports[self.roles[-1]]}", 30)
-        return self
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            p.terminate()
-            p.wait(timeout=10)
 
 
 GAPS = ("none", "sleep", "spin", "echo")
@@ -119,66 +103,51 @@ def gateway_glue(world_dir: Path, registry: Path, redis_url: str, seconds: float
     """The real gateway in front of the echo stages against the echo gateway in front of the
     same stages, one user: what the gateway's own work costs (state read, display info, the
     impression log, explanations, its stage wrappers) beyond the hop it cannot avoid."""
-    world = World.load(world_dir)
-    prefix = f"bench-floor-{uuid.uuid4().hex[:6]}"
-    out = {}
-    try:
-        bootstrap(world_dir, registry, redis_url, prefix, progress=False, say=lambda *_: None)
-        with EchoChain() as echo:
-            ports = {r: echo.ports[r] for r in ("recall", "rank", "rerank")}
-            stack = Stack(registry, redis_url, prefix, Path("run/bench-logs"), ports=ports)
-            stack.start_one("gateway")
-            try:
-                stack.wait_one("gateway")
-                gens = {"echo_gateway": LoadGen.from_world(echo.address, world),
-                        "real_gateway": LoadGen.from_world(stack.address("gateway"), world)}
-                results = {name: LoadResult() for name in gens}
-                for gen in gens.values():
-                    asyncio.run(gen.closed(1, 2.0))  # warm-up
-                for _ in range(4):  # in turns: the machine's drift falls on both alike
-                    for name, gen in gens.items():
-                        asyncio.run(gen.closed(1, seconds / 4, out=results[name]))
-            finally:
-                stack.stop()
-        out = {f"{name}_p50_ms": r.pct(50) for name, r in results.items()}
-        out["real_gateway_stages_p50_ms"] = results["real_gateway"].summary()["stages_p50_ms"]
-        out["gateway_glue_ms"] = round(out["real_gateway_p50_ms"] - out["echo_gateway_p50_ms"], 3)
-    finally:
-        drop_prefix(redis_url, prefix)
+    with bootstrapped(world_dir, registry, redis_url) as (world, prefix), EchoChain() as echo:
+        ports = {r: echo.ports[r] for r in ("recall", "rank", "rerank")}
+        stack = Stack(registry, redis_url, prefix, Path("run/bench-logs"), ports=ports)
+        stack.start_one("gateway")
+        try:
+            stack.wait_one("gateway")
+            gens = {"echo_gateway": LoadGen.from_world(echo.address, world),
+                    "real_gateway": LoadGen.from_world(stack.address("gateway"), world)}
+            results = {name: LoadResult() for name in gens}
+            for gen in gens.values():
+                asyncio.run(gen.closed(1, 2.0))  # warm-up
+            for _ in range(4):  # in turns: the machine's drift falls on both alike
+                for name, gen in gens.items():
+                    asyncio.run(gen.closed(1, seconds / 4, out=results[name]))
+        finally:
+            stack.stop()
+    out = {f"{name}_p50_ms": r.pct(50) for name, r in results.items()}
+    out["real_gateway_stages_p50_ms"] = results["real_gateway"].summary()["stages_p50_ms"]
+    out["gateway_glue_ms"] = round(out["real_gateway_p50_ms"] - out["echo_gateway_p50_ms"], 3)
     return out
 
 
 def inproc_variants(world_dir: Path, registry: Path, redis_url: str, n: int) -> dict:
-    world = World.load(world_dir)
-    prefix = f"bench-floor-{uuid.uuid4().hex[:6]}"
-    out = {}
-    try:
-        bootstrap(world_dir, registry, redis_url, prefix, progress=False, say=lambda *_: None)
-        with EchoChain() as echo:
-            async def run():
-                async with grpc.aio.insecure_channel(echo.address) as channel:
-                    stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-                    turn = iter(range(1 << 30))
+    with bootstrapped(world_dir, registry, redis_url) as (world, prefix), EchoChain() as echo:
+        async def run():
+            async with grpc.aio.insecure_channel(echo.address) as channel:
+                stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+                turn = iter(range(1 << 30))
 
-                    # The gap before each request, in turn, so that the machine's drift over
-                    # minutes falls on every variant alike.
-                    async def gap() -> str:
-                        kind = GAPS[next(turn) % len(GAPS)]
-                        if kind == "sleep":
-                            await asyncio.sleep(GAP_S)
-                        elif kind == "spin":
-                            end = time.perf_counter() + GAP_S
-                            while time.perf_counter() < end:
-                                pass
-                        elif kind == "echo":
-                            await stub.Recommend(gateway_pb2.RecommendRequest(user_id=1, count=20), timeout=5)
-                        return kind
-                    return await in_process(world, registry, redis_url, prefix, n * len(GAPS), between=gap)
-            mixed = asyncio.run(run())
-        out = {kind: {"stages_mean_ms": mixed["stages_mean_ms_by_gap"][kind]} for kind in GAPS}
-    finally:
-        drop_prefix(redis_url, prefix)
-    return out
+                # The gap before each request, in turn, so that the machine's drift over
+                # minutes falls on every variant alike.
+                async def gap() -> str:
+                    kind = GAPS[next(turn) % len(GAPS)]
+                    if kind == "sleep":
+                        await asyncio.sleep(GAP_S)
+                    elif kind == "spin":
+                        end = time.perf_counter() + GAP_S
+                        while time.perf_counter() < end:
+                            pass
+                    elif kind == "echo":
+                        await stub.Recommend(gateway_pb2.RecommendRequest(user_id=1, count=20), timeout=5)
+                    return kind
+                return await in_process(world, registry, redis_url, prefix, n * len(GAPS), between=gap)
+        mixed = asyncio.run(run())
+    return {kind: {"stages_mean_ms": mixed["stages_mean_ms_by_gap"][kind]} for kind in GAPS}
 
 
 def write_md(report: dict, path: Path) -> None:

@@ -54,3 +54,31 @@ def test_http_only_results_merge_into_the_existing_ones(tmp_path):
 def test_bench_e2e_refuses_a_bad_request_count():
     with pytest.raises(SystemExit):
         e2e_bench.main(["--only", "http", "--requests", "0"])
+
+
+def test_in_process_timings_are_kept_by_the_gap_before_each_request(stack, world, artifacts):
+    import asyncio
+    turn = iter(range(1000))
+
+    async def gap():
+        return "odd" if next(turn) % 2 else "even"
+    report = asyncio.run(e2e_bench.in_process(world, artifacts[1], stack.redis_url, stack.prefix, n=6, between=gap))
+    assert set(report["stages_mean_ms_by_gap"]) == {"odd", "even"}
+    for stages in report["stages_mean_ms_by_gap"].values():
+        assert set(stages) == {"state", "recall", "rank", "rerank", "display"} and min(stages.values()) > 0
+    assert report["cpu_ms_per_request"] > 0
+
+
+def test_profile_summary_attributes_samples_by_module_and_handler(tmp_path):
+    from bench import profile
+    raw = tmp_path / "rank-c1.txt"
+    raw.write_text(
+        "process 1:\"python -m services.rank\";<module> (services/rank/__main__.py:90);"
+        "RankServicer.Rank (services/rank/servicer.py:50);score (core/rank/scoring.py:79);"
+        "Session.run (onnxruntime/capi/onnxruntime_inference_collection.py:406) 6\n"
+        "process 1:\"python -m services.rank\";<module> (services/rank/__main__.py:90);"
+        "BaseEventLoop._run_once (asyncio/base_events.py:1922) 4\n")
+    s = profile.summarize(raw)
+    assert s["samples"] == 10
+    assert s["share"] == {"onnxruntime": 0.6, "asyncio": 0.4}
+    assert s["handler_inclusive"] == {"Rank": 0.6}
