@@ -103,28 +103,29 @@ def _batches(n: int, size: int, rng: np.random.Generator, desc: str):
         yield torch.from_numpy(order[lo:lo + size])
 
 
-def _fit(modules: list[torch.nn.Module], loss_of, n_rows: int, batch_size: int, epochs: int,
+def fit_modules(modules: list[torch.nn.Module], loss_of, n_rows: int, batch_size: int, epochs: int,
          lr: float, rng: np.random.Generator, name: str) -> list[float]:
-    """Adam over `modules`, shuffled mini-batches of row indices; `loss_of(batch)` is the
-    batch's mean loss. Returns the mean training loss per epoch."""
+    """Adam over `modules`, shuffled mini-batches of row indices; `loss_of(batch, *modules)` is
+    the batch's mean loss, computed with the modules it is given. Under torchrun each module is
+    given wrapped in PyTorch's DistributedDataParallel (gloo on CPU), which averages the
+    gradients across processes during the backward pass. Returns the mean training loss per
+    epoch (over all processes' rows)."""
     params = [p for m in modules for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=lr)
     dist = _distributed()
+    # find_unused_parameters: a batch may leave a parameter out of the graph (a head whose
+    # labels are all masked, a sequence-free batch); DDP then still reduces every gradient.
+    run_with = modules if dist is None else [
+        torch.nn.parallel.DistributedDataParallel(m, find_unused_parameters=True) for m in modules]
     losses = []
     for epoch in range(epochs):
         for m in modules:
             m.train()
         total, n = 0.0, 0
         for b in _batches(n_rows, batch_size, rng, f"{name} epoch {epoch + 1}/{epochs}"):
-            loss = loss_of(b)
+            loss = loss_of(b, *run_with)
             opt.zero_grad()
             loss.backward()
-            if dist is not None:  # data-parallel: average the gradients, as DDP's all-reduce does
-                for p in params:
-                    if p.grad is None:  # every process must reduce the same tensors
-                        p.grad = torch.zeros_like(p)
-                    dist.all_reduce(p.grad)
-                    p.grad /= dist.get_world_size()
             opt.step()
             total, n = total + loss.item() * len(b), n + len(b)
         if dist is not None:
@@ -174,15 +175,14 @@ def train_two_tower(ds: Dataset, world: World, epochs: int, seed: int,
     item_tower = ItemTower(len(ds.items), c.n_authors, c.n_categories, c.n_regions,
                            DURATION_EDGES.size + 2, dim=EMBED_DIM)
 
-    def loss_of(b):
+    def loss_of(b, users, items):
         items_b = target[b]
         # Item-id dropout: teaches the item tower to place items by metadata alone.
         meta = meta_all[items_b].clone()
         meta[torch.rand(len(b)) < 0.1, 0] = 0
-        return sampled_softmax_loss(user_tower(seq[b], profile[b]), item_tower(meta),
-                                    items_b, log_q[items_b], temperature)
+        return sampled_softmax_loss(users(seq[b], profile[b]), items(meta), items_b, log_q[items_b], temperature)
 
-    losses = _fit([user_tower, item_tower], loss_of, len(pos), 512, epochs, lr, rng, "two-tower")
+    losses = fit_modules([user_tower, item_tower], loss_of, len(pos), 512, epochs, lr, rng, "two-tower")
     return user_tower, item_tower, losses
 
 
@@ -305,11 +305,11 @@ def train_ranker(ds: Dataset, world: World, epochs: int, seed: int, use_sequence
     x = _ranker_tensors(ds, rows)
     y = torch.from_numpy(rows.labels)
 
-    def loss_of(b):
-        p = model(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
+    def loss_of(b, m):
+        p = m(x["cat"][b], x["num"][b], x["seq_items"][b], x["seq_cats"][b])
         return F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y[b])
 
-    losses = _fit([model], loss_of, len(rows), 1024, epochs, 2e-3, rng, "ranker")
+    losses = fit_modules([model], loss_of, len(rows), 1024, epochs, 2e-3, rng, "ranker")
     return model, vocab, losses
 
 
@@ -328,10 +328,10 @@ def train_prerank(ds: Dataset, ranker: Ranker, vocab: dict[str, int], epochs: in
     model, _ = zoo.build_prerank(architecture, [vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(ds.heads))
     names = zoo.input_names(model)  # (cat, num); the two-tower pre-ranker reads the sequence too
 
-    def loss_of(b):
-        return F.binary_cross_entropy(model(*(x[n][b] for n in names)).clamp(1e-6, 1 - 1e-6), target[b])
+    def loss_of(b, m):
+        return F.binary_cross_entropy(m(*(x[n][b] for n in names)).clamp(1e-6, 1 - 1e-6), target[b])
 
-    losses = _fit([model], loss_of, len(rows), 1024, epochs, 3e-3, rng, "pre-rank")
+    losses = fit_modules([model], loss_of, len(rows), 1024, epochs, 3e-3, rng, "pre-rank")
     return model, losses
 
 
@@ -343,10 +343,10 @@ def train_lr(ds: Dataset, vocab: dict[str, int], epochs: int, seed: int):
     y = torch.from_numpy(ds.train.labels)
     model = LogisticRegression([vocab[f] for f in CAT_FEATURES], len(NUM_FEATURES), len(ds.heads))
 
-    def loss_of(b):
-        return F.binary_cross_entropy(model(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), y[b])
+    def loss_of(b, m):
+        return F.binary_cross_entropy(m(x["cat"][b], x["num"][b]).clamp(1e-6, 1 - 1e-6), y[b])
 
-    losses = _fit([model], loss_of, len(ds.train), 1024, epochs, 1e-2, rng, "logistic regression")
+    losses = fit_modules([model], loss_of, len(ds.train), 1024, epochs, 1e-2, rng, "logistic regression")
     return model, losses
 
 

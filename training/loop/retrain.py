@@ -38,11 +38,12 @@ from training.loop.dataset import HEADS, Spec, build, read_shards
 from training.metrics import auc
 from training.models.ranker import Ranker
 from training.publish import manifest_body, publish
-from training.train import _export, schema_hash
+from training.train import _export, fit_modules, schema_hash
 
 MODEL = "ranker"
 INPUTS = ("cat", "num", "seq_items", "seq_cats")
 HOLDOUT = 0.1
+BATCH = 512  # rows per training step
 
 
 @dataclass
@@ -134,21 +135,14 @@ def train_candidate(mv: ModelVersion, shards: dict[str, np.ndarray], epochs: int
     if shuffle_labels:  # a deliberately broken candidate (tests, `make loop`'s bad night)
         labels[train_rows] = labels[rng.permutation(train_rows)]
     y = torch.from_numpy(labels)
-    opt = torch.optim.Adam(model.parameters(), lr=lr if warm_start else 2e-3)
-    losses = []
-    model.train()
-    for _ in range(epochs):
-        total = 0.0
-        for b in np.array_split(rng.permutation(train_rows), max(1, train_rows.size // 512)):
-            b = torch.from_numpy(b)
-            p = model(*(x[k][b] for k in INPUTS))
-            loss = F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(b)
-        losses.append(round(total / max(train_rows.size, 1), 4))
-    model.eval()
+    rows = torch.from_numpy(train_rows)
+
+    def loss_of(b, m):  # b indexes the training rows
+        r = rows[b]
+        return F.binary_cross_entropy(m(*(x[k][r] for k in INPUTS)).clamp(1e-6, 1 - 1e-6), y[r])
+    # the offline trainer's loop: Adam, shuffled batches, DDP under torchrun
+    losses = [round(v, 4) for v in fit_modules([model], loss_of, train_rows.size, BATCH, epochs,
+                                               lr if warm_start else 2e-3, rng, "retrain")]
     test = {k: shards[k][test_rows] for k in INPUTS}
     truth = shards["labels"][test_rows]
     live_test = clamp_to_vocab(test, mv.manifest["feature_order"]["vocab"])  # as the live version reads them
@@ -206,9 +200,9 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
             num_cpus: int | None = None, min_rows: int = 200,
             clock_changes: tuple[tuple[int, int], ...] = (),
             online_items: list[CatalogItem] | None = None) -> Candidate | None:
-    """`online_items`: the videos published through the catalog API (`catalog_items`), assembled
+    """Train and canary a candidate; None when there is too little new data (nothing changes).
+    `online_items`: the videos published through the catalog API (`catalog_items`), assembled
     with their features as the rank service assembles them (core/rank/online_items.py)."""
-    """Train and canary a candidate; None when there is too little new data (nothing changes)."""
     registry = Registry(registry_root)
     mv = registry.open(MODEL, registry.live_version(MODEL))
     since = since_ms if since_ms is not None else int(mv.manifest.get("loop", {}).get("until_ms", 0))
