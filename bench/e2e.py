@@ -4,6 +4,7 @@ echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
     python -m bench.e2e [--seconds 8] [--world data/world] [--registry models]
     python -m bench.e2e --only http [--requests 300]   # HTTP vs gRPC alone, merged into latest.json
     python -m bench.e2e --only catalog                 # the catalog scaling alone, merged likewise
+    python -m bench.e2e --only impressions             # what the impression log adds, likewise
 
 * closed loop at 1, 4 and 16 concurrent users, open loop at 25/50/75% of the measured
   capacity (bench/loadgen.py; users drawn by activity, loopback only);
@@ -18,6 +19,8 @@ echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
   calls alternating between the two edges (which goes first alternates too), keep-alive on
   both -> `http_over_grpc_p50` (target <= 1.5); `--only http` runs this part alone and merges
   it into the existing results (every other key kept);
+* `impression_log`: what writing the impression log adds to Recommend (p50 and the gateway's
+  CPU per request), against a second gateway with the log off, the two loaded in turns;
 * `catalog`: the whole stack again at 10k, 100k and 1M videos (the trained catalog grown
   as in bench/recall.py; ranker and pre-rank see the added videos as unknown ids), one stack
   per size, all up at once and loaded in turns, one user, closed loop: end-to-end and
@@ -167,20 +170,57 @@ def http_vs_grpc(stack: Stack, user_ids: np.ndarray, n: int = 300, count: int = 
             "http_over_grpc_p50": round(p50["http"] / p50["grpc"], 3), "requests": n, "count": count}
 
 
-def run_http_only(world_dir: Path, registry: Path, n: int) -> dict:
-    """The whole stack, warmed up, then `http_vs_grpc` alone (no load phases)."""
+def run_on_stack(world_dir: Path, registry: Path, measure) -> dict:
+    """The whole stack, warmed up, then `measure(stack, world)` alone (no load phases)."""
     world = World.load(world_dir)
     local = ensure_redis("redis://127.0.0.1:6379/0")
-    prefix = f"bench-http-{uuid.uuid4().hex[:6]}"
+    prefix = f"bench-part-{uuid.uuid4().hex[:6]}"
     try:
         bootstrap(world_dir, registry, local.url, prefix, progress=False, say=lambda *_: None)
         with Stack(registry, local.url, prefix, Path("run/bench-logs")) as stack:
             wait_healthy(stack.address("gateway"), 60)
             asyncio.run(LoadGen.from_world(stack.address("gateway"), world).closed(1, 2.0))  # warm-up
-            return http_vs_grpc(stack, world.users["user_id"], n=n)
+            return measure(stack, world)
     finally:
         drop_prefix(local.url, prefix)
         local.stop()
+
+
+def run_http_only(world_dir: Path, registry: Path, n: int) -> dict:
+    """`http_vs_grpc` alone on a fresh stack."""
+    return run_on_stack(world_dir, registry, lambda stack, world: http_vs_grpc(stack, world.users["user_id"], n=n))
+
+
+def impression_log_cost(stack: Stack, world: World, seconds: float, rounds: int = 4) -> dict:
+    """What writing the impression log adds to Recommend: a second gateway with the log off
+    (GATEWAY_LOG_IMPRESSIONS=false) in front of the same stages, one user, the two gateways
+    loaded in turns (the machine's drift falls on both alike). p50 and the gateway's CPU per
+    request, with the log and without."""
+    ports = {n: stack.ports[n] for n in ("recall", "rank", "rerank")}
+    off = Stack(stack.registry_dir, stack.redis_url, stack.prefix, stack.log_dir / "no-impressions", ports=ports,
+                env={"GATEWAY_LOG_IMPRESSIONS": "false"})
+    off.start_one("gateway")
+    try:
+        off.wait_one("gateway")
+        gateways = {"with_log": stack, "without_log": off}
+        gens = {k: LoadGen.from_world(g.address("gateway"), world) for k, g in gateways.items()}
+        results, cpu = {k: LoadResult() for k in gens}, {k: 0.0 for k in gens}
+        for gen in gens.values():
+            asyncio.run(gen.closed(1, 1.0))  # warm-up
+        for _ in range(rounds):
+            for k, gen in gens.items():
+                pid = gateways[k].procs["gateway"].pid
+                cpu0 = cpu_seconds(pid)
+                asyncio.run(gen.closed(1, seconds / rounds, out=results[k]))
+                cpu[k] += cpu_seconds(pid) - cpu0
+    finally:
+        off.stop()
+    out = {k: {"p50_ms": r.pct(50), "gateway_cpu_ms_per_request": round(1000 * cpu[k] / max(r.ok, 1), 3),
+               "requests": r.ok} for k, r in results.items()}
+    out["added_p50_ms"] = round(out["with_log"]["p50_ms"] - out["without_log"]["p50_ms"], 3)
+    out["added_cpu_ms_per_request"] = round(out["with_log"]["gateway_cpu_ms_per_request"]
+                                            - out["without_log"]["gateway_cpu_ms_per_request"], 3)
+    return out
 
 
 def merge_http(results: Path, http_report: dict, note: str = "") -> dict:
@@ -243,6 +283,8 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
             rss = {n: rss_mb(p.pid) for n, p in stack.procs.items()}
             report["http"] = http_vs_grpc(stack, world.users["user_id"])
             print(json.dumps({"http": report["http"]}), flush=True)
+            report["impression_log"] = impression_log_cost(stack, world, seconds)
+            print(json.dumps({"impression_log": report["impression_log"]}), flush=True)
         inproc = asyncio.run(in_process(world, registry, local.url, prefix))
 
         turn = iter(range(1 << 30))
@@ -406,6 +448,11 @@ def write(report: dict, out: Path, plot: bool = True) -> None:
         h = report["http"]
         lines.append(f"| Recommend (10 items) p50: HTTP/JSON / gRPC | {h['http_p50_ms']:.1f} / "
                      f"{h['grpc_p50_ms']:.1f} ms = {h['http_over_grpc_p50']:.2f} | ≤ 1.5 |")
+    if report.get("impression_log"):
+        imp = report["impression_log"]
+        lines.append(f"| impression log: Recommend p50 with / without it (gateways in turns) | "
+                     f"{imp['with_log']['p50_ms']:.2f} / {imp['without_log']['p50_ms']:.2f} ms = "
+                     f"{imp['added_p50_ms']:+.2f} ms ({imp['added_cpu_ms_per_request']:+.2f} CPU-ms) | ≤ +0.3 ms |")
     if report.get("rank_inproc_p50_ms_200") is not None:
         lines.append(f"| ranker alone, 200 candidates, p50 | {report['rank_inproc_p50_ms_200']:.2f} ms | ≤ 3 ms |")
     if report.get("rerank_inproc_p99_ms_200to20") is not None:
@@ -460,9 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--catalog-sizes", default="10000,100000,1000000",
                    help="catalog sizes for the scaling runs, comma-separated ('' to skip)")
     p.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
-    p.add_argument("--only", choices=["http", "catalog"],
+    p.add_argument("--only", choices=["http", "catalog", "impressions"],
                    help="run one part alone and merge it into --out: http = HTTP/JSON vs gRPC Recommend p50, "
-                        "catalog = the catalog scaling runs")
+                        "catalog = the catalog scaling runs, impressions = what the impression log adds")
     p.add_argument("--requests", type=int, default=300, help="--only http: requests per edge (after 20 warm-up)")
     p.add_argument("--note", default="", help="--only http: a note kept with the measurement (e.g. the machine's load)")
     args = p.parse_args(argv)
@@ -480,6 +527,13 @@ def main(argv: list[str] | None = None) -> int:
         http_report = run_http_only(args.world, args.registry, args.requests)
         print(json.dumps({"http": http_report}), flush=True)
         write(merge_http(args.out, http_report, args.note), args.out, plot=False)
+        return 0
+    if args.only == "impressions":
+        report = json.loads(args.out.read_text()) if args.out.exists() else {}
+        report["impression_log"] = run_on_stack(args.world, args.registry,
+                                                lambda stack, world: impression_log_cost(stack, world, args.seconds))
+        write(report, args.out, plot=False)
+        print(json.dumps({"impression_log": report["impression_log"]}))
         return 0
     if args.only == "catalog":
         report = json.loads(args.out.read_text()) if args.out.exists() else {}
