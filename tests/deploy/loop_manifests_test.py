@@ -2,7 +2,8 @@
 
 Built-in kinds are validated strictly against the Kubernetes schemas. The RayJob is a KubeRay
 custom resource the schemas do not know: its pod templates are validated as core/v1
-PodTemplates (the part the cluster would reject), its own fields checked here."""
+PodTemplates (the part the cluster would reject), its own fields checked here; so are the
+PrometheusRule's alerts."""
 from __future__ import annotations
 
 import shutil
@@ -42,7 +43,7 @@ def test_builtin_objects_and_ray_pods_validate(docs):
                 kubernetes_validate.validate({"apiVersion": "v1", "kind": "PodTemplate",
                                               "metadata": {"name": f"ray-{i}"}, "template": template},
                                              K8S_VERSION, strict=True)
-        else:
+        elif doc["kind"] != "PrometheusRule":  # a Prometheus Operator resource: checked below
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
 
@@ -70,3 +71,23 @@ def test_one_exporter_and_a_nightly_retrain(docs):
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     [container] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert container["args"][0] == "training.loop.retrain"
+
+
+def test_exporter_alerts_read_the_exporters_own_metrics_and_fire_before_the_cap(docs):
+    """The PrometheusRule (a Prometheus Operator resource the schemas do not know): each rule's
+    expression names a metric the exporter exports, and the backlog alert fires well before the
+    writers' stream cap, past which Redis would drop entries nobody exported."""
+    import re
+
+    from core.store import keys as K
+    [rule] = [d for d in docs if d["kind"] == "PrometheusRule"]
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    exported = set(re.findall(r'"(recsys_exporter_\w+)"', (ROOT / "training/loop/exporter.py").read_text()))
+    rules = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert {"RecsysExporterLagging", "RecsysExporterBacklogNearCap", "RecsysExporterDown"} <= set(rules)
+    for name, r in rules.items():
+        assert r["labels"]["severity"] in {"warning", "critical"} and r["annotations"]["summary"], name
+        for metric in re.findall(r"recsys_\w+", r["expr"]):
+            assert metric in exported, f"{name}: {metric} is not an exporter metric"
+    threshold = float(re.search(r">\s*(\d+)", rules["RecsysExporterBacklogNearCap"]["expr"]).group(1))
+    assert threshold <= 0.5 * min(K.EVENTS_STREAM_CAP, K.IMPRESSIONS_STREAM_CAP)
