@@ -11,8 +11,9 @@ Each night:
     export (training/loop/exporter.py)  -> gate the canary that served today (gate.py)
     -> dataset since the live version + warm-started ranker (retrain.py) -> canary
 
-On `--broken-night` the candidate is trained on shuffled labels instead: the gate must roll it
-back the next night. Writes reports/loop.{json,md,png}.
+On `--broken-night` the candidate is trained on shuffled labels instead, and served on its
+own scores (no recall prior: with it, a model that learned nothing orders like the recall
+order, no worse than the live ranker): the gate must roll it back the next night. Writes reports/loop.{json,md,png}.
 """
 from __future__ import annotations
 
