@@ -12,13 +12,15 @@ export REGISTRY_DIR ?= models
 export WORLD_DIR ?= data/world
 
 .PHONY: help install proto run demo test unit integration lint train world artifacts bench chaos restarts simulate eval eval-kuairand eval-models deploy-check clean \
-  loop-deps export retrain gate loop
+  loop-deps export retrain gate loop profile floor
 help:
 	@echo "make run    - set up everything, then run the whole stack (Ctrl-C stops it); DATA=folder serves your own log"
 	@echo "make demo   - set up, start, print feeds for three users, show a feed learning, stop"
 	@echo "make test   - unit and integration tests (real services, real Redis)"
 	@echo "make train  - generate the world (if missing) and train + publish new model versions"
 	@echo "make bench  - benchmarks and trade-off reports into bench/results/ (latest.json: end to end)"
+	@echo "make profile - py-spy flame graphs of the four running services at 1 and 16 users -> bench/results/profiles/"
+	@echo "make floor  - what a stage costs as a service and why (priority, pinning, gaps, the gateway's own work) -> bench/results/floor.*"
 	@echo "make chaos  - faults under load (kills, Redis crash, latency, swaps, overload, fuzz) -> bench/results/chaos.json"
 	@echo "make restarts - kill and restart rerank and recall 200 times under light load, catch native crashes -> bench/results/restarts.json"
 	@echo "make eval   - train + evaluate every model and baseline offline -> reports/eval-synthetic.*"
@@ -65,6 +67,12 @@ bench: artifacts
 	$(PY) -m training.evaluate_rerank --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --out bench/results
 	$(PY) -m bench.recall --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
 	$(PY) -m bench.e2e --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
+
+profile: artifacts
+	$(PY) -m bench.profile --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
+
+floor: artifacts
+	$(PY) -m bench.floor --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
 
 chaos: artifacts
 	$(PY) -m bench.chaos --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
