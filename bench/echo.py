@@ -71,8 +71,8 @@ class EchoChain:
     the `with` block runs; `address` is the echo gateway's. `roles` may leave out the gateway,
     to put a real one in front of the echo stages (`ports` says where they listen)."""
 
-    def __init__(self, roles: tuple[str, ...] = ("recall", "rank", "rerank", "gateway")):
-        self.roles = roles
+    def __init__(self, roles: tuple[str, ...] = ("recall", "rank", "rerank", "gateway"), interceptor: bool = False):
+        self.roles, self.interceptor = roles, interceptor
 
     def __enter__(self) -> EchoChain:
         import os
@@ -88,6 +88,8 @@ class EchoChain:
             args = [sys.executable, "-m", "bench.echo", "--role", role, "--port", str(ports[role])]
             if role == "gateway":
                 args += [f"--{r}=127.0.0.1:{ports[r]}" for r in ("recall", "rank", "rerank")]
+            if self.interceptor:
+                args.append("--interceptor")
             self.procs.append(subprocess.Popen(args, env=env, cwd=ROOT))
         self.address = f"127.0.0.1:{ports['gateway']}"
         wait_healthy(f"127.0.0.1:{ports[self.roles[-1]]}", 30)
@@ -99,8 +101,12 @@ class EchoChain:
             p.wait(timeout=10)
 
 
-async def serve(role: str, port: int, recall: str, rank: str, rerank: str) -> None:
-    server = grpc.aio.server()
+async def serve(role: str, port: int, recall: str, rank: str, rerank: str, interceptor: bool = False) -> None:
+    interceptors = []
+    if interceptor:  # the services' own (services/common/server.py): what it costs a hop
+        from services.common.server import ErrorInterceptor
+        interceptors.append(ErrorInterceptor(f"echo-{role}"))
+    server = grpc.aio.server(interceptors=interceptors)
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     if role == "recall":
         recall_pb2_grpc.add_RecallServiceServicer_to_server(Recall(), server)
@@ -122,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recall", default="")
     p.add_argument("--rank", default="")
     p.add_argument("--rerank", default="")
+    p.add_argument("--interceptor", action="store_true", help="serve through the services' ErrorInterceptor")
     args = p.parse_args(argv)
-    asyncio.run(serve(args.role, args.port, args.recall, args.rank, args.rerank))
+    asyncio.run(serve(args.role, args.port, args.recall, args.rank, args.rerank, args.interceptor))
     return 0
 
 
