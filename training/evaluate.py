@@ -89,7 +89,7 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
     measured = set(np.asarray(users).tolist())
     todo = np.union1d(users, dump_users if dump_users is not None else np.zeros(0, np.int64)).astype(np.int64)
     recs, stage_lists, truths, ilds, history = [], {}, [], [], []
-    oracle = OracleCeilings(world, ds.cutoff_ms) if world.truth else None
+    oracle = OracleCeilings(world, ds.cutoff_ms, items.item_id) if world.truth else None
     variants = rerank_variants()
     variant_feeds: dict[str, list] = {name: [] for name in variants}
     for u in todo:
@@ -109,7 +109,7 @@ def pipeline(world: World, ds: Dataset, registry: Path, users: np.ndarray,
             truths.append(truth)
             ilds.append(ild(funnel.side.vectors[items.index_of(feed)]))
             if oracle is not None:
-                oracle.add(int(u), funnel.state(int(u)).seen_items, lists)
+                oracle.add(int(u), funnel.last_state.seen_items, lists)
             history.append(int(funnel.bounds[u + 1] - funnel.bounds[u]))
     feeds = stage_lists.get("final", [])
     shown = np.unique(np.concatenate(feeds)) if feeds else np.zeros(0)
@@ -163,15 +163,15 @@ class OracleCeilings:
     """Where relevance is lost, by the world's truth (synthetic worlds only): for each stage's
     list, the mean true P(like) of its own top 10 ("top10": what the stage would show) and of
     the best 10 it holds ("best10": what a perfect ordering of what it kept would show),
-    against the best 10 of the whole unseen catalog. best10 falling from one stage to the next
+    against the best 10 of the whole unseen catalog: `catalog`, the items the funnel serves
+    from (so no list can hold more than the ceiling). best10 falling from one stage to the next
     is what the stage threw away; top10 far below best10 is what its ordering cannot find."""
 
     LISTS = ("merged_recall", "prerank", "rank", "final")
 
-    def __init__(self, world: World, now_ms: int):
+    def __init__(self, world: World, now_ms: int, catalog: np.ndarray):
         self.world, self.now = world, now_ms
-        published = world.videos["publish_ms"] < now_ms
-        self.catalog = np.flatnonzero(published).astype(np.int64) + 1
+        self.catalog = np.asarray(catalog, dtype=np.int64)
         self.rows: dict[str, list[float]] = {}
 
     def add(self, u: int, seen: np.ndarray, lists: dict[str, np.ndarray]) -> None:

@@ -85,7 +85,7 @@ def test_oracle_ceilings_rank_what_each_list_holds_by_the_truth():
     from training.world import WorldConfig, generate
     world = generate(WorldConfig(seed=3, n_users=20, n_authors=10, n_videos=200, days=3), progress=False)
     now = int(world.videos["publish_ms"].max()) + 1
-    oracle = evaluate.OracleCeilings(world, now)
+    oracle = evaluate.OracleCeilings(world, now, np.arange(1, 201))
     user = 4
     catalog = np.arange(1, 201)
     rel = world.oracle_relevance(user + 1, catalog, now)

@@ -143,7 +143,7 @@ class Funnel:
         pre = scoring.score(ctx, state, cand, now, self.prerank, None)
         scored = scoring.score(ctx, state, cand, now, self.ranker, self.prerank, PRERANK_KEEP, RANK_KEEP)
         out = {f"channel:{name}": np.asarray(ids, np.int64)[~np.isin(ids, seen)] for name, ids in lists.items()}
-        self.last_fused = scored.fused
+        self.last_fused, self.last_state = scored.fused, state  # the run's rank scores and user state
         out |= {"recall_top20": cand[:FEED], "merged_recall": cand, "prerank": pre.item_ids[:PRERANK_KEEP],
                 "rank": scored.item_ids, "final": self.feed(scored.item_ids, scored.fused)}
         return out
