@@ -101,3 +101,10 @@ def test_oracle_ceilings_rank_what_each_list_holds_by_the_truth():
     assert s["merged_recall"]["top10"]["mean"] < s["merged_recall"]["best10"]["mean"]
     assert s["rank"]["top10"]["mean"] == pytest.approx(best_unseen, abs=1e-4)
     assert "prerank" not in s                # a list the run did not produce is left out
+    # the partial oracles: a non-personal ordering (quality, age, region) and one that adds the
+    # user's taste for the video's category; neither beats the truth's own best 10
+    for name in ("oracle_no_taste", "oracle_category_taste"):
+        assert 0 < s[name]["top10"]["mean"] <= best_unseen + 1e-9
+    order = oracle.partial_oracles(user, catalog)["no_taste"]
+    v = world.videos
+    assert np.corrcoef(order, v["quality"])[0, 1] > 0.9  # quality is most of what it knows

@@ -58,3 +58,28 @@ def test_per_user_objectives_need_a_significant_gain():
     assert w["good"] == 1.0
     assert 0.1 * noise.mean() > 0.01 * base.mean()  # noise's mean gain passes MIN_GAIN alone...
     assert w["noise"] == 0.0  # ...but not the paired test (standard error 0.1 / sqrt(400))
+
+
+def test_the_rank_stage_reorders_the_recall_order_only_where_it_earns_it():
+    rng = np.random.default_rng(5)
+    base = rng.random(400)
+    top = max(fusion.PRIOR_VALUES)
+    fitted = {"engaged": 1.0, fusion.RECALL_PRIOR: 0.5}
+
+    def ranker_helps(w):  # the recall order (the largest prior) loses 0.05 for every user
+        return base - 0.05 * (w[fusion.RECALL_PRIOR] == top)
+
+    w, evidence = fusion.earn_its_place(ranker_helps, fitted)
+    assert w == fitted and evidence["earned"]
+
+    def ranker_loses(w):  # the heads' order is a little worse, user by user
+        return base - 0.01 * (w[fusion.RECALL_PRIOR] != top)
+
+    w, evidence = fusion.earn_its_place(ranker_loses, fitted)
+    assert w == {"engaged": 1.0, fusion.RECALL_PRIOR: top} and not evidence["earned"]
+    assert evidence["recall_order_ndcg@10"] > evidence["fitted_ndcg@10"]
+
+    def tie(w):  # no better than the recall order: the recall order stays
+        return base
+
+    assert fusion.earn_its_place(tie, fitted)[0][fusion.RECALL_PRIOR] == top
