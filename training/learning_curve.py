@@ -27,8 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from training.evaluate import evaluate
 from training.world import WorldConfig, generate
 
@@ -60,8 +58,9 @@ def point(sessions: float, users: int, epochs: int, seed: int) -> dict:
 def write(doc: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2))
+    sessions = " ".join(str(p["sessions_per_user"]) for p in doc["points"])
     lines = ["# Learning curve: the share of the truth's ceiling against the size of the log", "",
-             f"`python -m training.learning_curve --sessions {' '.join(str(p['sessions_per_user']) for p in doc['points'])}`"
+             f"`python -m training.learning_curve --sessions {sessions}`"
              f" (default world, seed {doc['seed']}, {doc['users']} test users, {doc['epochs']} epochs).", "",
              "Share = mean true P(like) of the list's top 10 / the best 10 of the unseen catalog.", "",
              "| sessions/user | impressions | per video | per user | final | rank | merged | hot | two-tower | "

@@ -64,7 +64,7 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
         ids, scores = validate(request)
         policy = choose(self.policies, request.policy, request.user.experiment, self.by_experiment)
         # Pool items that are not candidates get rows after the candidates (the id -> row map
-        # only where the request has pools: a thousand-entry dict is a tenth of the handler).
+        # is built only where the request has pools).
         row_of = {int(i): r for r, i in enumerate(ids.tolist())} if request.pools else {}
         extra: list[int] = []
         pools: dict[str, list[int]] = {}
