@@ -42,7 +42,7 @@ from training.importers import load as import_dataset
 from training.metrics import hit_rate_at_k, ndcg_at_k, ndcg_per_user, ratio_ci, recall_at_k
 from training.world import World
 
-RETRIEVAL_MODELS = ("popularity", "item_cf", "two_tower", "follow", "merged")
+RETRIEVAL_MODELS = ("popularity", "item_cf", "two_tower", "mf", "follow", "merged")
 
 
 # ---- the pipeline, offline -------------------------------------------------------------------
@@ -267,10 +267,11 @@ def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_use
     tuned_metrics = baselines.evaluate(rows, ds.cutoff_ms, users, truths, tuned, baseline_lists)
     # the ranker's popularity feature takes the half-life that predicted the validation window best
     ds = data_mod.build(world, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
-    fit = fusion.fit_on_validation(world, ds, epochs, seed) if fit_fusion else None
+    mf_params = tuned["implicit_als"]["chosen"]  # the mf channel is the tuned ALS, served
+    fit = fusion.fit_on_validation(world, ds, epochs, seed, mf_params=mf_params) if fit_fusion else None
     with tempfile.TemporaryDirectory(prefix="eval-registry-") as tmp:
         result = train.run_world(world, Path(tmp), epochs, seed, ds=ds, eval_users=users,
-                                 fusion_weights=fit["weights"] if fit else None)
+                                 fusion_weights=fit["weights"] if fit else None, mf_params=mf_params)
         no_seq, no_seq_losses = train.train_ranker(ds, world, epochs, seed, use_sequence=False)[::2]
         ablation, _ = train.evaluate_ranker(ds, no_seq)
         pipe, stages, recs = pipeline(world, ds, Path(tmp), users, eligible_users(ds) if dump else None,

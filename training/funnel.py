@@ -15,6 +15,7 @@ from core.rank import scoring
 from core.rank.model import LoadedModel
 from core.recall.channels.hot import top_by_total
 from core.recall.channels.item_cf import ItemCFChannel
+from core.recall.channels.mf import MFChannel
 from core.recall.channels.region import RegionChannel
 from core.recall.channels.two_tower import TwoTowerModel
 from core.recall.merge import DEFAULT_WEIGHTS, merge
@@ -29,7 +30,7 @@ from training.data import Dataset
 from training.world import World
 
 FEED = 20
-QUOTAS = {"two_tower": 500, "item_cf": 300, "hot": 200, "region": 200, "follow": 100}
+QUOTAS = {"two_tower": 500, "item_cf": 300, "mf": 300, "hot": 200, "region": 200, "follow": 100}
 FOLLOW_WINDOW_MS = 7 * 86_400_000
 PRERANK_KEEP, RANK_KEEP = 200, 50
 
@@ -71,6 +72,7 @@ class Funnel:
         self.tower = TwoTowerModel.load(tt)
         self.cf = ItemCFChannel.load(reg.open("item_cf"))
         self.region = RegionChannel.load(reg.open("item_cf"))
+        self.mf = MFChannel.load(reg.open("item_cf"))
         self.ranker, self.prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
         vectors = np.load(tt.file("item_vectors.npy"), allow_pickle=False)
         self.side = ItemSide(self.tower.items, vectors)
@@ -117,6 +119,7 @@ class Funnel:
         follow = items.item_id[follow[np.argsort(-items.publish_ms[follow], kind="stable")]]
         return {"two_tower": self.tower.search(vec, QUOTAS["two_tower"] + extra)[0],
                 "item_cf": items.item_id[cf_idx[: QUOTAS["item_cf"] + extra]],
+                "mf": self.mf.top(recent, state.seen_items, QUOTAS["mf"] + extra).item_ids,
                 "hot": self.hot_list(state.region, QUOTAS["hot"] + extra),
                 "region": self.region.favourites(state.region, recent.size, QUOTAS["region"] + extra).item_ids,
                 "follow": follow[: QUOTAS["follow"] + extra]}

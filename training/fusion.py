@@ -179,9 +179,9 @@ def earn_its_place(objective, weights: dict[str, float]) -> tuple[dict[str, floa
 
 
 def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: dict[str, float] = FIT_START,
-                      max_users: int = 1000) -> dict:
-    """Train on the data before the validation cutoff, fit the weights there. Returns
-    {"weights", "validation": {...}, "trace"}."""
+                      max_users: int = 1000, mf_params: dict | None = None) -> dict:
+    """Train on the data before the validation cutoff (`mf_params`: the mf channel's ALS
+    settings), fit the weights there. Returns {"weights", "validation": {...}, "trace"}."""
     from training import train
     from training.evaluate import metric_users
     from training.train import DEFAULT_RECALL_PRIOR
@@ -192,7 +192,8 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
     te = val.test.take(val.test.engaged)
     merge_truths = [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in merge_users]
     with tempfile.TemporaryDirectory(prefix="fusion-registry-") as tmp:
-        train.run_world(world, Path(tmp), epochs, seed, ds=val, fusion_weights=start, eval_users=users[:200])
+        train.run_world(world, Path(tmp), epochs, seed, ds=val, fusion_weights=start, eval_users=users[:200],
+                        mf_params=mf_params)
         funnel = Funnel(world, val, Path(tmp))
         truths = [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in users]
         merge_weights, merge_trace = fit_merge(funnel, merge_users, merge_truths)

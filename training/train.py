@@ -37,9 +37,12 @@ from core.rank.features import (
 )
 from core.recall.ann import build_index
 from core.recall.channels.item_cf import ItemCFChannel
+from core.recall.channels.mf import FILE as MF_FILE
+from core.recall.channels.mf import INDEX_FILE as MF_INDEX_FILE
+from core.recall.channels.mf import MFModel
 from core.recall.merge import DEFAULT_WEIGHTS, merge
 from training import data as data_mod
-from training import item_cf, prerank_export
+from training import baselines, item_cf, mf, prerank_export
 from training.data import Dataset, LogRows
 from training.metrics import auc, gauc, hit_rate_at_k, logloss, ndcg_at_k, recall_at_k
 from training.models import zoo
@@ -203,10 +206,12 @@ def _user_state_at(ds: Dataset, world: World, until_ms: int):
 
 def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndarray,
                        cf: ItemCFChannel, ks=(50, 100, 500), max_users: int = 1000,
-                       extra: dict | None = None, users: np.ndarray | None = None) -> dict[str, float]:
-    """Recall@k on the test window for two-tower, item-CF (u2i2i) and popularity, with the
-    users' state at the cutoff; items the user met in training are excluded. `users`
-    (0-based) default to the first `max_users` with a positive in the test window."""
+                       extra: dict | None = None, users: np.ndarray | None = None,
+                       mf: MFModel | None = None) -> dict[str, float]:
+    """Recall@k on the test window for two-tower, item-CF (u2i2i), mf (when given) and
+    popularity, with the users' state at the cutoff; items the user met in training are
+    excluded. `users` (0-based) default to the first `max_users` with a positive in the test
+    window."""
     te = ds.test.take(ds.test.engaged)
     users = np.unique(te.user_idx)[:max_users] if users is None else np.asarray(users, np.int64)
     truth = [np.unique(te.item_idx[te.user_idx == u]) for u in users]
@@ -227,6 +232,13 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
         cf_scores[row, idx] = votes
     scores = {"two_tower": uvec @ item_vecs.T, "item_cf": cf_scores,
               "popularity": np.broadcast_to(ds.items.log_pop, seen.shape).copy()}
+    if mf is not None:  # the user's vector folded in from the training rows, as served
+        eng = np.zeros_like(seen)
+        sel_eng = sel & tr.engaged
+        eng[[pos[u] for u in tr.user_idx[sel_eng]], tr.item_idx[sel_eng]] = True
+        vecs = [mf.user_vector(np.flatnonzero(e), np.flatnonzero(s_)) for e, s_ in zip(eng, seen)]
+        zero = np.zeros(mf.factors.shape[1])
+        scores["mf"] = np.stack([zero if v is None else v for v in vecs]) @ mf.factors.T.astype(np.float64)
     for name, score_fn in (extra or {}).items():  # baselines trained by the caller (e.g. ALS)
         scores[name] = score_fn(ds, users)
     out, tops = {}, {}
@@ -256,7 +268,7 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
     out["follow_ndcg@10"] = round(ndcg_at_k(tops["follow"], truth), 4)
     out["follow_hitrate@10"] = round(hit_rate_at_k(tops["follow"], truth), 4)
     # (offline, popularity stands in for the hot channel; quotas as the service's defaults)
-    quota = {"two_tower": 500, "item_cf": 300, "popularity": 200, "follow": 100}
+    quota = {"two_tower": 500, "item_cf": 300, "popularity": 200, "follow": 100} | ({"mf": 300} if mf else {})
     weights = [DEFAULT_WEIGHTS.get({"popularity": "hot"}.get(n, n), 1.0) for n in quota]
     channels = list(quota)
     merged = [merge([(bit, np.asarray(tops[name][row][: quota[name]], np.int64)) for bit, name in enumerate(channels)],
@@ -382,8 +394,8 @@ class TrainResult:
 
 def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7, fit: bool = False,
         architecture: str = zoo.DEFAULT_RANKER, prerank: str = zoo.DEFAULT_PRERANK) -> dict[str, str]:
-    """Train and publish. `fit`: first choose the popularity feature's half-life and the
-    head-fusion weights on a validation split before the cutoff (training.baselines,
+    """Train and publish. `fit`: first choose the popularity feature's half-life, the mf
+    channel's ALS settings and the head-fusion weights on a validation split before the cutoff (training.baselines,
     training.fusion; about twice the training time), and print the recall merge weights
     fitted there (the recall service reads them from RECALL_WEIGHTS). `architecture` and
     `prerank` name the ranker and the pre-ranker (`training.models.zoo`)."""
@@ -391,24 +403,27 @@ def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7, fit: bo
     if not fit:
         return run_world(world, registry, epochs, seed, architecture=architecture,
                          prerank_architecture=prerank).versions
-    from training import baselines, fusion
+    from training import fusion
     ds = data_mod.build(world)
     rows = baselines.Interactions(ds.train.user_idx, ds.train.item_idx, ds.train.ts_ms, ds.train.engaged,
                                   world.config.n_users, len(ds.items))
-    tuned = baselines.tune(rows, ds.cutoff_ms, ds.end_ms - ds.cutoff_ms, seed=seed, models=("popularity",))
+    tuned = baselines.tune(rows, ds.cutoff_ms, ds.end_ms - ds.cutoff_ms, seed=seed,
+                           models=("popularity", "implicit_als"))
     ds = data_mod.build(world, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
-    fit_doc = fusion.fit_on_validation(world, ds, epochs, seed)
+    mf_params = tuned["implicit_als"]["chosen"]  # the mf channel is the tuned ALS, served
+    fit_doc = fusion.fit_on_validation(world, ds, epochs, seed, mf_params=mf_params)
     print("recall merge weights fitted on the validation split (published in the two-tower "
           f"manifest; RECALL_WEIGHTS overrides): {json.dumps(fit_doc['merge_weights'])}", file=sys.stderr)
     return run_world(world, registry, epochs, seed, ds=ds, fusion_weights=fit_doc["weights"],
-                     merge_weights=fit_doc["merge_weights"],
+                     merge_weights=fit_doc["merge_weights"], mf_params=mf_params,
                      architecture=architecture, prerank_architecture=prerank).versions
 
 
-# The two-tower takes three passes per ranker epoch, at most six: with 4 ranker epochs (12 passes)
-# it overfits, on the synthetic world (truth of its own list down) and on KuaiRand (NDCG@10
-# 0.0302 -> 0.0241), while the rankers still gain (README, "Quality").
-TOWER_PASSES_PER_EPOCH, TOWER_EPOCHS_MAX = 3, 6
+# The two-tower takes three passes, whatever the ranker's epochs: more overfit. NDCG@10 of the
+# channel alone by passes, two seeds each: KuaiRand 1: .0224/.0228, 2: .0295/.0253,
+# 3: .0326/.0307, 4: .0306/.0304, 6: .0302/.0274, 10: .0250; synthetic 3: .0386/.0355,
+# 6: .0400/.0323 (README, "Quality").
+TOWER_PASSES_PER_EPOCH, TOWER_EPOCHS_MAX = 3, 3
 
 
 def tower_epochs(epochs: int) -> int:
@@ -420,14 +435,15 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
               fusion_weights: dict[str, float] | None = None,
               eval_users: np.ndarray | None = None, architecture: str = zoo.DEFAULT_RANKER,
               prerank_architecture: str = zoo.DEFAULT_PRERANK,
-              merge_weights: dict[str, float] | None = None) -> TrainResult:
+              merge_weights: dict[str, float] | None = None, mf_params: dict | None = None) -> TrainResult:
     """Train every model on the world's time split (or `ds`, e.g. a validation split),
     evaluate, publish; `extra_retrieval` adds baselines (name -> fn(ds, users) -> scores) to
     the retrieval evaluation, on `eval_users` (default the first 1000 test users);
     `fusion_weights` (head -> weight) go to the ranker's and pre-ranker's manifests;
     `architecture` and `prerank_architecture` name the ranker and the pre-ranker;
     `merge_weights` (channel -> RRF weight, fitted) go to the two-tower manifest, where the
-    recall service reads them."""
+    recall service reads them; `mf_params` are the mf channel's ALS settings (training/mf.py;
+    default its DEFAULT_PARAMS)."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     ds = data_mod.build(world) if ds is None else ds
     fusion = {h: float((fusion_weights or FUSION_WEIGHTS).get(h, 0.0)) for h in ds.heads}
@@ -448,19 +464,23 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         cf_table = item_cf.build(tr.user_idx[tr.engaged], tr.item_idx[tr.engaged],
                                  tr.ts_ms[tr.engaged], len(ds.items))
         cf = ItemCFChannel(cf_table, ds.items)
-        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf, extra=extra_retrieval, users=eval_users)
+        rows = baselines.Interactions(tr.user_idx, tr.item_idx, tr.ts_ms, tr.engaged, world.config.n_users, len(ds.items))
+        mf_model = mf.fit(rows, mf_params, seed)
+        tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf, extra=extra_retrieval, users=eval_users,
+                                        mf=mf_model)
         print(f"retrieval: {tt_metrics}", file=sys.stderr)
         cf_table.save(tmp / "neighbors.npz")
+        mf_doc = mf_model.save(tmp)
         eng = tr.engaged
         item_cf.region_favourites(tr.users.region[eng], tr.item_idx[eng], tr.ts_ms[eng]).save(
             tmp / "region_top.npz")
         versions["item_cf"] = publish(registry, "item_cf", {
             "neighbors.npz": tmp / "neighbors.npz", "region_top.npz": tmp / "region_top.npz",
-            "items.npz": tmp / "items.npz"}, {
+            "items.npz": tmp / "items.npz", MF_FILE: tmp / MF_FILE, MF_INDEX_FILE: tmp / MF_INDEX_FILE}, {
             "kind": "item_cf", "inputs": [], "outputs": [],
             "feature_order": {}, "params": {"window": 5, "k": int(np.diff(cf_table.indptr).max(initial=0))},
-            "data_range": data_range,
-            "metrics": {k: v for k, v in tt_metrics.items() if k.startswith("item_cf")}})
+            "mf": mf_doc, "data_range": data_range,
+            "metrics": {k: v for k, v in tt_metrics.items() if k.startswith(("item_cf", "mf_"))}})
         index, index_doc = build_index(vecs)
         faiss.write_index(index, str(tmp / "index.faiss"))
         np.save(tmp / "item_vectors.npy", vecs)

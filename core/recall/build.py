@@ -12,6 +12,7 @@ from core.recall.channels.follow import FollowChannel
 from core.recall.channels.fresh import FreshChannel
 from core.recall.channels.hot import HotChannel
 from core.recall.channels.item_cf import ItemCFChannel
+from core.recall.channels.mf import MFChannel
 from core.recall.channels.region import RegionChannel
 from core.recall.channels.two_tower import TwoTowerChannel, TwoTowerModel
 from core.recall.live_catalog import LiveCatalog
@@ -56,6 +57,7 @@ FACTORIES: dict[str, Callable[[Resources], Channel]] = {
     "hot": lambda res: HotChannel(res.redis, res.keys),
     "two_tower": _two_tower,
     "item_cf": lambda res: ItemCFChannel.load(res.version("item_cf")),
+    "mf": lambda res: MFChannel.load(res.version("item_cf")),  # ALS factors live in the item-CF version
     "follow": lambda res: FollowChannel(res.catalog),
     "fresh": lambda res: FreshChannel(res.catalog),
     "region": lambda res: RegionChannel.load(res.version("item_cf")),

@@ -11,6 +11,7 @@ from recsys.v1 import common_pb2, recall_pb2, recall_pb2_grpc
 
 from core.recall.build import Resources, build_channels
 from core.recall.channels.item_cf import ItemCFChannel
+from core.recall.channels.mf import MFChannel
 from core.recall.channels.region import RegionChannel
 from core.recall.channels.two_tower import TwoTowerChannel
 from core.recall.filters import DropBlockedAuthors, DropSeen, DropUnavailable
@@ -59,7 +60,7 @@ def catalog_of(pipeline: RecallPipeline) -> LiveCatalog:
 
 def version_followers(pipeline: RecallPipeline, registry) -> list[Versioned]:
     """Follow the alias files: a new two-tower / item-CF version serves without a restart.
-    One watcher per model; a model several channels use (item-CF: item_cf and region) loads
+    One watcher per model; a model several channels use (item-CF: item_cf, mf and region) loads
     into each of them."""
     catalog = catalog_of(pipeline)
     loaders: dict[str, list] = {}
@@ -71,7 +72,7 @@ def version_followers(pipeline: RecallPipeline, registry) -> list[Versioned]:
                 catalog.set_base(channel.model.items)  # the catalog follows
             loaders.setdefault("two_tower", []).append(load_two_tower)
             current["two_tower"] = channel.model.version
-        elif isinstance(channel, (ItemCFChannel, RegionChannel)):
+        elif isinstance(channel, (ItemCFChannel, RegionChannel, MFChannel)):
             loaders.setdefault("item_cf", []).append(channel.load_version)
             current["item_cf"] = channel.version
 

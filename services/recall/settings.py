@@ -15,9 +15,9 @@ class RecallSettings(ServiceSettings):
 
     port: int = 50051
     # Channels to run, by registered name, comma-separated.
-    channels: str = "hot,two_tower,item_cf,follow,fresh,region"
+    channels: str = "hot,two_tower,item_cf,mf,follow,fresh,region"
     # Default quota per channel, JSON object.
-    quotas: str = '{"hot": 200, "two_tower": 500, "item_cf": 300, "follow": 100, "fresh": 50, "region": 200}'
+    quotas: str = '{"hot": 200, "two_tower": 500, "item_cf": 300, "mf": 300, "follow": 100, "fresh": 50, "region": 200}'
     # Per-channel weight in the reciprocal-rank fusion, JSON object; missing channels use
     # core.recall.merge.DEFAULT_WEIGHTS, then 1.0.
     weights: str = "{}"
