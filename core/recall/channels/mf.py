@@ -25,7 +25,7 @@ import faiss
 import numpy as np
 
 from core.items import ItemTable
-from core.recall.ann import build_index, set_search_params
+from core.recall.ann import build_index
 from core.recall.channels.base import Channel, ChannelRequest, ChannelResult
 from core.registry.reader import ModelVersion
 
@@ -49,12 +49,13 @@ class MFModel:
     def build(cls, factors: np.ndarray, alpha: float, regularization: float,
               impression_weight: float) -> MFModel:
         factors = np.ascontiguousarray(factors, dtype=np.float32)
-        index, _ = build_index(factors)
+        index, _ = build_index(factors)  # exact up to 100k items, IVF beyond (ann.py)
         y = factors.astype(np.float64)
         return cls(factors, y.T @ y, float(alpha), float(regularization), float(impression_weight), index)
 
     def save(self, folder: Path) -> dict:
-        """Writes FILE and INDEX_FILE; returns the manifest entry."""
+        """Writes FILE and INDEX_FILE (faiss keeps an IVF index's nprobe in the file);
+        returns the manifest entry."""
         np.savez(folder / FILE, factors=self.factors, alpha=self.alpha, regularization=self.regularization,
                  impression_weight=self.impression_weight)
         faiss.write_index(self.index, str(folder / INDEX_FILE))
@@ -72,7 +73,6 @@ class MFModel:
             settings = (float(z["alpha"]), float(z["regularization"]), float(z["impression_weight"]))
         if INDEX_FILE in files:
             index = faiss.read_index(str(mv.file(INDEX_FILE)))
-            set_search_params(index, mv.manifest.get("mf", {}).get("search_params", ""))
         else:
             index, _ = build_index(factors)
         if index.ntotal != factors.shape[0]:
