@@ -143,7 +143,11 @@ MERGE_VALUES = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
 
 def fit_merge(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> tuple[dict[str, float], list[dict]]:
     """The recall merge's channel weights (RRF), two-tower fixed at 1: the merged list's
-    NDCG@10 (seen items dropped) on the validation users."""
+    NDCG@10 (seen items dropped) on the validation users. Each step must gain MIN_GAIN on the
+    mean, with no significance test: unlike the rank stage against the recall order, no
+    weight setting here has a prior claim (the defaults are a guess), and a test anchored
+    the fit to them (synthetic, with the mf channel: hot 0.3 -> 1.0 gained 3.5% on 4,000
+    validation users at z 1.4 and was refused)."""
     from core.recall.merge import merge
     cached = []
     for u in users:
@@ -157,7 +161,7 @@ def fit_merge(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> tu
         for lists, seen in cached:
             m = merge(list(enumerate(lists)), w.tolist()).item_ids
             tops.append(m[~np.isin(m, seen)][:10])
-        return ndcg_per_user(tops, truths, 10)
+        return float(ndcg_per_user(tops, truths, 10).mean())
 
     return coordinate_ascent(objective, tuple(names), funnel.merge_weights, fixed="two_tower", values=MERGE_VALUES)
 

@@ -41,8 +41,8 @@ from core.recall.channels.mf import FILE as MF_FILE
 from core.recall.channels.mf import INDEX_FILE as MF_INDEX_FILE
 from core.recall.channels.mf import MFModel
 from core.recall.merge import DEFAULT_WEIGHTS, merge
-from training import data as data_mod
 from training import baselines, item_cf, mf, prerank_export
+from training import data as data_mod
 from training.data import Dataset, LogRows
 from training.metrics import auc, gauc, hit_rate_at_k, logloss, ndcg_at_k, recall_at_k
 from training.models import zoo
@@ -464,8 +464,8 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         cf_table = item_cf.build(tr.user_idx[tr.engaged], tr.item_idx[tr.engaged],
                                  tr.ts_ms[tr.engaged], len(ds.items))
         cf = ItemCFChannel(cf_table, ds.items)
-        rows = baselines.Interactions(tr.user_idx, tr.item_idx, tr.ts_ms, tr.engaged, world.config.n_users, len(ds.items))
-        mf_model = mf.fit(rows, mf_params, seed)
+        mf_model = mf.fit(baselines.Interactions(tr.user_idx, tr.item_idx, tr.ts_ms, tr.engaged,
+                                                 world.config.n_users, len(ds.items)), mf_params, seed)
         tt_metrics = evaluate_retrieval(ds, world, user_tower, vecs, cf, extra=extra_retrieval, users=eval_users,
                                         mf=mf_model)
         print(f"retrieval: {tt_metrics}", file=sys.stderr)

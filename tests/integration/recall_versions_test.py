@@ -1,4 +1,4 @@
-"""The recall service follows the alias files: new two-tower / item-CF versions serve without
+"""The recall service follows the alias files: new two-tower / item-CF (and mf) versions serve without
 a restart, and a broken one is refused while the old one keeps serving."""
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def test_alias_changes_swap_channel_versions(artifacts, redis_url, tmp_path):
             os.utime(path, ns=(1, path.stat().st_mtime_ns + 10**9))  # a visibly new file
             assert await watchers[name].check()
         assert channels["two_tower"].model.version == v2_tt and channels["item_cf"].version == v2_cf
+        assert channels["mf"].version == v2_cf  # the ALS factors live in the item-CF version
         # a tampered version is refused; the serving one stays
         bad = republish(registry, "two_tower")
         (root / "two_tower" / bad / "index.faiss").write_bytes(b"tampered")

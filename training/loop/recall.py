@@ -12,7 +12,8 @@ table (training/item_cf.py, the same code `make train` runs) over
   core/feedback.py), in catalog time,
 
 on the live version's item table grown by the videos published online (core/rank/online_items),
-so an upload engaged today has neighbours tomorrow. Published live at once: the recall service
+so an upload engaged today has neighbours tomorrow; the mf channel's ALS factors, which live in
+the same version, are refit on the same engagement. Published live at once: the recall service
 follows the alias file; recall versions have no canary of their own (their effect is measured
 by the day's arms, not gated).
 """
@@ -26,9 +27,12 @@ import numpy as np
 from core.feedback import EventKind, is_engaged
 from core.items import ItemTable
 from core.rank.online_items import extend_items
+from core.recall.channels.mf import FILE as MF_FILE
+from core.recall.channels.mf import INDEX_FILE as MF_INDEX_FILE
+from core.recall.channels.mf import MFModel
 from core.registry.reader import Registry
 from core.store.catalog_log import CatalogItem
-from training import item_cf
+from training import baselines, item_cf, mf
 from training.loop.dataset import Spec
 from training.loop.exporter import read_exported
 from training.publish import copy_version
@@ -73,8 +77,24 @@ def retrain_item_cf(registry_root: Path, logs: str, history: tuple[np.ndarray, n
         tmp = Path(tmp_name)
         table.save(tmp / "neighbors.npz")
         items.save(tmp / "items.npz")
-        return copy_version(registry_root, mv, {"neighbors.npz": tmp / "neighbors.npz", "items.npz": tmp / "items.npz"},
-                            {"loop": {"parent": mv.version, "history_rows": int(len(history[0])),
-                                               "logged_rows": int(known[len(history[0]):].sum()), "items": len(items)},
-                             "data_range": {"start_ms": int(ts.min(initial=0)), "end_ms": int(ts.max(initial=0))}},
-                            make_live=True)
+        files = {"neighbors.npz": tmp / "neighbors.npz", "items.npz": tmp / "items.npz"}
+        body = {"loop": {"parent": mv.version, "history_rows": int(len(history[0])),
+                         "logged_rows": int(known[len(history[0]):].sum()), "items": len(items)},
+                "data_range": {"start_ms": int(ts.min(initial=0)), "end_ms": int(ts.max(initial=0))}}
+        if MF_FILE in mv.manifest.get("files", {}):  # the mf factors: refit on the same engagement
+            body["mf"] = refit_mf(MFModel.load(mv), users[known], idx[known], len(items)).save(tmp)
+            files |= {MF_FILE: tmp / MF_FILE, MF_INDEX_FILE: tmp / MF_INDEX_FILE}
+        return copy_version(registry_root, mv, files, body, make_live=True)
+
+
+def refit_mf(parent: MFModel, users: np.ndarray, idx: np.ndarray, n_items: int) -> MFModel:
+    """ALS with the parent's settings over engaged (user, dense item) pairs, every item of the
+    grown table included (an upload engaged today gets a factor). The loop's window holds
+    engagement only, so the refit weighs no impressions (impression_weight 0, here and at
+    fold-in)."""
+    _, dense_users = np.unique(users, return_inverse=True)
+    rows = baselines.Interactions(dense_users, idx, np.zeros(idx.size, np.int64), np.ones(idx.size, bool),
+                                  int(dense_users.max(initial=-1)) + 1, n_items)
+    params = {"factors": parent.factors.shape[1], "regularization": parent.regularization,
+              "alpha": parent.alpha, "impression_weight": 0.0}
+    return mf.fit(rows, params)

@@ -4,6 +4,9 @@ import pytest
 
 from core.feedback import EventKind
 from core.items import ItemTable
+from core.recall.channels.mf import FILE as MF_FILE
+from core.recall.channels.mf import INDEX_FILE as MF_INDEX_FILE
+from core.recall.channels.mf import MFModel
 from core.recall.neighbor_table import NeighborTable
 from core.store.catalog_log import CatalogItem
 
@@ -26,9 +29,11 @@ def test_an_upload_engaged_next_to_an_old_video_becomes_its_neighbour(tmp_path):
     items.save(tmp_path / "items.npz")
     NeighborTable.from_dense(np.full((n, 3), -1, np.int64), np.zeros((n, 3), np.float32)).save(
         tmp_path / "neighbors.npz")
+    mf_doc = MFModel.build(np.random.default_rng(0).normal(size=(n, 4)), 10.0, 0.1, 0.2).save(tmp_path)
     publish(tmp_path / "models", "item_cf", {"items.npz": tmp_path / "items.npz",
-                                             "neighbors.npz": tmp_path / "neighbors.npz"},
-            {"kind": "item_cf", "params": {"window": 5, "k": 3}}, make_live=True)
+                                             "neighbors.npz": tmp_path / "neighbors.npz",
+                                             MF_FILE: tmp_path / MF_FILE, MF_INDEX_FILE: tmp_path / MF_INDEX_FILE},
+            {"kind": "item_cf", "params": {"window": 5, "k": 3}, "mf": mf_doc}, make_live=True)
     # history: users 1-3 engaged 1 then 2
     history = (np.array([1, 1, 2, 2, 3, 3]), np.array([1, 2, 1, 2, 1, 2]), np.array([1, 2, 1, 2, 1, 2]))
     # the logs: users 4-5 watched video 3 then the upload 100 to the end; a short view does not count
@@ -52,3 +57,7 @@ def test_an_upload_engaged_next_to_an_old_video_becomes_its_neighbour(tmp_path):
     assert grown.item_id[table.row(grown.index_of(np.array([1]))[0])[0]].tolist() == [2]
     assert table.row(grown.index_of(np.array([4]))[0])[0].size == 0  # the short view is not engagement
     assert mv.manifest["loop"]["logged_rows"] == 4 and mv.manifest["loop"]["history_rows"] == 6
+    # the mf factors are refit on the same engagement, the upload included
+    mf = MFModel.load(mv)
+    assert mf.factors.shape == (7, 4) and mf.impression_weight == 0.0
+    assert np.abs(mf.factors[new]).sum() > 0
