@@ -83,3 +83,21 @@ def test_the_rank_stage_reorders_the_recall_order_only_where_it_earns_it():
         return base
 
     assert fusion.earn_its_place(tie, fitted)[0][fusion.RECALL_PRIOR] == top
+
+
+def test_the_rank_stage_needs_one_standard_error_over_the_recall_order():
+    rng = np.random.default_rng(6)
+    n, top = 400, max(fusion.PRIOR_VALUES)
+    base = rng.random(n)
+    fitted = {"engaged": 1.0, fusion.RECALL_PRIOR: 0.5}
+    for sd, z_wanted, earned in ((0.267, 1.5, True), (0.8, 0.5, False)):
+        gain = rng.normal(0, 1, n)
+        gain = 0.02 + sd * (gain - gain.mean()) / gain.std(ddof=1)  # mean 0.02, z = 0.02 / (sd / 20)
+        assert abs(0.02 / (sd / np.sqrt(n)) - z_wanted) < 0.01
+
+        def objective(w, gain=gain):
+            return base + gain * (w[fusion.RECALL_PRIOR] != top)
+
+        w, evidence = fusion.earn_its_place(objective, fitted)
+        assert evidence["earned"] is earned
+        assert w[fusion.RECALL_PRIOR] == (0.5 if earned else top)
