@@ -179,7 +179,8 @@ def earn_its_place(objective, weights: dict[str, float]) -> tuple[dict[str, floa
     the list). Otherwise that prior is kept: a ranker that cannot beat the order it receives
     on the validation split does not get to reorder it. (KuaiRand, session 7: the fitted feed
     0.0326 on validation, below the merged recall; the test feed then lost 8% to it.)
-    `objective(weights)` answers per-user NDCG@10. Returns the weights and the evidence."""
+    `objective(weights)` answers per-user NDCG@10 on validation users the fit did not use
+    (fit_on_validation). Returns the weights and the evidence."""
     held = dict(weights, **{RECALL_PRIOR: max(PRIOR_VALUES)})
     fitted, recall = objective(weights), objective(held)
     earned = weights[RECALL_PRIOR] == held[RECALL_PRIOR] or bool(_better(fitted, recall, EARN_Z))
@@ -193,11 +194,14 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
     """Train on the data before the validation cutoff (`mf_params`: the mf channel's ALS
     settings), fit the weights there. Returns {"weights", "validation": {...}, "trace"}."""
     from training import train
-    from training.evaluate import metric_users
+    from training.evaluate import eligible_users, metric_users
     from training.train import DEFAULT_RECALL_PRIOR
     window_days = (ds.end_ms - ds.cutoff_ms) / DAY_MS
     val = data_mod.build(world, test_days=window_days, end_ms=ds.cutoff_ms, pop_half_life_h=ds.pop_half_life_h)
-    users = metric_users(val, max_users, seed)
+    # two disjoint sets of validation users: the fit's and the earn-its-place check's
+    pool = np.random.default_rng(seed).permutation(eligible_users(val))
+    n_fit = min(max_users, pool.size // 2)
+    users, check_users = np.sort(pool[:n_fit]), np.sort(pool[n_fit:n_fit + max_users])
     merge_users = metric_users(val, 4 * max_users, seed)  # recall only: cheap, so more users
     te = val.test.take(val.test.engaged)
     merge_truths = [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in merge_users]
@@ -214,7 +218,12 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
         weights, trace = coordinate_ascent(lambda w: feed_ndcg(funnel, cases, w), names, start,
                                            values_of={RECALL_PRIOR: PRIOR_VALUES})
         vec = lambda d: np.array([d.get(h, 0.0) for h in names], np.float32)  # noqa: E731
-        weights, earned = earn_its_place(lambda w: feed_ndcg(funnel, cases, vec(w)), weights)
+        # judged on validation users the fit did not see: on its own users the fitted weights
+        # are the best of a search, and their score is biased upwards
+        check = collect(funnel, check_users, [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]])
+                                              for u in check_users])
+        weights, earned = earn_its_place(lambda w: feed_ndcg(funnel, check, vec(w)), weights)
+        earned["users"] = int(check_users.size)
         before = {"rank": feed_ndcg(funnel, cases, vec(start), rerank=False).mean()}
         after = {"rank": feed_ndcg(funnel, cases, vec(weights), rerank=False).mean()}
     print(f"fusion fit: {weights} (validation feed NDCG@10 {trace[0]['ndcg@10']} -> {trace[-1]['ndcg@10']})",

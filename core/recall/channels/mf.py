@@ -39,7 +39,7 @@ class MFModel:
     Gram matrix and the confidence settings the factors were fitted with."""
 
     factors: np.ndarray  # float32 [n, f]
-    gram: np.ndarray     # float64 [f, f]: YᵀY
+    gram: np.ndarray     # float32 [f, f]: YᵀY (summed in float64)
     alpha: float
     regularization: float
     impression_weight: float
@@ -50,8 +50,7 @@ class MFModel:
               impression_weight: float) -> MFModel:
         factors = np.ascontiguousarray(factors, dtype=np.float32)
         index, _ = build_index(factors)  # exact up to 100k items, IVF beyond (ann.py)
-        y = factors.astype(np.float64)
-        return cls(factors, y.T @ y, float(alpha), float(regularization), float(impression_weight), index)
+        return cls(factors, _gram(factors), float(alpha), float(regularization), float(impression_weight), index)
 
     def save(self, folder: Path) -> dict:
         """Writes FILE and INDEX_FILE (faiss keeps an IVF index's nprobe in the file);
@@ -77,8 +76,7 @@ class MFModel:
             index, _ = build_index(factors)
         if index.ntotal != factors.shape[0]:
             raise ValueError(f"{mv.name}/{mv.version}: mf index has {index.ntotal} vectors, factors {factors.shape[0]}")
-        y = factors.astype(np.float64)
-        return cls(factors, y.T @ y, *settings, index)
+        return cls(factors, _gram(factors), *settings, index)
 
     def user_vector(self, engaged: np.ndarray, shown: np.ndarray) -> np.ndarray | None:
         """The ALS user step over dense indices `engaged` (r = 1) and `shown` (r =
@@ -90,10 +88,12 @@ class MFModel:
         items = np.concatenate([engaged, shown])
         if items.size == 0:
             return None
-        r = np.concatenate([np.ones(engaged.size), np.full(shown.size, self.impression_weight)])
-        c = 1.0 + self.alpha * r
-        y = self.factors[items].astype(np.float64)
-        a = self.gram + (y.T * (c - 1.0)) @ y + self.regularization * np.eye(self.gram.shape[0])
+        # float32: at the seen set's cap (1,000 items) the float64 build took 2.6 ms, this 0.8
+        r = np.concatenate([np.ones(engaged.size, np.float32), np.full(shown.size, self.impression_weight, np.float32)])
+        c = 1.0 + np.float32(self.alpha) * r
+        y = self.factors[items]
+        ridge = np.float32(self.regularization) * np.eye(self.gram.shape[0], dtype=np.float32)
+        a = self.gram + (y.T * (c - 1.0)) @ y + ridge
         return np.linalg.solve(a, y.T @ c)
 
     def search(self, user_vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +102,11 @@ class MFModel:
         scores, rows = self.index.search(user_vec.astype(np.float32)[None, :], k)
         ok = rows[0] >= 0
         return rows[0][ok], scores[0][ok]
+
+
+def _gram(factors: np.ndarray) -> np.ndarray:
+    y = factors.astype(np.float64)
+    return (y.T @ y).astype(np.float32)
 
 
 class MFChannel(Channel):
