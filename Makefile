@@ -95,10 +95,12 @@ KUAIRAND_DIR ?= ../shared/datasets/kuairand-pure-sample
 # din_small_init) and 200 test users for the feed NDCG@10 keep 6 x 3 runs in reach of 2 cores.
 KUAIRAND_MODELS ?= din,deepfm,dcn_v2,bst,mmoe,ple
 KUAIRAND_MODELS_USERS ?= 200
+# The sample's every eligible test user (4,563): its intervals are wide at 1,000.
+KUAIRAND_USERS ?= 5000
 eval-kuairand: install
 	@if ls $(KUAIRAND_DIR)/log_*.csv >/dev/null 2>&1; then \
 	  $(PY) -m training.evaluate --dataset kuairand --path $(KUAIRAND_DIR) --out reports/eval-kuairand.json \
-	    --dump-recs reports/eval-kuairand-recs.jsonl && \
+	    --dump-recs reports/eval-kuairand-recs.jsonl --users $(KUAIRAND_USERS) && \
 	  $(PY) -m training.compare_models --dataset kuairand --path $(KUAIRAND_DIR) --out reports/models-kuairand.json \
 	    --models $(KUAIRAND_MODELS) --users $(KUAIRAND_MODELS_USERS); \
 	else echo "eval-kuairand: no KuaiRand log in $(KUAIRAND_DIR) (set KUAIRAND_DIR=...); skipped"; fi
