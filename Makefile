@@ -81,9 +81,12 @@ restarts: artifacts
 	$(PY) -m bench.restarts --registry $(REGISTRY_DIR) --world $(WORLD_DIR)
 
 # Offline evaluation of the synthetic world (other datasets: python -m training.evaluate --help).
+# Metrics on every eligible test user (1,297 on the default world; a sample of 1,000 left
+# intervals wider than the differences they had to tell apart).
+EVAL_USERS ?= 5000
 eval: world
 	$(PY) -m training.evaluate --dataset synthetic --path $(WORLD_DIR) --out reports/eval-synthetic.json \
-	  --dump-recs reports/eval-synthetic-recs.jsonl
+	  --dump-recs reports/eval-synthetic-recs.jsonl --users $(EVAL_USERS)
 
 # DeepFM, DCN-v2, DIN, BST, MMoE, PLE: 3 seeds each, quality, feed NDCG@10, parity, latency.
 # 300 pipeline users per run: the 18 runs train 19 rankers, the bulk of the time.
@@ -96,7 +99,7 @@ KUAIRAND_DIR ?= ../shared/datasets/kuairand-pure-sample
 KUAIRAND_MODELS ?= din,deepfm,dcn_v2,bst,mmoe,ple
 KUAIRAND_MODELS_USERS ?= 200
 # The sample's every eligible test user (4,563): its intervals are wide at 1,000.
-KUAIRAND_USERS ?= 5000
+KUAIRAND_USERS ?= $(EVAL_USERS)
 eval-kuairand: install
 	@if ls $(KUAIRAND_DIR)/log_*.csv >/dev/null 2>&1; then \
 	  $(PY) -m training.evaluate --dataset kuairand --path $(KUAIRAND_DIR) --out reports/eval-kuairand.json \
