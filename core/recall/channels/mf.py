@@ -18,6 +18,7 @@ factor and are never returned here (the two-tower and fresh channels cover them)
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from core.registry.reader import ModelVersion
 
 FILE = "mf.npz"
 INDEX_FILE = "mf_index.faiss"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,34 +112,43 @@ def _gram(factors: np.ndarray) -> np.ndarray:
 
 
 class MFChannel(Channel):
+    """Serves nothing (with a warning) while the live item-CF version carries no factors: a
+    registry trained before this channel existed keeps the recall service up, with the
+    other channels."""
+
     name = "mf"
 
-    def __init__(self, model: MFModel, items: ItemTable, version: str = ""):
+    def __init__(self, model: MFModel | None, items: ItemTable, version: str = ""):
         self.swap(model, items, version)
 
-    def swap(self, model: MFModel, items: ItemTable, version: str = "") -> None:
+    def swap(self, model: MFModel | None, items: ItemTable, version: str = "") -> None:
         """Serve another version: one assignment, so a request sees the old or the new pair.
         The item table may have grown past the factors (videos published since): those rows
         have no factor."""
-        if model.factors.shape[0] > len(items):
+        if model is not None and model.factors.shape[0] > len(items):
             raise ValueError(f"mf factors have {model.factors.shape[0]} rows, item table {len(items)}")
+        if model is None:
+            log.warning("item_cf/%s has no %s: the mf channel serves nothing until a version with "
+                        "it is live (retrain, or drop mf from RECALL_CHANNELS)", version, FILE)
         self._pair = (model, items)
         self.version = version
 
     @property
-    def model(self) -> MFModel:
+    def model(self) -> MFModel | None:
         return self._pair[0]
 
     def load_version(self, mv: ModelVersion) -> None:
-        self.swap(MFModel.load(mv), ItemTable.load(mv.file("items.npz")), mv.version)
+        self.swap(_model_of(mv), ItemTable.load(mv.file("items.npz")), mv.version)
 
     @classmethod
     def load(cls, mv: ModelVersion) -> MFChannel:
-        return cls(MFModel.load(mv), ItemTable.load(mv.file("items.npz")), mv.version)
+        return cls(_model_of(mv), ItemTable.load(mv.file("items.npz")), mv.version)
 
     def top(self, recent_items: np.ndarray, seen_items: np.ndarray, k: int) -> ChannelResult:
         """The best `k` items (ids) for a user with these recent (engaged) and seen ids."""
         model, items = self._pair
+        if model is None:
+            return ChannelResult.empty()
         vec = model.user_vector(items.index_of(recent_items), items.index_of(seen_items))
         if vec is None:
             return ChannelResult.empty()
@@ -146,3 +157,7 @@ class MFChannel(Channel):
 
     async def retrieve(self, request: ChannelRequest) -> ChannelResult:
         return self.top(request.state.recent_items, request.state.seen_items, request.fetch)
+
+
+def _model_of(mv: ModelVersion) -> MFModel | None:
+    return MFModel.load(mv) if FILE in mv.manifest.get("files", {}) else None

@@ -67,3 +67,16 @@ def test_item_table_grown_past_the_factors_is_served_and_a_smaller_one_refused()
     assert set(out.item_ids.tolist()) <= {1, 2, 3, 4}
     with pytest.raises(ValueError, match="factors have 4 rows"):
         MFChannel(m, table(3))
+
+
+def test_a_version_without_factors_serves_nothing_instead_of_failing(tmp_path):
+    from core.registry.reader import Registry
+    from training.publish import publish
+    table(4).save(tmp_path / "items.npz")
+    publish(tmp_path / "models", "item_cf", {"items.npz": tmp_path / "items.npz"}, {"kind": "item_cf"},
+            make_live=True)  # trained before the mf channel existed
+    ch = MFChannel.load(Registry(tmp_path / "models").open("item_cf"))
+    assert ch.model is None and len(ch.top(np.array([1, 2]), np.array([3]), 10)) == 0
+    m = model(n=4)
+    ch.swap(m, table(4), "v0002")  # a version with factors: served
+    assert len(ch.top(np.array([1, 2]), np.zeros(0, np.int64), 10)) > 0
