@@ -33,8 +33,6 @@ from bench.measure import pct, rss_mb
 from bench.rerank import timed
 from core.items import COLUMNS, ItemTable
 from core.recall.ann import build_index, exact_top_k, recall_vs_exact, set_search_params
-from core.recall.channels.mf import FILE as MF_FILE
-from core.recall.channels.mf import INDEX_FILE as MF_INDEX_FILE
 from core.recall.channels.mf import MFModel
 from core.recall.channels.two_tower import TwoTowerModel
 from core.recall.neighbor_table import NeighborTable
@@ -93,12 +91,12 @@ def scaled_registry(src: Registry, work: Path, n: int, seed: int = 0, with_rank:
     NeighborTable.load(cf.file("neighbors.npz")).padded(n).save(tmp / "neighbors.npz")
     cf_files = {"neighbors.npz": tmp / "neighbors.npz", **items_file}
     cf_doc = {}
-    if MF_FILE in cf.manifest.get("files", {}):  # the mf factors grow the same way (IVF beyond 100k)
-        mf = MFModel.load(cf)
+    mf = MFModel.of(cf)
+    if mf is not None:  # the mf factors grow the same way (IVF beyond 100k)
         f = mf.factors[src_row] * (1 + rng.normal(0, 0.35 / np.sqrt(mf.factors.shape[1]), (n, mf.factors.shape[1])))
         f[:n0] = mf.factors
         cf_doc = {"mf": MFModel.build(f, mf.alpha, mf.regularization, mf.impression_weight).save(tmp)}
-        cf_files |= {MF_FILE: tmp / MF_FILE, MF_INDEX_FILE: tmp / MF_INDEX_FILE}
+        cf_files |= MFModel.files(tmp)
     copy_version(work, cf, cf_files, cf_doc, make_live=True)
     for name in ("ranker", "prerank") if with_rank else ():
         copy_version(work, src.open(name), items_file, make_live=True)

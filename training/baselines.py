@@ -86,15 +86,22 @@ def item_knn(rows: Interactions, cutoff_ms: int, users: np.ndarray, kind: str = 
     return np.asarray((liked[users] @ model.similarity).todense(), dtype=np.float32)
 
 
-def implicit_als(rows: Interactions, cutoff_ms: int, users: np.ndarray, factors: int = 64,
-                 regularization: float = 0.05, alpha: float = 1.0, impression_weight: float = 0.0,
-                 seed: int = 7) -> np.ndarray:
+def fit_als(rows: Interactions, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
+            impression_weight: float = 0.0, seed: int = 7):
+    """implicit's ALS fitted on `rows` (also the mf recall channel's model, training/mf.py)."""
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
     model = AlternatingLeastSquares(factors=factors, regularization=regularization, alpha=alpha,
                                     iterations=ALS_ITERATIONS, random_state=seed)
     with threadpool_limits(1, "blas"):  # implicit's own threads do the work (its advice)
         model.fit(rows.matrix(impression_weight), show_progress=False)
+    return model
+
+
+def implicit_als(rows: Interactions, cutoff_ms: int, users: np.ndarray, factors: int = 64,
+                 regularization: float = 0.05, alpha: float = 1.0, impression_weight: float = 0.0,
+                 seed: int = 7) -> np.ndarray:
+    model = fit_als(rows, factors, regularization, alpha, impression_weight, seed)
     return np.asarray(model.user_factors)[users] @ np.asarray(model.item_factors).T
 
 

@@ -206,12 +206,13 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
     users, check_users = np.sort(pool[:n_fit]), np.sort(pool[n_fit:n_fit + max_users])
     merge_users = metric_users(val, 4 * max_users, seed)  # recall only: cheap, so more users
     te = val.test.take(val.test.engaged)
-    merge_truths = [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in merge_users]
+    truths_of = lambda us: [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in us]  # noqa: E731
+    merge_truths = truths_of(merge_users)
     with tempfile.TemporaryDirectory(prefix="fusion-registry-") as tmp:
         train.run_world(world, Path(tmp), epochs, seed, ds=val, fusion_weights=start, eval_users=users[:200],
                         mf_params=mf_params)
         funnel = Funnel(world, val, Path(tmp))
-        truths = [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]]) for u in users]
+        truths = truths_of(users)
         merge_weights, merge_trace = fit_merge(funnel, merge_users, merge_truths)
         funnel = Funnel(world, val, Path(tmp), merge_weights=merge_weights)
         cases = collect(funnel, users, truths)
@@ -222,8 +223,7 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
         vec = lambda d: np.array([d.get(h, 0.0) for h in names], np.float32)  # noqa: E731
         # judged on validation users the fit did not see: on its own users the fitted weights
         # are the best of a search, and their score is biased upwards
-        check = collect(funnel, check_users, [np.unique(val.items.item_id[te.item_idx[te.user_idx == u]])
-                                              for u in check_users])
+        check = collect(funnel, check_users, truths_of(check_users))
         weights, earned = earn_its_place(lambda w: feed_ndcg(funnel, check, vec(w)), weights)
         earned["users"] = int(check_users.size)
         before = {"rank": feed_ndcg(funnel, cases, vec(start), rerank=False).mean()}

@@ -20,11 +20,7 @@ DEFAULT_PARAMS = {"factors": 64, "regularization": 0.1, "alpha": 10.0, "impressi
 
 def fit(rows: baselines.Interactions, params: dict | None = None, seed: int = 7) -> MFModel:
     """ALS on `rows` (every row before the cutoff) with `params` (baselines' implicit_als keys)."""
-    from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
     p = {**DEFAULT_PARAMS, **(params or {})}
-    model = AlternatingLeastSquares(factors=int(p["factors"]), regularization=float(p["regularization"]),
-                                    alpha=float(p["alpha"]), iterations=baselines.ALS_ITERATIONS, random_state=seed)
-    with threadpool_limits(1, "blas"):  # implicit's own threads do the work (its advice)
-        model.fit(rows.matrix(float(p["impression_weight"])), show_progress=False)
+    model = baselines.fit_als(rows, int(p["factors"]), float(p["regularization"]), float(p["alpha"]),
+                              float(p["impression_weight"]), seed)
     return MFModel.build(np.asarray(model.item_factors), p["alpha"], p["regularization"], p["impression_weight"])

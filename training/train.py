@@ -37,8 +37,6 @@ from core.rank.features import (
 )
 from core.recall.ann import build_index
 from core.recall.channels.item_cf import ItemCFChannel
-from core.recall.channels.mf import FILE as MF_FILE
-from core.recall.channels.mf import INDEX_FILE as MF_INDEX_FILE
 from core.recall.channels.mf import MFModel
 from core.recall.merge import DEFAULT_WEIGHTS, merge
 from training import baselines, item_cf, mf, prerank_export
@@ -476,7 +474,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
             tmp / "region_top.npz")
         versions["item_cf"] = publish(registry, "item_cf", {
             "neighbors.npz": tmp / "neighbors.npz", "region_top.npz": tmp / "region_top.npz",
-            "items.npz": tmp / "items.npz", MF_FILE: tmp / MF_FILE, MF_INDEX_FILE: tmp / MF_INDEX_FILE}, {
+            "items.npz": tmp / "items.npz", **MFModel.files(tmp)}, {
             "kind": "item_cf", "inputs": [], "outputs": [],
             "feature_order": {}, "params": {"window": 5, "k": int(np.diff(cf_table.indptr).max(initial=0))},
             "mf": mf_doc, "data_range": data_range,

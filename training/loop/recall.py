@@ -27,8 +27,6 @@ import numpy as np
 from core.feedback import EventKind, is_engaged
 from core.items import ItemTable
 from core.rank.online_items import extend_items
-from core.recall.channels.mf import FILE as MF_FILE
-from core.recall.channels.mf import INDEX_FILE as MF_INDEX_FILE
 from core.recall.channels.mf import MFModel
 from core.registry.reader import Registry
 from core.store.catalog_log import CatalogItem
@@ -81,9 +79,10 @@ def retrain_item_cf(registry_root: Path, logs: str, history: tuple[np.ndarray, n
         body = {"loop": {"parent": mv.version, "history_rows": int(len(history[0])),
                          "logged_rows": int(known[len(history[0]):].sum()), "items": len(items)},
                 "data_range": {"start_ms": int(ts.min(initial=0)), "end_ms": int(ts.max(initial=0))}}
-        if MF_FILE in mv.manifest.get("files", {}):  # the mf factors: refit on the same engagement
-            body["mf"] = refit_mf(MFModel.load(mv), users[known], idx[known], len(items)).save(tmp)
-            files |= {MF_FILE: tmp / MF_FILE, MF_INDEX_FILE: tmp / MF_INDEX_FILE}
+        parent_mf = MFModel.of(mv)
+        if parent_mf is not None:  # the mf factors: refit on the same engagement
+            body["mf"] = refit_mf(parent_mf, users[known], idx[known], len(items)).save(tmp)
+            files |= MFModel.files(tmp)
         return copy_version(registry_root, mv, files, body, make_live=True)
 
 

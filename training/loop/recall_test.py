@@ -4,8 +4,6 @@ import pytest
 
 from core.feedback import EventKind
 from core.items import ItemTable
-from core.recall.channels.mf import FILE as MF_FILE
-from core.recall.channels.mf import INDEX_FILE as MF_INDEX_FILE
 from core.recall.channels.mf import MFModel
 from core.recall.neighbor_table import NeighborTable
 from core.store.catalog_log import CatalogItem
@@ -32,7 +30,7 @@ def test_an_upload_engaged_next_to_an_old_video_becomes_its_neighbour(tmp_path):
     mf_doc = MFModel.build(np.random.default_rng(0).normal(size=(n, 4)), 10.0, 0.1, 0.2).save(tmp_path)
     publish(tmp_path / "models", "item_cf", {"items.npz": tmp_path / "items.npz",
                                              "neighbors.npz": tmp_path / "neighbors.npz",
-                                             MF_FILE: tmp_path / MF_FILE, MF_INDEX_FILE: tmp_path / MF_INDEX_FILE},
+                                             **MFModel.files(tmp_path)},
             {"kind": "item_cf", "params": {"window": 5, "k": 3}, "mf": mf_doc}, make_live=True)
     # history: users 1-3 engaged 1 then 2
     history = (np.array([1, 1, 2, 2, 3, 3]), np.array([1, 2, 1, 2, 1, 2]), np.array([1, 2, 1, 2, 1, 2]))

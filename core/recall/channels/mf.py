@@ -63,6 +63,16 @@ class MFModel:
         return {"factors": int(self.factors.shape[1]), "items": int(self.factors.shape[0]), "alpha": self.alpha,
                 "regularization": self.regularization, "impression_weight": self.impression_weight}
 
+    @staticmethod
+    def files(folder: Path) -> dict[str, Path]:
+        """What `save(folder)` wrote, by the name a version's manifest lists it under."""
+        return {FILE: folder / FILE, INDEX_FILE: folder / INDEX_FILE}
+
+    @classmethod
+    def of(cls, mv: ModelVersion) -> MFModel | None:
+        """The version's factors, None where it has none (trained before the channel)."""
+        return cls.load(mv) if FILE in mv.manifest.get("files", {}) else None
+
     @classmethod
     def load(cls, mv: ModelVersion) -> MFModel:
         files = mv.manifest.get("files", {})
@@ -138,11 +148,11 @@ class MFChannel(Channel):
         return self._pair[0]
 
     def load_version(self, mv: ModelVersion) -> None:
-        self.swap(_model_of(mv), ItemTable.load(mv.file("items.npz")), mv.version)
+        self.swap(MFModel.of(mv), ItemTable.load(mv.file("items.npz")), mv.version)
 
     @classmethod
     def load(cls, mv: ModelVersion) -> MFChannel:
-        return cls(_model_of(mv), ItemTable.load(mv.file("items.npz")), mv.version)
+        return cls(MFModel.of(mv), ItemTable.load(mv.file("items.npz")), mv.version)
 
     def top(self, recent_items: np.ndarray, seen_items: np.ndarray, k: int) -> ChannelResult:
         """The best `k` items (ids) for a user with these recent (engaged) and seen ids."""
@@ -157,7 +167,3 @@ class MFChannel(Channel):
 
     async def retrieve(self, request: ChannelRequest) -> ChannelResult:
         return self.top(request.state.recent_items, request.state.seen_items, request.fetch)
-
-
-def _model_of(mv: ModelVersion) -> MFModel | None:
-    return MFModel.load(mv) if FILE in mv.manifest.get("files", {}) else None
