@@ -54,11 +54,11 @@ world: install
 	@test -f $(WORLD_DIR)/world.json || $(PY) -m training.world --out $(WORLD_DIR)
 
 train: world
-	$(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --fit-fusion
+	$(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --fit-fusion --serving
 
 # Train only when no live versions exist (make train always publishes new ones).
 artifacts: world
-	@test -f $(REGISTRY_DIR)/ranker/aliases.json || $(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --fit-fusion
+	@test -f $(REGISTRY_DIR)/ranker/aliases.json || $(PY) -m training.train --world $(WORLD_DIR) --registry $(REGISTRY_DIR) --fit-fusion --serving
 
 # One thread for the in-process micro-benchmarks: the numbers are per core.
 bench: artifacts

@@ -173,10 +173,7 @@ class OracleCeilings:
         self.world, self.now = world, now_ms
         self.catalog = np.asarray(catalog, dtype=np.int64)
         self.rows: dict[str, list[float]] = {}
-        # what a video's category says of its trait: the mean trait of the category's videos
-        v, trait = world.videos, world.truth["item_trait"]
-        self.category_trait = np.stack([trait[v["category"] == c].mean(axis=0) if np.any(v["category"] == c)
-                                        else np.zeros(trait.shape[1]) for c in range(int(v["category"].max()) + 1)])
+        self.category_trait = world.category_traits()
 
     def partial_oracles(self, u: int, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Orderings that know part of the truth perfectly (for the ceiling's decomposition):

@@ -97,7 +97,7 @@ def publish_prerank(registry: Path, model: torch.nn.Module, ds: Dataset, archite
     """Export `model` (a `zoo.PRERANKERS` architecture) and publish it as a new version of
     "prerank"; returns the version. `items_file`: the ranker's `items.npz` (`ds.items`) when
     there is one: the same bytes let the service assemble features once for both models."""
-    rows = ds.test.take(np.arange(len(ds.test)) < GOLDEN_ROWS)
+    rows = train.golden_sample(ds, GOLDEN_ROWS)
     defaults = train.feature_defaults(ds.items)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -41,9 +41,11 @@ from training.world import LIKE_BIAS, OUTCOME_SLOPE, World, _sigmoid, react
 
 METRICS = ("like_rate", "watch_s", "oracle_relevance", "mood_share", "diversity", "novelty", "repeat_rate")
 # Feeds computed here, without the system, on the same users: two floors (random, most popular)
-# and two ceilings that know the truth — `oracle` the user's taste and the session's mood,
-# `oracle_taste` the taste only (a perfect long-term model that learns nothing in the session).
-BASELINES = ("random", "popularity", "oracle", "oracle_taste")
+# and ceilings that know the truth — `oracle` the user's taste and the session's mood,
+# `oracle_taste` the taste only (a perfect long-term model that learns nothing in the session),
+# `oracle_category_taste` the taste and everything of a video but its own trait, read as its
+# category's mean trait (a perfect model that never learned a video from its interactions).
+BASELINES = ("random", "popularity", "oracle", "oracle_taste", "oracle_category_taste")
 FATIGUE = 0.4    # appeal lost per earlier item of the same category in the session
 BOREDOM = 3.0    # appeal lost by a video the user was already shown in this run
 ROUND_GAP_MS = 60_000
@@ -217,6 +219,7 @@ def run_baseline(kind: str, world: World, users: list[SimUser], rounds: int, cou
     n_items = world.videos["item_id"].size
     order = np.argsort(-popularity, kind="stable")
     rng = np.random.default_rng(seed)
+    category_trait = world.category_traits()[world.videos["category"]]
     out = {}
     for user in users:
         recs = []
@@ -229,7 +232,8 @@ def run_baseline(kind: str, world: World, users: list[SimUser], rounds: int, cou
             else:  # the truth's best not yet shown (with or without the session's mood)
                 truth = world.affinity(np.full(n_items, user.user_id - 1), np.arange(n_items), now,
                                        np.isin(world.videos["author_id"] - 1, list(user.follows)),
-                                       user.mood if kind == "oracle" else -1)
+                                       user.mood if kind == "oracle" else -1,
+                                       category_trait if kind == "oracle_category_taste" else None)
                 truth[list(user.shown)] = -np.inf
                 items = np.argsort(-truth, kind="stable")[:count]
             r = react_to(world, user, (items + 1).tolist(), now, popularity)

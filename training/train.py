@@ -209,8 +209,10 @@ def evaluate_retrieval(ds: Dataset, world: World, user_tower, item_vecs: np.ndar
     """Recall@k on the test window for two-tower, item-CF (u2i2i), mf (when given) and
     popularity, with the users' state at the cutoff; items the user met in training are
     excluded. `users` (0-based) default to the first `max_users` with a positive in the test
-    window."""
+    window (none, and no metrics, where the split has no test window: a serving version)."""
     te = ds.test.take(ds.test.engaged)
+    if len(te) == 0:
+        return {}
     users = np.unique(te.user_idx)[:max_users] if users is None else np.asarray(users, np.int64)
     truth = [np.unique(te.item_idx[te.user_idx == u]) for u in users]
     seqs = _user_state_at(ds, world, ds.cutoff_ms)[users]
@@ -360,7 +362,19 @@ def train_lr(ds: Dataset, vocab: dict[str, int], epochs: int, seed: int):
     return model, losses
 
 
+def golden_sample(ds: Dataset, n: int) -> LogRows:
+    """The parity sample a version ships (golden.npz): the first `n` test rows, or the last
+    `n` training rows where the split has no test window (a serving version)."""
+    if len(ds.test):
+        return ds.test.take(np.arange(len(ds.test)) < n)
+    return ds.train.take(np.arange(len(ds.train)) >= len(ds.train) - n)
+
+
 def evaluate_ranker(ds: Dataset, model: torch.nn.Module) -> tuple[dict[str, float], np.ndarray]:
+    """Test-window AUC, log loss and GAUC per head (none without a test window) and the
+    predictions."""
+    if len(ds.test) == 0:
+        return {}, np.zeros((0, len(ds.heads)), np.float32)
     x = _ranker_tensors(ds, ds.test)
     with torch.no_grad():
         p = model(*(x[n] for n in zoo.input_names(model))).numpy()
@@ -391,16 +405,19 @@ class TrainResult:
 
 
 def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7, fit: bool = False,
-        architecture: str = zoo.DEFAULT_RANKER, prerank: str = zoo.DEFAULT_PRERANK) -> dict[str, str]:
+        architecture: str = zoo.DEFAULT_RANKER, prerank: str = zoo.DEFAULT_PRERANK,
+        serving: bool = False) -> dict[str, str]:
     """Train and publish. `fit`: first choose the popularity feature's half-life, the mf
     channel's ALS settings and the head-fusion weights on a validation split before the cutoff (training.baselines,
     training.fusion; about twice the training time), and print the recall merge weights
     fitted there (the recall service reads them from RECALL_WEIGHTS). `architecture` and
-    `prerank` name the ranker and the pre-ranker (`training.models.zoo`)."""
+    `prerank` name the ranker and the pre-ranker (`training.models.zoo`). `serving`: the
+    published versions learn from every row, the test window included (no test metrics):
+    what a deployment serves from; the fits still hold the window out."""
     world = World.load(world_dir)
     if not fit:
-        return run_world(world, registry, epochs, seed, architecture=architecture,
-                         prerank_architecture=prerank).versions
+        return run_world(world, registry, epochs, seed, ds=serving_split(world) if serving else None,
+                         architecture=architecture, prerank_architecture=prerank).versions
     from training import fusion
     ds = data_mod.build(world)
     rows = baselines.Interactions(ds.train.user_idx, ds.train.item_idx, ds.train.ts_ms, ds.train.engaged,
@@ -412,9 +429,19 @@ def run(world_dir: Path, registry: Path, epochs: int = 2, seed: int = 7, fit: bo
     fit_doc = fusion.fit_on_validation(world, ds, epochs, seed, mf_params=mf_params)
     print("recall merge weights fitted on the validation split (published in the two-tower "
           f"manifest; RECALL_WEIGHTS overrides): {json.dumps(fit_doc['merge_weights'])}", file=sys.stderr)
+    if serving:
+        ds = serving_split(world, ds.pop_half_life_h)
     return run_world(world, registry, epochs, seed, ds=ds, fusion_weights=fit_doc["weights"],
                      merge_weights=fit_doc["merge_weights"], mf_params=mf_params,
                      architecture=architecture, prerank_architecture=prerank).versions
+
+
+def serving_split(world: World, pop_half_life_h: float = data_mod.POP_HALF_LIFE_H) -> Dataset:
+    """Every row of the log as training data, no test window: the models a deployment
+    publishes. (Trained on the evaluation's split instead, the served versions knew nothing of
+    the log's last `test_days`, its youngest videos included: the synthetic world's simulator
+    measured the difference, README "Quality".)"""
+    return data_mod.build(world, test_days=0.0, pop_half_life_h=pop_half_life_h)
 
 
 # The two-tower takes three passes, whatever the ranker's epochs: more overfit. NDCG@10 of the
@@ -509,7 +536,7 @@ def run_world(world: World, registry: Path, epochs: int = 2, seed: int = 7,
         ranker, vocab, rk_losses = train_ranker(ds, world, epochs, seed, architecture=architecture, rows=rows)
         rk_metrics, _ = evaluate_ranker(ds, ranker)
         print(f"ranker: {rk_metrics}", file=sys.stderr)
-        golden_rows = ds.test.take(np.arange(len(ds.test)) < 64)
+        golden_rows = golden_sample(ds, 64)
         golden = {k: v.numpy() for k, v in _ranker_tensors(ds, golden_rows).items()}
         with torch.no_grad():
             golden["expected"] = ranker(*(torch.from_numpy(golden[k]) for k in
@@ -570,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="pre-ranking architecture, distilled from the ranker (training/models/zoo.py)")
     p.add_argument("--fit-fusion", action="store_true",
                    help="fit the popularity half-life and head-fusion weights on a validation split first")
+    p.add_argument("--serving", action="store_true",
+                   help="publish versions trained on every row, the test window included (no test metrics)")
     args = p.parse_args(argv)
     started = time.perf_counter()
     if args.data is not None:
@@ -595,17 +624,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if rank == 0:
                 versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion,
-                               args.ranker, args.prerank)
+                               args.ranker, args.prerank, args.serving)
             else:  # identical models (same seed, averaged gradients): only process 0 publishes
                 with tempfile.TemporaryDirectory() as scratch:
                     run(args.world, Path(scratch), args.epochs, args.seed, args.fit_fusion, args.ranker,
-                        args.prerank)
+                        args.prerank, args.serving)
                 return 0
         finally:
             dist.destroy_process_group()
     else:
         versions = run(args.world, args.registry, args.epochs, args.seed, args.fit_fusion, args.ranker,
-                       args.prerank)
+                       args.prerank, args.serving)
     print(f"published: {versions}", file=sys.stderr)
     from training.importers.prepared import cpu_s, peak_rss_mb
     print(f"{'import + ' if args.data else ''}training took {time.perf_counter() - started:.0f} s "

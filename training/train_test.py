@@ -66,3 +66,20 @@ def test_an_unknown_architecture_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--world", str(tmp_path), "--ranker", "wide_and_deep"])
     assert "invalid choice: 'wide_and_deep'" in capsys.readouterr().err
+
+
+def test_serving_versions_learn_from_every_row_and_load(tmp_path):
+    """--serving: no test window (so no test metrics), the whole log and catalog in the
+    versions, golden parity from the last training rows; the versions load and serve."""
+    world = generate(WorldConfig(n_users=60, n_videos=200, n_authors=20, days=4), progress=False)
+    world.save(tmp_path / "world")
+    assert train.main(["--world", str(tmp_path / "world"), "--registry", str(tmp_path / "models"), "--epochs", "1",
+                       "--serving"]) == 0
+    registry = Registry(tmp_path / "models")
+    ranker = registry.open("ranker")
+    assert ranker.manifest["data_range"]["cutoff_ms"] == ranker.manifest["data_range"]["end_ms"] == world.config.end_ms
+    assert ranker.manifest["metrics"] == {}
+    for name in ("ranker", "prerank"):
+        LoadedModel.load(registry.open(name))  # golden parity on training rows
+    split = train.serving_split(world)
+    assert len(split.test) == 0 and len(split.train) == world.impressions["ts_ms"].size

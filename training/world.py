@@ -115,12 +115,22 @@ class World:
         t = self.truth
         return _unit(t["user_taste"][user_idx] + self.config.drift * frac * t["user_drift"][user_idx])
 
+    def category_traits(self) -> np.ndarray:
+        """[n_categories + 1, dim] the mean trait of each category's videos (row = category
+        code): what a video's category says of its trait. A model that has not learned a video's
+        own trait from its interactions can at best know this."""
+        v, trait = self.videos, self.truth["item_trait"]
+        return np.stack([trait[v["category"] == c].mean(axis=0) if np.any(v["category"] == c)
+                         else np.zeros(trait.shape[1]) for c in range(int(v["category"].max()) + 1)])
+
     def affinity(self, user_idx: np.ndarray, item_idx: np.ndarray, ts_ms,
-                 follows_author: np.ndarray | float = 0.0, mood: int = -1) -> np.ndarray:
+                 follows_author: np.ndarray | float = 0.0, mood: int = -1,
+                 trait: np.ndarray | None = None) -> np.ndarray:
         """The true appeal (a logit) of items to users at time ts; 0-based indices.
-        `mood` is a 0-based category the session leans towards (-1 = none)."""
+        `mood` is a 0-based category the session leans towards (-1 = none); `trait` replaces
+        the items' true traits (a partial oracle's view of them)."""
         taste = self.taste_at(user_idx, ts_ms)
-        trait = self.truth["item_trait"][item_idx]
+        trait = self.truth["item_trait"][item_idx] if trait is None else trait
         v = self.videos
         age_days = np.clip((np.asarray(ts_ms) - v["publish_ms"][item_idx]) / DAY_MS, 0, 30)
         same_region = (self.users["region"][user_idx] == v["region"][item_idx]).astype(float)
