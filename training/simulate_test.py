@@ -22,6 +22,8 @@ def test_the_truths_ceiling_is_above_the_floors_and_never_repeats():
     assert relevance["oracle"] > relevance["random"]
     # the mood is part of the truth the oracle ranks by: knowing it can only help
     assert relevance["oracle"] >= relevance["oracle_taste"]
+    # knowing a video only by its category loses to knowing its own trait, beats popularity
+    assert relevance["oracle_taste"] > relevance["oracle_category_taste"] > relevance["popularity"]
     assert summary["oracle"]["totals"]["repeat_rate"]["mean"] == 0.0
 
 

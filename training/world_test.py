@@ -62,3 +62,18 @@ def test_published_videos_extend_the_catalog_and_are_scored_like_the_rest():
     assert np.isfinite(aff).all()
     # publishing none changes nothing
     assert w.publish(0, now, np.random.default_rng(2))["item_id"].size == 0
+
+
+def test_category_traits_are_each_categorys_mean_trait_and_replace_the_truth_in_affinity():
+    world = generate(WorldConfig(seed=3, n_users=20, n_authors=5, n_videos=120, days=2), progress=False)
+    means = world.category_traits()
+    v, trait = world.videos, world.truth["item_trait"]
+    c = int(v["category"][0])
+    np.testing.assert_allclose(means[c], trait[v["category"] == c].mean(axis=0))
+    users, items, now = np.zeros(120, np.int64), np.arange(120), world.config.end_ms
+    as_category = world.affinity(users, items, now, trait=means[v["category"]])
+    assert not np.allclose(as_category, world.affinity(users, items, now))
+    # the taste term is then one value per category: videos of a category differ only by the rest
+    taste_term = as_category - world.affinity(users, items, now, trait=np.zeros_like(trait))
+    same = v["category"] == c
+    np.testing.assert_allclose(taste_term[same], taste_term[same][0], atol=1e-9)
