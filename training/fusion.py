@@ -25,13 +25,16 @@ from training import data as data_mod
 from training.data import Dataset
 from training.funnel import PRERANK_KEEP, RANK_KEEP, Funnel
 from training.metrics import ndcg_per_user
-from training.train import RECALL_PRIOR
+from training.train import RECALL_PRIOR, WATCH
 from training.world import DAY_MS, World
 
 VALUES = (-1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 2.0)
 # The recall prior's weight (training.train.RECALL_PRIOR): 1/log2(2 + position) is 1.0 first
 # and 0.1 at 1,000, head probabilities are in [0, 1]; 16 all but keeps the recall order.
 PRIOR_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+# The watch model's weight (core/rank/watch.py): its score is a logit, spread about 1 across
+# a user's candidates, where the fused heads spread about 0.1.
+WATCH_VALUES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
 PASSES = 2
 # A change must gain at least this (relative) to replace the current weight: ties keep the
 # prior. Where the objective answers per-user values (the fits below), the gain must also be
@@ -62,6 +65,7 @@ class Case:
     pre: np.ndarray        # [n] the pre-ranker's fused score (no prior)
     heads: np.ndarray      # [n, n_heads] the ranker's probabilities
     truth: np.ndarray      # held-out positives (item ids)
+    watch: np.ndarray      # [n] the ranker version's watch score (0 without a watch model)
 
 
 def collect(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> list[Case]:
@@ -78,18 +82,22 @@ def collect(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> list
         heads = np.empty((cand.size, rank.heads.shape[1]), np.float32)
         pre_fused[p_order] = pre.fused - funnel.prerank.prior_weight * scoring.recall_prior(cand.size)[p_order]
         heads[r_order] = rank.heads
-        cases.append(Case(cand, pre_fused, heads, truth))
+        model = funnel.ranker.watch
+        watch = (model.score(int(u) + 1, funnel.ranker.items.index_of(cand)) if model is not None
+                 else np.zeros(cand.size, np.float32))
+        cases.append(Case(cand, pre_fused, heads, truth, watch))
     return cases
 
 
-def rank_order(c: Case, weights: np.ndarray, prior_weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """What scoring.score answers (top RANK_KEEP ids, fused) for head weights and a prior
-    weight used by both stages."""
+def rank_order(c: Case, weights: np.ndarray, prior_weight: float,
+               watch_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """What scoring.score answers (top RANK_KEEP ids, fused) for head weights, a prior
+    weight used by both stages and the watch score's weight (the ranker's)."""
     prior = scoring.recall_prior(c.item_ids.size)
     chosen = np.arange(c.item_ids.size)
     if c.item_ids.size > PRERANK_KEEP:
         chosen = scoring.best_rows(c.pre + prior_weight * prior, PRERANK_KEEP)
-    fused = c.heads[chosen] @ weights + prior_weight * prior[chosen]
+    fused = c.heads[chosen] @ weights + prior_weight * prior[chosen] + watch_weight * c.watch[chosen]
     order = np.argsort(-fused, kind="stable")[:RANK_KEEP]
     return c.item_ids[chosen][order], fused[order]
 
@@ -97,12 +105,13 @@ def rank_order(c: Case, weights: np.ndarray, prior_weight: float) -> tuple[np.nd
 def feed_ndcg(funnel: Funnel, cases: list[Case], weights: np.ndarray, rerank: bool = True,
               prior_weight: float | None = None) -> np.ndarray:
     """Per-user NDCG@10 of the feed; `weights`: the heads' weights, then (when `prior_weight`
-    is None) the prior's."""
+    is None) the prior's and the watch score's."""
+    watch_weight = 0.0
     if prior_weight is None:
-        weights, prior_weight = weights[:-1], float(weights[-1])
+        weights, prior_weight, watch_weight = weights[:-2], float(weights[-2]), float(weights[-1])
     feeds = []
     for c in cases:
-        ids, fused = rank_order(c, weights, prior_weight)
+        ids, fused = rank_order(c, weights, prior_weight, watch_weight)
         feeds.append(funnel.feed(ids, fused) if rerank else ids)
     return ndcg_per_user(feeds, [c.truth for c in cases], 10)
 
@@ -222,10 +231,10 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
         merge_weights, merge_trace = fit_merge(funnel, merge_users, merge_truths)
         funnel = Funnel(world, val, Path(tmp), merge_weights=merge_weights)
         cases = collect(funnel, users, truths)
-        names = (*val.heads, RECALL_PRIOR)
-        start = {RECALL_PRIOR: DEFAULT_RECALL_PRIOR, **start}
+        names = (*val.heads, RECALL_PRIOR, WATCH)  # feed_ndcg reads the last two as such
+        start = {RECALL_PRIOR: DEFAULT_RECALL_PRIOR, WATCH: 0.0, **start}  # the watch score earns its way in
         weights, trace = coordinate_ascent(lambda w: feed_ndcg(funnel, cases, w), names, start,
-                                           values_of={RECALL_PRIOR: PRIOR_VALUES})
+                                           values_of={RECALL_PRIOR: PRIOR_VALUES, WATCH: WATCH_VALUES})
         vec = lambda d: np.array([d.get(h, 0.0) for h in names], np.float32)  # noqa: E731
         # judged on validation users the fit did not see: on its own users the fitted weights
         # are the best of a search, and their score is biased upwards
@@ -244,4 +253,5 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
                            "feed_ndcg@10": {"start": trace[0]["ndcg@10"], "fitted": trace[-1]["ndcg@10"]},
                            "rank_ndcg@10": {"start": round(before["rank"], 4), "fitted": round(after["rank"], 4)},
                            "rank_earns_its_place": earned},
-            "grid": list(VALUES), "prior_grid": list(PRIOR_VALUES), "trace": trace}
+            "grid": list(VALUES), "prior_grid": list(PRIOR_VALUES), "watch_grid": list(WATCH_VALUES),
+            "trace": trace}

@@ -34,7 +34,8 @@ def test_the_recall_prior_moves_the_order_from_the_heads_to_the_recall_list():
     rng = np.random.default_rng(0)
     n = fusion.PRERANK_KEEP + 100
     case = fusion.Case(item_ids=np.arange(1, n + 1), pre=rng.random(n).astype(np.float32),
-                       heads=rng.random((n, 2)).astype(np.float32), truth=np.array([1]))
+                       heads=rng.random((n, 2)).astype(np.float32), truth=np.array([1]),
+                       watch=rng.standard_normal(n).astype(np.float32))
     w = np.array([1.0, 0.0], np.float32)
     ids, fused = fusion.rank_order(case, w, prior_weight=0.0)
     assert ids.size == fusion.RANK_KEEP and np.all(np.diff(fused) <= 0)
@@ -43,6 +44,10 @@ def test_the_recall_prior_moves_the_order_from_the_heads_to_the_recall_list():
     assert ids.tolist() == by_head[: fusion.RANK_KEEP].tolist()
     ids, _ = fusion.rank_order(case, w, prior_weight=1e4)
     assert ids.tolist() == list(range(1, fusion.RANK_KEEP + 1))
+    # the watch score joins the ranker's fused score (not the pre-rank's cut)
+    ids, _ = fusion.rank_order(case, w, prior_weight=0.0, watch_weight=1e4)
+    by_watch = case.item_ids[kept][np.argsort(-case.watch[kept], kind="stable")]
+    assert ids.tolist() == by_watch[: fusion.RANK_KEEP].tolist()
 
 
 def test_per_user_objectives_need_a_significant_gain():

@@ -21,6 +21,7 @@ from core.errors import FailedPrecondition
 from core.items import ItemTable
 from core.onnx_session import check_signature, make_session
 from core.rank.features import CAT_FEATURES, ITEM_DEFAULTS, NUM_FEATURES, SEQ_LEN, assemble, rows_for_user
+from core.rank.watch import WatchModel
 from core.registry.reader import ModelVersion
 
 GOLDEN_RTOL, GOLDEN_ATOL = 1e-3, 1e-5
@@ -61,6 +62,10 @@ class LoadedModel:
     # Weight of the recall order in the fused score (manifest "recall_prior_weight"; 0 when
     # absent): fused = heads @ weights + prior_weight * recall_prior(position), see scoring.
     prior_weight: float = 0.0
+    # The watch model shipped with the version (core/rank/watch.py) and its weight in the
+    # fused score (manifest "watch_weight"): fused += watch_weight * watch.score(user, item).
+    watch: WatchModel | None = None
+    watch_weight: float = 0.0
 
     @classmethod
     def load(cls, mv: ModelVersion, threads: int = 1) -> LoadedModel:
@@ -82,6 +87,7 @@ class LoadedModel:
                     mv.manifest["files"]["items.npz"], inputs, heads, weights,
                     {**ITEM_DEFAULTS, **mv.manifest.get("feature_defaults", {})}, cat_limits, seq_limits,
                     float(mv.manifest.get("recall_prior_weight", 0.0)),
+                    WatchModel.of(mv), float(mv.manifest.get("watch_weight", 0.0)),
                     **cls._parts(mv, where, session, heads, order))
         model._check_golden(mv, where)
         model._warm_up()

@@ -11,7 +11,10 @@ The candidates arrive in recall order (the RRF merge, best first), and that orde
 the models do not see: which channels agreed, how high. Each stage adds it to its fused
 score as a prior, `prior_weight * recall_prior(position)` with the weight from the version's
 manifest (fitted on a validation split with the head weights; 0 = the models alone), so a
-ranker that knows little about a user cannot throw away what recall found.
+ranker that knows little about a user cannot throw away what recall found. The ranker's
+version may also ship a watch model (core/rank/watch.py: the user's long-term taste, learned
+from watched fractions): its score joins the ranker's fused score with the version's
+`watch_weight`.
 """
 from __future__ import annotations
 
@@ -80,6 +83,8 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
     fused = ranker.fuse(heads)
     if ranker.prior_weight:
         fused = fused + ranker.prior_weight * prior[chosen]
+    if ranker.watch is not None and ranker.watch_weight:
+        fused = fused + ranker.watch_weight * ranker.watch.score(context.user_id, idx[chosen])
     order = np.argsort(-fused, kind="stable")
     if top_k:
         order = order[:top_k]

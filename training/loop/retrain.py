@@ -32,6 +32,7 @@ from torch.nn import functional as F
 from core.items import ItemTable
 from core.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN, clamp_to_vocab
 from core.rank.online_items import extend_items
+from core.rank.watch import FILE as WATCH_FILE
 from core.registry.reader import ModelVersion, Registry
 from core.store.catalog_log import CatalogItem
 from training.loop.dataset import HEADS, Spec, build, read_shards
@@ -155,14 +156,14 @@ def train_candidate(mv: ModelVersion, shards: dict[str, np.ndarray], epochs: int
     return model, start, metrics, losses
 
 
-def prior_weight(mv: ModelVersion, metrics: dict) -> float:
+def prior_weight(mv: ModelVersion, metrics: dict, key: str = "recall_prior_weight") -> float:
     """The candidate's recall-prior weight: the parent's, scaled by how the spread of the fused
     head scores changed on the same holdout rows. The weight was fitted against the parent's
     score scale; a candidate trained on the system's own logs is calibrated to their base rates
     (a like rate several times lower than the legacy log's), so its fused scores spread less,
     and the unchanged weight would let the recall order outvote the model (measured: like
     scores fell from ~0.17 to ~0.01 after one night, and the feeds followed the recall order)."""
-    parent = float(mv.manifest.get("recall_prior_weight", 0.0))
+    parent = float(mv.manifest.get(key, 0.0))
     cand, live = metrics.get("holdout_fused_std", 0.0), metrics.get("holdout_live_fused_std", 0.0)
     if not parent or not cand or not live:
         return parent
@@ -189,13 +190,22 @@ def publish_candidate(registry_root: Path, mv: ModelVersion, model: torch.nn.Mod
             # good as the live ranker (measured on the test world's second day: watch time
             # +0.63 s [+0.10, +1.16] over live) and leaves the gate nothing to catch.
             body["recall_prior_weight"] = 0.0 if loop_doc.get("shuffled_labels") else prior_weight(mv, metrics)
+        if "watch_weight" in body:
+            # The parent's watch model (core/rank/watch.py) goes along unchanged (it is not yet
+            # refitted on the loop's logs); its weight scales like the prior's, and the broken
+            # candidate gets none, for the same reason.
+            body["watch_weight"] = (0.0 if loop_doc.get("shuffled_labels")
+                                    else prior_weight(mv, metrics, "watch_weight"))
         if vocab:
             body["feature_order"] = {**body["feature_order"], "vocab": dict(vocab)}
             body["feature_schema_hash"] = schema_hash(body["feature_order"])
         return publish(registry_root, MODEL, {"model.onnx": tmp / "model.onnx",
                                               "items.npz": items or mv.file("items.npz"),
                                               "golden.npz": tmp / "golden.npz",
-                                              "weights.npz": tmp / "weights.npz"}, body, make_live=False)
+                                              "weights.npz": tmp / "weights.npz",
+                                              **({WATCH_FILE: mv.file(WATCH_FILE)}
+                                                 if WATCH_FILE in mv.manifest.get("files", {}) else {})},
+                       body, make_live=False)
 
 
 def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_ms: int | None = None,

@@ -1,0 +1,37 @@
+"""The watch model's fit recovers a planted biased low-rank structure, and its target is the
+logit of the clipped watched fraction."""
+import numpy as np
+
+from training import watch_mf
+
+
+def test_target_is_the_logit_of_the_clipped_fraction():
+    y = watch_mf.target(np.array([0, 5_500, 11_000, 50_000]), np.array([10.0, 10.0, 10.0, 10.0]))
+    lo, hi = np.log(0.01 / 0.99), np.log(0.99 / 0.01)
+    np.testing.assert_allclose(y, [lo, 0.0, hi, hi], atol=1e-9)  # 55% of 1.1 is the midpoint
+
+
+def test_fit_recovers_a_planted_structure_on_pairs_it_never_saw():
+    rng = np.random.default_rng(0)
+    n_users, n_items, f = 300, 200, 4
+    p, q = rng.normal(size=(n_users, f)), rng.normal(size=(n_items, f))
+    b_item = rng.normal(size=n_items)
+    truth = b_item[None, :] + p @ q.T  # the user's constant does not order their items
+    pairs = rng.random((n_users, n_items)) < 0.25
+    u, i = np.nonzero(pairs)
+    y = truth[u, i] + 0.5 * rng.normal(size=u.size) + rng.normal(size=n_users)[u]
+    model = watch_mf.fit(u, i, y, n_users, n_items, np.arange(1, n_users + 1) * 10,
+                         {"factors": 4, "reg_user": 1.0, "reg_item": 1.0, "iterations": 15})
+    unseen = ~pairs
+    got = np.stack([model.score(int(uid), np.arange(n_items)) for uid in np.arange(1, n_users + 1) * 10])
+    r = np.corrcoef(got[unseen], truth[unseen])[0, 1]
+    assert r > 0.9
+    assert np.all(model.score(7, np.arange(n_items)) == 0)  # an id the fit never saw
+
+
+def test_items_without_rows_score_as_the_average_and_users_without_rows_are_left_out():
+    u, i, y = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.array([1.0, -1.0, 1.0, -1.0])
+    model = watch_mf.fit(u, i, y, 3, 4, np.array([11, 12, 13]), {"factors": 2, "iterations": 3})
+    assert model.user_ids.tolist() == [11, 12]
+    s = model.score(11, np.array([0, 1, 2, 3, -1, 99]))
+    assert s[0] > s[1] and s[2] == 0.0 and s[3] == 0.0 and s[4] == 0.0 and s[5] == 0.0
