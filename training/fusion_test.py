@@ -107,3 +107,25 @@ def test_the_recall_order_needs_one_standard_error_to_displace_the_fit():
         w, evidence = fusion.earn_its_place(objective, fitted)
         assert evidence["earned"] is earned
         assert w[fusion.RECALL_PRIOR] == (0.5 if earned else top)
+
+
+def test_the_watch_weight_needs_no_significance_in_the_fit_but_must_hold_on_held_out_users():
+    rng = np.random.default_rng(5)
+    base = rng.random(300)
+    gain = 0.02 + rng.normal(0, 0.3, 300)  # +4% of the mean, at z about 1.2
+
+    def fit_objective(w):
+        return base + gain * (w[-1] == 0.1)
+
+    heads = ("engaged", fusion.RECALL_PRIOR, fusion.WATCH)
+    start = {"engaged": 1.0, fusion.RECALL_PRIOR: 0.5, fusion.WATCH: 0.0}
+    values = {fusion.RECALL_PRIOR: (0.5,), fusion.WATCH: fusion.WATCH_VALUES}
+    held, _ = fusion.coordinate_ascent(fit_objective, heads, start, values_of=values)
+    assert held[fusion.WATCH] == 0.0  # a head's test refuses it
+    w, _ = fusion.coordinate_ascent(fit_objective, heads, start, values_of=values, z_of={fusion.WATCH: 0.0})
+    assert w[fusion.WATCH] == 0.1
+    for effect, kept in ((+0.05, True), (-0.05, False), (-0.001, True)):
+        def check(weights, effect=effect):
+            return base + effect * (weights[fusion.WATCH] == 0.1) + 0.0 * weights[fusion.RECALL_PRIOR]
+        got, evidence = fusion.watch_earns_its_place(check, w)
+        assert evidence["earned"] is kept and got[fusion.WATCH] == (0.1 if kept else 0.0)
