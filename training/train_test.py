@@ -3,6 +3,7 @@ trained, published with their names in the manifest, and load in the rank servic
 (signature, feature order, golden parity) like the defaults."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from core.rank.model import LoadedModel
@@ -81,5 +82,9 @@ def test_serving_versions_learn_from_every_row_and_load(tmp_path):
     assert ranker.manifest["metrics"] == {}
     for name in ("ranker", "prerank"):
         LoadedModel.load(registry.open(name))  # golden parity on training rows
+    # the ranker's version ships the watch model, fitted on every user with a row
+    loaded = LoadedModel.load(ranker)
+    assert loaded.watch is not None and loaded.watch_weight == train.DEFAULT_WATCH_WEIGHT
+    assert set(loaded.watch.user_ids.tolist()) == set(np.unique(world.impressions["user_id"]).tolist())
     split = train.serving_split(world)
     assert len(split.test) == 0 and len(split.train) == world.impressions["ts_ms"].size

@@ -21,3 +21,29 @@ def test_a_version_without_the_file_has_no_watch_model(tmp_path):
     (tmp_path / "x.txt").write_text("x")
     publish(tmp_path / "reg", "ranker", {"x.txt": tmp_path / "x.txt"}, {"kind": "test"})
     assert WatchModel.of(Registry(tmp_path / "reg").open("ranker")) is None
+
+
+def test_scoring_adds_the_weighted_watch_score_to_the_rankers_fused_score():
+    from core.context import RequestContext
+    from core.items import ItemTable
+    from core.rank import scoring
+    from core.rank.model import LoadedModel
+    from core.store.user_state import UserStateData
+
+    class Session:  # a stand-in ONNX session: every candidate gets the same head probability
+        def run(self, outputs, feeds):
+            return [np.full((feeds["cat"].shape[0], 1), 0.5, np.float32)]
+
+    n = 4
+    z = np.zeros(n)
+    items = ItemTable.from_columns(item_id=np.arange(1, n + 1), author_id=z + 1, category=z + 1,
+                                   duration_s=z + 10, publish_ms=z, region=z + 1, log_pop=z)
+    watch = WatchModel.build(np.zeros((n, 1)), np.array([0.0, 1.0, 3.0, 2.0]), np.array([5]), np.zeros((1, 1)))
+    model = LoadedModel("ranker", "v0001", Session(), items, "sha", ("cat",), ("engaged",),
+                        np.ones(1, np.float32), {}, watch=watch, watch_weight=0.5)
+    state, ids = UserStateData(known=True), np.array([1, 2, 3, 4])
+    got = scoring.score(RequestContext(user_id=5), state, ids, 0, model)
+    assert got.item_ids.tolist() == [3, 4, 2, 1]
+    np.testing.assert_allclose(got.fused, 0.5 + 0.5 * np.array([3.0, 2.0, 1.0, 0.0]))
+    other = scoring.score(RequestContext(user_id=6), state, ids, 0, model)  # unknown to the watch model
+    assert other.item_ids.tolist() == [1, 2, 3, 4] and np.allclose(other.fused, 0.5)
