@@ -35,10 +35,10 @@ from core.rank.features import (
     assemble,
     vocab_sizes,
 )
-from core.recall.ann import build_index
-from core.recall.channels.item_cf import ItemCFChannel
 from core.rank.watch import FILE as WATCH_FILE
 from core.rank.watch import WatchModel
+from core.recall.ann import build_index
+from core.recall.channels.item_cf import ItemCFChannel
 from core.recall.channels.mf import MFModel
 from core.recall.merge import DEFAULT_WEIGHTS, merge
 from training import baselines, item_cf, mf, prerank_export, watch_mf
