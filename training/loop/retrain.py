@@ -33,9 +33,11 @@ from core.items import ItemTable
 from core.rank.features import CAT_FEATURES, NUM_FEATURES, SEQ_LEN, clamp_to_vocab
 from core.rank.online_items import extend_items
 from core.rank.watch import FILE as WATCH_FILE
+from core.rank.watch import WatchModel
 from core.registry.reader import ModelVersion, Registry
 from core.store.catalog_log import CatalogItem
 from training.loop.dataset import HEADS, Spec, build, read_shards
+from training.loop.watch import refit as refit_watch
 from training.metrics import auc
 from training.models.ranker import Ranker
 from training.publish import manifest_body, publish
@@ -172,7 +174,8 @@ def prior_weight(mv: ModelVersion, metrics: dict, key: str = "recall_prior_weigh
 
 def publish_candidate(registry_root: Path, mv: ModelVersion, model: torch.nn.Module, shards: dict[str, np.ndarray],
                       loop_doc: dict, metrics: dict, losses: list[float], items: Path | None = None,
-                      vocab: dict[str, int] | None = None) -> str:
+                      vocab: dict[str, int] | None = None, watch: WatchModel | None = None) -> str:
+    """`watch`: a refit watch model to ship instead of the parent's (training/loop/watch.py)."""
     golden = {k: shards[k][:64] for k in INPUTS}
     golden["expected"] = _predict(model, golden)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -190,10 +193,15 @@ def publish_candidate(registry_root: Path, mv: ModelVersion, model: torch.nn.Mod
             # good as the live ranker (measured on the test world's second day: watch time
             # +0.63 s [+0.10, +1.16] over live) and leaves the gate nothing to catch.
             body["recall_prior_weight"] = 0.0 if loop_doc.get("shuffled_labels") else prior_weight(mv, metrics)
+        watch_file = {}
+        if watch is not None:
+            body["watch"] = watch.save(tmp)
+            watch_file = {WATCH_FILE: tmp / WATCH_FILE}
+        elif WATCH_FILE in mv.manifest.get("files", {}):
+            watch_file = {WATCH_FILE: mv.file(WATCH_FILE)}
         if "watch_weight" in body:
-            # The parent's watch model (core/rank/watch.py) goes along unchanged (it is not yet
-            # refitted on the loop's logs); its weight scales like the prior's, and the broken
-            # candidate gets none, for the same reason.
+            # The watch model (core/rank/watch.py, refit or the parent's): its weight scales
+            # like the prior's, and the broken candidate gets none, for the same reason.
             body["watch_weight"] = (0.0 if loop_doc.get("shuffled_labels")
                                     else prior_weight(mv, metrics, "watch_weight"))
         if vocab:
@@ -202,9 +210,7 @@ def publish_candidate(registry_root: Path, mv: ModelVersion, model: torch.nn.Mod
         return publish(registry_root, MODEL, {"model.onnx": tmp / "model.onnx",
                                               "items.npz": items or mv.file("items.npz"),
                                               "golden.npz": tmp / "golden.npz",
-                                              "weights.npz": tmp / "weights.npz",
-                                              **({WATCH_FILE: mv.file(WATCH_FILE)}
-                                                 if WATCH_FILE in mv.manifest.get("files", {}) else {})},
+                                              "weights.npz": tmp / "weights.npz", **watch_file},
                        body, make_live=False)
 
 
@@ -213,10 +219,14 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
             warm_start: bool = True, shuffle_labels: bool = False, work: Path | None = None,
             num_cpus: int | None = None, min_rows: int = 200,
             clock_changes: tuple[tuple[int, int], ...] = (),
-            online_items: list[CatalogItem] | None = None) -> Candidate | None:
+            online_items: list[CatalogItem] | None = None,
+            watch_history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Candidate | None:
     """Train and canary a candidate; None when there is too little new data (nothing changes).
     `online_items`: the videos published through the catalog API (`catalog_items`), assembled
-    with their features as the rank service assembles them (core/rank/online_items.py)."""
+    with their features as the rank service assembles them (core/rank/online_items.py).
+    `watch_history`: (user ids, item ids, watched ms) the parent's watch model learned from;
+    given, and where the parent ships one, the candidate's is refit on it plus the logged views
+    (training/loop/watch.py)."""
     registry = Registry(registry_root)
     mv = registry.open(MODEL, registry.live_version(MODEL))
     since = since_ms if since_ms is not None else int(mv.manifest.get("loop", {}).get("until_ms", 0))
@@ -243,7 +253,12 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
         loop_doc = {"parent": mv.version, "since_ms": since, "until_ms": until, "rows": int(n),
                     "warm_start": start, "shuffled_labels": shuffle_labels, "epochs": epochs,
                     "items": len(grown)}
-        version = publish_candidate(registry_root, mv, model, shards, loop_doc, metrics, losses, items, vocab)
+        watch = None
+        if watch_history is not None and WATCH_FILE in mv.manifest.get("files", {}):
+            watch = refit_watch(watch_history, logs, grown, seed)
+            loop_doc["watch_refit"] = watch is not None
+        version = publish_candidate(registry_root, mv, model, shards, loop_doc, metrics, losses, items, vocab,
+                                    watch)
     registry.set_canary(MODEL, version, canary_percent)
     print(f"retrain: {MODEL}/{version} from {n} rows (warm start: {start['from']}, "
           f"{start['loaded']} tensors) on canary at {canary_percent}%: {metrics}", file=sys.stderr)

@@ -136,6 +136,8 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
     local = ensure_redis(redis_url)
     rng = np.random.default_rng(seed)
     history = legacy_engagement(world) if retrain_recall else None
+    imp = world.impressions
+    watch_history = (imp["user_id"], imp["item_id"], imp["watch_ms"])  # what day 1's watch model learned from
     uploads = round(world.upload_rate_per_day()) if uploads_per_day is None else uploads_per_day
     user_ids = sorted(rng.choice(np.arange(1, world.config.n_users + 1), min(users, world.config.n_users),
                                  replace=False).tolist())
@@ -187,7 +189,7 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
                     c = retrain(registry_dir, str(logs), canary_percent, clock_offset_ms=offset, epochs=epochs,
                                 seed=seed + day, warm_start=not broken, shuffle_labels=broken, work=work,
                                 clock_changes=tuple(clock_changes),
-                                online_items=catalog_items(local.url, prefix))
+                                online_items=catalog_items(local.url, prefix), watch_history=watch_history)
                     if retrain_recall:
                         version = retrain_item_cf(registry_dir, str(logs), history, catalog_items(local.url, prefix),
                                                   Spec(str(logs), "", clock_offset_ms=offset,
