@@ -71,7 +71,7 @@ def bootstrap(world_dir: Path, registry_dir: Path, redis_url: str, prefix: str,
     registry = Registry(registry_dir)
     if not all(registry.aliases(n).get("live") for n in train.MODEL_NAMES):
         say(f"bootstrap: training models -> {registry_dir}")
-        train.run(world_dir, registry_dir)
+        train.run(world_dir, registry_dir, serving=True)  # every row: what a deployment serves
     client = redis.Redis.from_url(redis_url)
     try:
         keys = Keys(prefix)
@@ -94,7 +94,7 @@ def bootstrap_data(data: Path, root: Path, redis_url: str, prefix: str, progress
     if not all(registry.aliases(n).get("live") for n in train.MODEL_NAMES):
         say(f"bootstrap: training models on {data} -> {prepared.registry}")
         started = time.perf_counter()
-        train.run(prepared.world_dir, prepared.registry, epochs=epochs)
+        train.run(prepared.world_dir, prepared.registry, epochs=epochs, serving=True)
         say(f"bootstrap: trained in {time.perf_counter() - started:.0f} s")
     client = redis.Redis.from_url(redis_url)
     try:
