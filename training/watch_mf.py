@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.items import ItemTable
 from core.rank.watch import WatchModel
 
 # A watched fraction runs to about 1.1 (a rewatch); clipped to [ε, 1 - ε] of that, the logit
@@ -50,6 +51,18 @@ def _solve(groups: tuple[np.ndarray, np.ndarray], other: np.ndarray, other_idx: 
         x = np.hstack([other[other_idx[rows]], np.ones((rows.size, 1))])
         sol = np.linalg.solve(x.T @ x + ridge, x.T @ residual[rows])
         out[g], bias[g] = sol[:f], sol[f]
+
+
+def fit_log(user_ids: np.ndarray, item_idx: np.ndarray, watch_ms: np.ndarray, items: ItemTable,
+            params: dict | None = None, seed: int = 7) -> WatchModel | None:
+    """The model over logged rows (user id, dense item index into `items`, watched ms): the
+    target from `items`' durations; rows of unknown items (index -1) dropped; None without rows."""
+    keep = item_idx >= 0
+    if not keep.any():
+        return None
+    ids, rows = np.unique(user_ids[keep], return_inverse=True)
+    y = target(watch_ms[keep], items.duration_s[item_idx[keep]])
+    return fit(rows, item_idx[keep], y, ids.size, len(items), ids, params, seed)
 
 
 def fit(user_idx: np.ndarray, item_idx: np.ndarray, y: np.ndarray, n_users: int, n_items: int,

@@ -159,7 +159,8 @@ def train_candidate(mv: ModelVersion, shards: dict[str, np.ndarray], epochs: int
 
 
 def prior_weight(mv: ModelVersion, metrics: dict, key: str = "recall_prior_weight") -> float:
-    """The candidate's recall-prior weight: the parent's, scaled by how the spread of the fused
+    """The candidate's recall-prior weight (or another manifest weight on the fused score's
+    scale, `key`: the watch score's): the parent's, scaled by how the spread of the fused
     head scores changed on the same holdout rows. The weight was fitted against the parent's
     score scale; a candidate trained on the system's own logs is calibrated to their base rates
     (a like rate several times lower than the legacy log's), so its fused scores spread less,

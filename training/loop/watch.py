@@ -36,13 +36,5 @@ def refit(history: tuple[np.ndarray, np.ndarray, np.ndarray], logs: str, items: 
           seed: int = 7) -> WatchModel | None:
     """The watch model over the history and the logged views (rows of items the table does
     not know are dropped); None without rows."""
-    logged = view_events(logs)
-    user, item, watch = (np.concatenate([h, x]) for h, x in zip(history, logged))
-    idx = items.index_of(item)
-    keep = idx >= 0
-    if not keep.any():
-        return None
-    user, idx, watch = user[keep], idx[keep], watch[keep]
-    ids, rows = np.unique(user, return_inverse=True)
-    y = watch_mf.target(watch, items.duration_s[idx])
-    return watch_mf.fit(rows, idx, y, ids.size, len(items), ids, seed=seed)
+    user, item, watch = (np.concatenate([h, x]) for h, x in zip(history, view_events(logs)))
+    return watch_mf.fit_log(user, items.index_of(item), watch, items, seed=seed)
