@@ -4,11 +4,22 @@ fraction, fitted by alternating least squares (core/rank/watch.py serves it).
     y = logit(clip(watch / duration / 1.1, ε, 1 - ε)) ≈ μ + b_u + b_i + p_uᵀ q_i
 
 Each half-step is a ridge regression per user (or per item) over its rows, with its bias as
-one more column (lightly regularised); the halves alternate for `iterations` rounds from
-small random item factors. (`implicit`, which fits the mf channel, has no explicit-feedback
-model; these are the same normal equations the mf channel's fold-in solves.)
+one more column; the halves alternate for `iterations` rounds from small random item factors.
+
+Items are shrunk towards what their metadata says, not towards zero: each item's factors and
+bias towards its category's mean, and its bias also towards its author's mean offset (a
+hierarchical prior, as side information enters SVDFeature, Chen et al. JMLR 2012). A video
+with few impressions then reads as "a video of its category by its author" instead of as the
+average video, and one with none (an upload newer than the log) scores by its metadata alone.
+The item bias is regularised like the factors (`reg_item_bias`): a top-N picks the extremes,
+and an unshrunk bias over a handful of rows puts the luckiest videos there.
+
+(`implicit`, which fits the mf channel, has no explicit-feedback model; these are the same
+normal equations the mf channel's fold-in solves.)
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,11 +30,23 @@ from core.rank.watch import WatchModel
 # stays within ±4.6.
 REWATCH = 1.1
 EPS = 0.01
-# Iterations: ALS had not converged at 10. Over the synthetic world's test-window rows (fitted
-# before the cutoff), the correlation of the watched logit with the prediction (less the user's
-# constant) was 0.428 / 0.463 / 0.480 / 0.488 after 5 / 10 / 20 / 40 iterations.
-DEFAULT_PARAMS = {"factors": 16, "reg_user": 2.0, "reg_item": 10.0, "iterations": 20}
-BIAS_REG = 0.1
+# Chosen on held-out rows: fitted on the synthetic world's log before its last 2 days, the
+# correlation of the watched logit of the last 2 days' rows with the prediction (both less
+# the user's mean). ALS had not converged at 10 iterations: 0.428 / 0.463 / 0.480 / 0.488
+# after 5 / 10 / 20 / 40 (no priors, item bias unregularised). Then, at 20 iterations:
+#   no priors, reg_item_bias 0.1 (session 9)             0.493
+#   + reg_item_bias 2                                    0.494
+#   + category prior                                     0.521
+#   + author prior on the bias                           0.525
+#   reg_user / reg_item 1 / 10: 0.508, 2 / 5: 0.508, 2 / 20: 0.535, 5 / 10: 0.534, 5 / 20: 0.522,
+#   5 / 40: 0.500, 10 / 40: 0.477; 8 factors 0.529, 32 factors 0.471; reg_item_bias 1: 0.526, 5: 0.520
+# (one world, one seed; the differences under ~0.005 are noise).
+DEFAULT_PARAMS = {"factors": 16, "reg_user": 2.0, "reg_item": 20.0, "reg_item_bias": 2.0, "iterations": 20}
+USER_BIAS_REG = 0.1
+# Pseudo-counts (rows) of the group means: a category's (or author's) mean counts for this
+# many rows of evidence against zero, so a group seen a few times stays near the average.
+CATEGORY_SHRINK = 5.0
+AUTHOR_SHRINK = 20.0
 
 
 def target(watch_ms: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
@@ -39,36 +62,76 @@ def _groups(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _solve(groups: tuple[np.ndarray, np.ndarray], other: np.ndarray, other_idx: np.ndarray,
-           residual: np.ndarray, reg: float, out: np.ndarray, bias: np.ndarray) -> None:
-    """Ridge per group: [factors, bias] against the other side's factors of its rows."""
+           residual: np.ndarray, reg: float, bias_reg: float, out: np.ndarray, bias: np.ndarray,
+           prior: np.ndarray | None = None) -> None:
+    """Ridge per group: [factors, bias] against the other side's factors of its rows, shrunk
+    towards `prior` ([n_groups, f + 1]: factors, bias) or towards zero."""
     order, bounds = groups
     f = other.shape[1]
-    ridge = np.diag(np.append(np.full(f, reg), BIAS_REG))
+    penalty = np.append(np.full(f, reg), bias_reg)
+    ridge = np.diag(penalty)
     for g in range(bounds.size - 1):
         rows = order[bounds[g]:bounds[g + 1]]
         if rows.size == 0:
             continue
         x = np.hstack([other[other_idx[rows]], np.ones((rows.size, 1))])
-        sol = np.linalg.solve(x.T @ x + ridge, x.T @ residual[rows])
+        rhs = x.T @ residual[rows]
+        if prior is not None:
+            rhs += penalty * prior[g]
+        sol = np.linalg.solve(x.T @ x + ridge, rhs)
         out[g], bias[g] = sol[:f], sol[f]
+
+
+def _group_mean(values: np.ndarray, group: np.ndarray, weight: np.ndarray, shrink: float) -> np.ndarray:
+    """Per group code, the `weight`ed mean of `values` shrunk towards 0 by `shrink` pseudo-weight."""
+    n = int(group.max(initial=0)) + 1
+    total = np.zeros((n,) + values.shape[1:])
+    np.add.at(total, group, values * weight.reshape((-1,) + (1,) * (values.ndim - 1)))
+    return total / (np.bincount(group, weight, minlength=n) + shrink).reshape((-1,) + (1,) * (values.ndim - 1))
+
+
+@dataclass(frozen=True)
+class _Priors:
+    """What an item's metadata says of its factors and bias: its category's mean factors and
+    bias, plus its author's mean offset from that bias."""
+
+    category: np.ndarray        # [n_codes, f + 1]
+    author_offset: np.ndarray   # [n_author_codes]
+
+    @classmethod
+    def of(cls, factors: np.ndarray, bias: np.ndarray, weight: np.ndarray, category: np.ndarray,
+           author: np.ndarray) -> _Priors:
+        cat = _group_mean(np.hstack([factors, bias[:, None]]), category, weight, CATEGORY_SHRINK)
+        offset = _group_mean(bias - cat[category, -1], author, weight, AUTHOR_SHRINK)
+        return cls(cat, offset)
+
+    def items(self, category: np.ndarray, author: np.ndarray) -> np.ndarray:
+        prior = self.category[category].copy()
+        prior[:, -1] += self.author_offset[author]
+        return prior
 
 
 def fit_log(user_ids: np.ndarray, item_idx: np.ndarray, watch_ms: np.ndarray, items: ItemTable,
             params: dict | None = None, seed: int = 7) -> WatchModel | None:
     """The model over logged rows (user id, dense item index into `items`, watched ms): the
-    target from `items`' durations; rows of unknown items (index -1) dropped; None without rows."""
+    target from `items`' durations, the priors from their categories and authors; rows of
+    unknown items (index -1) dropped; None without rows."""
     keep = item_idx >= 0
     if not keep.any():
         return None
     ids, rows = np.unique(user_ids[keep], return_inverse=True)
     y = target(watch_ms[keep], items.duration_s[item_idx[keep]])
-    return fit(rows, item_idx[keep], y, ids.size, len(items), ids, params, seed)
+    return fit(rows, item_idx[keep], y, ids.size, len(items), ids, params, seed,
+               category=items.category, author=items.author_id)
 
 
 def fit(user_idx: np.ndarray, item_idx: np.ndarray, y: np.ndarray, n_users: int, n_items: int,
-        user_ids: np.ndarray, params: dict | None = None, seed: int = 7) -> WatchModel:
+        user_ids: np.ndarray, params: dict | None = None, seed: int = 7,
+        category: np.ndarray | None = None, author: np.ndarray | None = None) -> WatchModel:
     """ALS on rows (0-based user, dense item, target `y`); `user_ids[u]` is the id serving
-    knows user u by. Users without rows are left out; items without rows score 0, the average."""
+    knows user u by. `category` and `author` (ids per dense item) give the items' priors; without
+    them items shrink towards zero. Users without rows are left out; items without rows get
+    their prior (0, the average video, without one)."""
     p = {**DEFAULT_PARAMS, **(params or {})}
     f, iters = int(p["factors"]), int(p["iterations"])
     rng = np.random.default_rng(seed)
@@ -77,9 +140,25 @@ def fit(user_idx: np.ndarray, item_idx: np.ndarray, y: np.ndarray, n_users: int,
     b_user, b_item = np.zeros(n_users), np.zeros(n_items)
     mu = float(y.mean()) if y.size else 0.0
     by_user, by_item = _groups(user_idx, n_users), _groups(item_idx, n_items)
+    shown = np.diff(by_item[1]).astype(np.float64)
+    # Dense codes for the metadata ids (any ints, as the log spells them).
+    meta = None if category is None or author is None else (
+        np.unique(category, return_inverse=True), np.unique(author, return_inverse=True))
+    priors, item_prior = None, None
     for _ in range(iters):
-        _solve(by_user, items, item_idx, y - mu - b_item[item_idx], float(p["reg_user"]), users, b_user)
-        _solve(by_item, users, user_idx, y - mu - b_user[user_idx], float(p["reg_item"]), items, b_item)
-    items[np.diff(by_item[1]) == 0] = 0.0  # no row showed it: the average video (score 0)
+        _solve(by_user, items, item_idx, y - mu - b_item[item_idx], float(p["reg_user"]), USER_BIAS_REG,
+               users, b_user)
+        if meta is not None:
+            priors = _Priors.of(items, b_item, shown, meta[0][1], meta[1][1])
+            item_prior = priors.items(meta[0][1], meta[1][1])
+        _solve(by_item, users, user_idx, y - mu - b_user[user_idx], float(p["reg_item"]),
+               float(p["reg_item_bias"]), items, b_item, item_prior)
+    unseen = shown == 0  # no row showed it: its prior, or the average video (score 0)
+    items[unseen] = 0.0 if item_prior is None else item_prior[unseen, :f]
+    b_item[unseen] = 0.0 if item_prior is None else item_prior[unseen, f]
     has_rows = np.diff(by_user[1]) > 0
-    return WatchModel.build(items, b_item, np.asarray(user_ids, np.int64)[has_rows], users[has_rows])
+    model = WatchModel.build(items, b_item, np.asarray(user_ids, np.int64)[has_rows], users[has_rows])
+    if priors is None:
+        return model
+    return model.with_priors(meta[0][0], priors.category[:, :f], priors.category[:, f], meta[1][0],
+                             priors.author_offset)

@@ -35,3 +35,27 @@ def test_items_without_rows_score_as_the_average_and_users_without_rows_are_left
     assert model.user_ids.tolist() == [11, 12]
     s = model.score(11, np.array([0, 1, 2, 3, -1, 99]))
     assert s[0] > s[1] and s[2] == 0.0 and s[3] == 0.0 and s[4] == 0.0 and s[5] == 0.0
+
+
+def test_items_shrink_towards_their_category_and_author_and_unseen_items_get_the_prior():
+    """Category 1's videos are watched longer than category 2's, author 7's most of all: a
+    video of category 1 no one has seen scores above one of category 2, and by author 7 above
+    another author's; one seen once stays near its category, not at its one row's extreme."""
+    rng = np.random.default_rng(1)
+    n_users, n_items = 200, 60
+    category = np.where(np.arange(n_items) < 30, 1, 2)
+    author = np.where(np.arange(n_items) % 3 == 0, 7, 8)
+    appeal = np.where(category == 1, 1.0, -1.0) + np.where(author == 7, 0.5, 0.0)
+    seen = np.arange(n_items) < 56  # 56..59 never shown: 56, 57 of category 2 (57 by author 7)
+    u, i = np.nonzero((rng.random((n_users, n_items)) < 0.3) & seen[None, :])
+    y = appeal[i] + 0.5 * rng.normal(size=u.size)
+    keep = (i != 0) | (u == u[i == 0][0])  # video 0 (category 1, author 7) shown once
+    y[(i == 0) & keep] = -4.0  # ... and skipped
+    u, i, y = u[keep], i[keep], y[keep]
+    model = watch_mf.fit(u, i, y, n_users, n_items, np.arange(1, n_users + 1), {"factors": 2},
+                         category=category, author=author)
+    s = model.score(1, np.arange(n_items))
+    assert s[57] > s[56] + 0.3  # unseen: author 7 over author 8, both category 2
+    assert abs(s[56] - s[30:56][author[30:56] == 8].mean()) < 0.3  # an unseen video scores as its peers
+    assert s[0] > s[56]  # one skip does not sink a category-1 video below category 2's average
+    assert model.category_ids.tolist() == [1, 2] and model.author_ids.tolist() == [7, 8]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.context import RequestContext
+from core.items import ItemTable
 from core.rank.features import assemble, rows_for_user
 from core.rank.model import LoadedModel
 from core.rank.online_items import OnlineItems
@@ -51,7 +52,7 @@ def best_rows(scores: np.ndarray, keep: int) -> np.ndarray:
 
 
 def _features(model: LoadedModel, context: RequestContext, state: UserStateData, ids: np.ndarray,
-              now_ms: int, online: OnlineItems | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+              now_ms: int, online: OnlineItems | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, ItemTable]:
     # A model without a vocabulary in its manifest cannot clamp codes past it: no extension.
     items = online.extend(model.items) if online is not None and model.cat_limits is not None else model.items
     idx = items.index_of(ids)
@@ -59,7 +60,7 @@ def _features(model: LoadedModel, context: RequestContext, state: UserStateData,
                          age_bucket=state.age_bucket, gender=state.gender, device=context.device,
                          hour=context.local_hour, recent_items=state.recent_items,
                          followed_authors=state.followed_authors, now_ms=now_ms)
-    return assemble(items, idx, rows, model.feature_defaults), idx
+    return assemble(items, idx, rows, model.feature_defaults), idx, items
 
 
 def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms: int,
@@ -67,7 +68,7 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
           top_k: int = 0, online: OnlineItems | None = None) -> Scored:
     """`online`: videos published since the versions were built, assembled with their real
     item features instead of as unknown items (core/rank/online_items.py)."""
-    features, idx = _features(ranker, context, state, ids, now_ms, online)
+    features, idx, items = _features(ranker, context, state, ids, now_ms, online)
     chosen = np.arange(ids.size)
     prior = recall_prior(ids.size)
     ran = prerank is not None and ids.size > keep
@@ -84,7 +85,7 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
     if ranker.prior_weight:
         fused = fused + ranker.prior_weight * prior[chosen]
     if ranker.watch is not None and ranker.watch_weight:
-        fused = fused + ranker.watch_weight * ranker.watch.score(context.user_id, idx[chosen])
+        fused = fused + ranker.watch_weight * ranker.watch.score(context.user_id, idx[chosen], items)
     order = np.argsort(-fused, kind="stable")
     if top_k:
         order = order[:top_k]

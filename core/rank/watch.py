@@ -15,14 +15,20 @@ The rank stage adds `score` (b_item + p_userᵀ q_item, the predicted logit less
 constant) to the fused score with the weight the validation fit chose (the ranker manifest's
 `watch_weight`); a user the version does not know scores 0 everywhere, so their order is the
 ranker's alone.
+
+A version fitted with item metadata also ships the priors it shrank items towards (each
+category's mean factors and bias, each author's mean bias offset): a video newer than the
+version (one the rank service appended from the live catalog) is scored as its category and
+author say, not as the average video.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from core.items import ItemTable
 from core.registry.reader import ModelVersion
 
 FILE = "watch_mf.npz"
@@ -37,6 +43,13 @@ class WatchModel:
     item_bias: np.ndarray     # float32 [n_items]
     user_ids: np.ndarray      # int64 [n_users], sorted
     user_factors: np.ndarray  # float32 [n_users, f]
+    # Priors by metadata (None in a version without them): category ids ascending with their
+    # mean factors [n_categories, f] and bias; author ids ascending with their bias offset.
+    category_ids: np.ndarray | None = None
+    category_factors: np.ndarray | None = None
+    category_bias: np.ndarray | None = None
+    author_ids: np.ndarray | None = None
+    author_bias: np.ndarray | None = None
 
     @classmethod
     def build(cls, item_factors: np.ndarray, item_bias: np.ndarray, user_ids: np.ndarray,
@@ -47,12 +60,21 @@ class WatchModel:
                    np.asarray(user_ids, np.int64)[order],
                    np.ascontiguousarray(np.asarray(user_factors)[order], dtype=np.float32))
 
+    def with_priors(self, category_ids: np.ndarray, category_factors: np.ndarray, category_bias: np.ndarray,
+                    author_ids: np.ndarray, author_bias: np.ndarray) -> WatchModel:
+        """The same model with priors for videos past its item arrays (ids ascending)."""
+        return replace(self, category_ids=np.asarray(category_ids, np.int64),
+                       category_factors=np.ascontiguousarray(category_factors, np.float32),
+                       category_bias=np.asarray(category_bias, np.float32),
+                       author_ids=np.asarray(author_ids, np.int64), author_bias=np.asarray(author_bias, np.float32))
+
     def save(self, folder: Path) -> dict:
         """Writes FILE; returns the manifest entry."""
+        priors = {k: getattr(self, k) for k in _PRIORS if getattr(self, k) is not None}
         np.savez(folder / FILE, item_factors=self.item_factors, item_bias=self.item_bias,
-                 user_ids=self.user_ids, user_factors=self.user_factors)
+                 user_ids=self.user_ids, user_factors=self.user_factors, **priors)
         return {"factors": int(self.item_factors.shape[1]), "items": int(self.item_bias.size),
-                "users": int(self.user_ids.size)}
+                "users": int(self.user_ids.size), "priors": bool(priors)}
 
     @classmethod
     def of(cls, mv: ModelVersion) -> WatchModel | None:
@@ -61,22 +83,47 @@ class WatchModel:
         if FILE not in mv.manifest.get("files", {}):
             return None
         with np.load(mv.file(FILE), allow_pickle=False) as z:
-            return cls(np.ascontiguousarray(z["item_factors"], np.float32),
-                       np.ascontiguousarray(z["item_bias"], np.float32),
-                       z["user_ids"].astype(np.int64), np.ascontiguousarray(z["user_factors"], np.float32))
+            model = cls(np.ascontiguousarray(z["item_factors"], np.float32),
+                        np.ascontiguousarray(z["item_bias"], np.float32),
+                        z["user_ids"].astype(np.int64), np.ascontiguousarray(z["user_factors"], np.float32))
+            return model.with_priors(*(z[k] for k in _PRIORS)) if all(k in z for k in _PRIORS) else model
 
     def user_row(self, user_id: int) -> int:
         """The user's row, -1 for a user the version does not know."""
         j = int(np.searchsorted(self.user_ids, user_id))
         return j if j < self.user_ids.size and self.user_ids[j] == user_id else -1
 
-    def score(self, user_id: int, item_idx: np.ndarray) -> np.ndarray:
-        """b_item + p_userᵀ q_item for dense indices; 0 for an unknown user, and for an index
-        past the factors (a video newer than the version)."""
+    def score(self, user_id: int, item_idx: np.ndarray, items: ItemTable | None = None) -> np.ndarray:
+        """b_item + p_userᵀ q_item for dense indices; 0 for an unknown user or item (index -1).
+        An index past the factors (a video newer than the version) scores by the priors of its
+        category and author in `items` (the table the indices point into), else 0."""
         j = self.user_row(user_id)
-        ok = (item_idx >= 0) & (item_idx < self.item_bias.size)
-        if j < 0 or not ok.any():
+        n = self.item_bias.size
+        ok = (item_idx >= 0) & (item_idx < n)
+        if j < 0 or not (item_idx >= 0).any():
             return np.zeros(item_idx.size, np.float32)
         safe = np.where(ok, item_idx, 0)
-        s = self.item_factors[safe] @ self.user_factors[j] + self.item_bias[safe]
-        return np.where(ok, s, 0.0).astype(np.float32)
+        s = np.where(ok, self.item_factors[safe] @ self.user_factors[j] + self.item_bias[safe], 0.0)
+        newer = np.flatnonzero(item_idx >= n)
+        if newer.size and items is not None and self.category_ids is not None:
+            s[newer] = self._prior_scores(self.user_factors[j], items, item_idx[newer])
+        return s.astype(np.float32)
+
+    def _prior_scores(self, user: np.ndarray, items: ItemTable, idx: np.ndarray) -> np.ndarray:
+        """The priors' score of videos the factors do not hold; a category or author the
+        version never saw adds 0."""
+        cat = _rows_of(self.category_ids, items.category[idx])
+        author = _rows_of(self.author_ids, items.author_id[idx])
+        known = cat >= 0
+        c = np.where(known, cat, 0)
+        s = np.where(known, self.category_factors[c] @ user + self.category_bias[c], 0.0)
+        return s + np.where(author >= 0, self.author_bias[np.maximum(author, 0)], 0.0)
+
+
+_PRIORS = ("category_ids", "category_factors", "category_bias", "author_ids", "author_bias")
+
+
+def _rows_of(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Row of each id in ascending `sorted_ids`, -1 where absent."""
+    j = np.minimum(np.searchsorted(sorted_ids, ids), max(sorted_ids.size - 1, 0))
+    return np.where((sorted_ids.size > 0) & (sorted_ids[j] == ids), j, -1)

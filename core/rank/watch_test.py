@@ -47,3 +47,22 @@ def test_scoring_adds_the_weighted_watch_score_to_the_rankers_fused_score():
     np.testing.assert_allclose(got.fused, 0.5 + 0.5 * np.array([3.0, 2.0, 1.0, 0.0]))
     other = scoring.score(RequestContext(user_id=6), state, ids, 0, model)  # unknown to the watch model
     assert other.item_ids.tolist() == [1, 2, 3, 4] and np.allclose(other.fused, 0.5)
+
+
+def test_a_video_newer_than_the_version_scores_by_its_category_and_author(tmp_path):
+    from core.items import ItemTable
+
+    model = WatchModel.build(np.array([[1.0, 0.0]]), np.array([0.5]), np.array([10]), np.array([[2.0, 1.0]]))
+    model = model.with_priors(np.array([3, 5]), np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0.1, 0.2]),
+                              np.array([40]), np.array([0.25]))
+    model.save(tmp_path)
+    publish(tmp_path / "reg", "ranker", {FILE: tmp_path / FILE}, {"kind": "test"})
+    loaded = WatchModel.of(Registry(tmp_path / "reg").open("ranker"))
+    n = 5  # row 0 is the version's; rows 1-4 came from the live catalog
+    items = ItemTable.from_columns(item_id=np.arange(1, n + 1), author_id=np.array([40, 40, 41, 40, 41]),
+                                   category=np.array([3, 3, 5, 9, 9]), duration_s=np.full(n, 10.0),
+                                   publish_ms=np.zeros(n), region=np.ones(n), log_pop=np.zeros(n))
+    got = loaded.score(10, np.arange(n), items)
+    # category 3: 2 + 0.1, author 40 +0.25; category 5: 1 + 0.2; category 9 unknown: 0 (+ author 40)
+    np.testing.assert_allclose(got, [2.5, 2.35, 1.2, 0.25, 0.0], atol=1e-6)
+    np.testing.assert_allclose(loaded.score(10, np.arange(n)), [2.5, 0, 0, 0, 0])  # no table: 0
