@@ -51,13 +51,17 @@ def popularity_of(world: World) -> np.ndarray:
 
 
 def serve_day(address: str, world: World, user_ids: list[int], day: int, rounds: int, count: int, seed: int,
-              shown_before: dict[int, set[int]] | None = None, concurrency: int = 8) -> tuple[dict, dict]:
+              shown_before: dict[int, set[int]] | None = None, concurrency: int = 8,
+              oracle_shown_before: dict[int, set[int]] | None = None) -> tuple[dict, dict]:
     """One day: the users scroll the system and the baselines; (arms summary, counters).
 
     `shown_before` (user -> 0-based items the system showed on earlier days, updated here) gives
     the `oracle_taste_unseen` ceiling: the truth's best among what the system may still show
     (its seen-set filter drops everything shown before), so the fall a growing seen-set causes
-    is told apart from the fall of the system's own choices."""
+    is told apart from the fall of the system's own choices. `oracle_shown_before` (the same for
+    the oracle's own picks, updated here) gives `oracle_taste_all_week`: a perfect recommender
+    that serves the truth's best every day and never shows a video twice, the week a system
+    with a seen-set filter could have at best by greedy choices."""
     popularity = popularity_of(world)
     ts_ms = world.config.end_ms + (day - 1) * DAY_MS  # the world's clock: tastes drift day by day
     users = make_users(world, len(user_ids), seed + 1000 * day, user_ids)  # a new mood per day
@@ -82,6 +86,14 @@ def serve_day(address: str, world: World, user_ids: list[int], day: int, rounds:
                                                seed + day + 1)
     for uid, recs in merged.items():
         shown_before.setdefault(uid, set()).update(i for r in recs for i in r["items"])
+    if oracle_shown_before is not None:
+        own = clone(users, seed + day + 2)
+        for u in own:
+            u.shown.update(oracle_shown_before.get(u.user_id, ()))
+        arms["oracle_taste_all_week"] = run_baseline("oracle_taste", world, own, rounds, count, popularity, ts_ms,
+                                                     seed + day + 2)
+        for uid, recs in arms["oracle_taste_all_week"].items():
+            oracle_shown_before.setdefault(uid, set()).update(i for r in recs for i in r["items"])
     summary = summarize(arms, rounds, world.videos["item_id"].size)
     counters["requests"] = budget.sent
     return summary, dict(counters)
@@ -154,6 +166,7 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
         client, keys = redis.Redis.from_url(local.url), Keys(prefix)
         exporter = Exporter(client, keys, logs)
         shown_before: dict[int, set[int]] = {}
+        oracle_shown_before: dict[int, set[int]] = {}
         clock_changes: list[tuple[int, int]] = []  # (wall ms, offset): the catalog clock, day by day
         with Stack(registry_dir, local.url, prefix, work / "run-logs") as stack:
             for day in range(1, days + 1):
@@ -165,7 +178,7 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
                 day_start = int(time.time() * 1000)
                 live, canary = versions(registry)
                 summary, counters = serve_day(stack.address("gateway"), world, user_ids, day, rounds, count, seed,
-                                              shown_before)
+                                              shown_before, oracle_shown_before=oracle_shown_before)
                 acked += counters.get("events_acked", 0)
                 record = day_record(day, summary, live, canary) | {"counters": counters, "uploads": len(new_ids)}
                 report["days"].append(record)
@@ -214,8 +227,13 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
                         "unique_event_ids": len(set(events.column("event_id").to_pylist()))}
     report["seconds"] = round(time.monotonic() - t0, 1)
     first, last = (report["days"][i]["arms"]["system"]["oracle_relevance"] for i in (0, -1))
+    week = [report["days"][i]["arms"].get("oracle_taste_all_week", {}).get("oracle_relevance") for i in (0, -1)]
     report["targets"] = {
         "oracle_last_over_first": round(last["mean"] / first["mean"], 4) if first["mean"] else None,
+        # The same ratio for a perfect greedy recommender under the same seen-set rule: what the
+        # week's growing seen sets alone do to a feed that is right every day.
+        "oracle_all_week_last_over_first": (round(week[1]["mean"] / week[0]["mean"], 4)
+                                            if all(week) and week[0]["mean"] else None),
         "oracle_1.3x_non_overlapping": bool(last["mean"] >= 1.3 * first["mean"]
                                              and last["mean"] - last["ci95"] > first["mean"] + first["ci95"]),
         "promoted": sum(d["action"] == "promoted" for d in report["decisions"]),
@@ -233,8 +251,8 @@ def write_report(report: dict, out: Path) -> None:
     lines = [f"# The learning loop: {c['days']} days x {c['users']} users x {c['rounds']} rounds of "
              f"{c['count']} videos", "",
              "| day | live ranker | canary | item_cf | uploads | system oracle relevance | popularity | oracle_taste | "
-             "oracle_taste_unseen | system like rate | mood share rounds 2+ − round 1 |",
-             "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "oracle_taste_unseen | oracle_taste_all_week | system like rate | mood share rounds 2+ − round 1 |",
+             "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for d in report["days"]:
         a = d["arms"]
 
@@ -242,9 +260,10 @@ def write_report(report: dict, out: Path) -> None:
             return f"{a[arm][m]['mean']:.4f} ± {a[arm][m]['ci95']:.4f}"
         ms = a["system"]["mood_share_rounds_2plus_minus_round_1"]
         unseen = cell("oracle_taste_unseen") if "oracle_taste_unseen" in a else ""
+        week = cell("oracle_taste_all_week") if "oracle_taste_all_week" in a else ""
         lines.append(f"| {d['day']} | {d['live_versions']['ranker']} | {d['canary_versions'].get('ranker', '')} | "
                      f"{d['live_versions'].get('item_cf', '')} | {d.get('uploads', '')} | "
-                     f"{cell('system')} | {cell('popularity')} | {cell('oracle_taste')} | {unseen} | "
+                     f"{cell('system')} | {cell('popularity')} | {cell('oracle_taste')} | {unseen} | {week} | "
                      f"{cell('system', 'like_rate')} | {ms['mean']:+.4f} ± {ms['ci95']:.4f} |")
     lines += ["", "## Gate decisions", "", "| day | version | action | reason |", "|---:|---|---|---|"]
     lines += [f"| {d['day']} | {d['version']} | {d['action']} | {d['reason']} |" for d in report["decisions"]]
@@ -264,7 +283,7 @@ def write_report(report: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     days = [d["day"] for d in report["days"]]
     for ax, m in zip(axes, ("oracle_relevance", "like_rate")):
-        for arm in ("system", "popularity", "oracle_taste", "oracle_taste_unseen"):
+        for arm in ("system", "popularity", "oracle_taste", "oracle_taste_unseen", "oracle_taste_all_week"):
             if any(arm not in d["arms"] for d in report["days"]):
                 continue
             mean = [d["arms"][arm][m]["mean"] for d in report["days"]]

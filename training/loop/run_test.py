@@ -24,7 +24,7 @@ def test_the_report_names_the_unseen_ceiling_the_recall_version_and_the_uploads(
     from training.loop.run import write_report
     arms = {arm: {m: stat(0.1) for m in ("oracle_relevance", "like_rate")}
             | {"mood_share_rounds_2plus_minus_round_1": stat(0.0)}
-            for arm in ("system", "popularity", "oracle_taste", "oracle_taste_unseen")}
+            for arm in ("system", "popularity", "oracle_taste", "oracle_taste_unseen", "oracle_taste_all_week")}
     report = {"config": {"days": 2, "users": 3, "rounds": 1, "count": 2},
               "days": [{"day": d, "arms": arms, "live_versions": {"ranker": "v0001", "item_cf": f"v000{d}"},
                         "canary_versions": {}, "uploads": 5} for d in (1, 2)],
@@ -32,5 +32,5 @@ def test_the_report_names_the_unseen_ceiling_the_recall_version_and_the_uploads(
               "targets": {}, "seconds": 1.0}
     write_report(report, tmp_path / "loop.json")
     md = (tmp_path / "loop.md").read_text()
-    assert "oracle_taste_unseen" in md and "| 2 | v0001 |  | v0002 | 5 |" in md
+    assert "oracle_taste_unseen" in md and "oracle_taste_all_week" in md and "| 2 | v0001 |  | v0002 | 5 |" in md
     assert (tmp_path / "loop.png").stat().st_size > 0
