@@ -83,7 +83,8 @@ def collect(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> list
         pre_fused[p_order] = pre.fused - funnel.prerank.prior_weight * scoring.recall_prior(cand.size)[p_order]
         heads[r_order] = rank.heads
         model = funnel.ranker.watch
-        watch = (model.score(int(u) + 1, funnel.ranker.items.index_of(cand)) if model is not None
+        items = funnel.ranker.items
+        watch = (model.score(int(u) + 1, items.index_of(cand), items, funnel.ds.cutoff_ms) if model is not None
                  else np.zeros(cand.size, np.float32))
         cases.append(Case(cand, pre_fused, heads, truth, watch))
     return cases

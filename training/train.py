@@ -452,7 +452,8 @@ def fit_watch(ds: Dataset, world: World, seed: int) -> WatchModel | None:
     if len(ds.train) != watch.size or np.count_nonzero(watch) < 0.1 * max(watch.size, 1):
         return None
     tr = ds.train
-    return watch_mf.fit_log(world.users["user_id"][tr.user_idx], tr.item_idx, watch, ds.items, seed=seed)
+    return watch_mf.fit_log(world.users["user_id"][tr.user_idx], tr.item_idx, watch, ds.items, seed=seed,
+                            ts_ms=tr.ts_ms)
 
 
 def serving_split(world: World, pop_half_life_h: float = data_mod.POP_HALF_LIFE_H) -> Dataset:

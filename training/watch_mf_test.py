@@ -59,3 +59,29 @@ def test_items_shrink_towards_their_category_and_author_and_unseen_items_get_the
     assert abs(s[56] - s[30:56][author[30:56] == 8].mean()) < 0.3  # an unseen video scores as its peers
     assert s[0] > s[56]  # one skip does not sink a category-1 video below category 2's average
     assert model.category_ids.tolist() == [1, 2] and model.author_ids.tolist() == [7, 8]
+
+
+def test_the_age_term_is_fitted_apart_from_the_items_and_stops_at_the_logs_ages():
+    """Every video is watched less as it ages (−0.1 logit a day) and shown at many ages: the
+    slope comes out near −0.1, the item biases keep only the videos' own appeal, and the
+    serving score at a later time applies it up to the cap (the log's 99th percentile age)."""
+    from core.items import ItemTable
+
+    rng = np.random.default_rng(2)
+    n_users, n_items, rows = 100, 40, 8000
+    u, i = rng.integers(0, n_users, rows), rng.integers(0, n_items, rows)
+    age = rng.uniform(0, 10, rows)
+    appeal = np.linspace(-1, 1, n_items)
+    y = appeal[i] - 0.1 * age + 0.3 * rng.normal(size=rows)
+    day = 86_400_000
+    items = ItemTable.from_columns(item_id=np.arange(1, n_items + 1), author_id=np.ones(n_items, np.int64),
+                                   category=np.ones(n_items, np.int64), duration_s=np.full(n_items, 10.0),
+                                   publish_ms=np.zeros(n_items, np.int64), region=np.ones(n_items, np.int64),
+                                   log_pop=np.zeros(n_items))
+    model = watch_mf.fit(u, i, y, n_users, n_items, np.arange(1, n_users + 1), {"factors": 2}, age_days=age)
+    assert abs(model.age_slope + 0.1) < 0.01 and 9.5 < model.age_cap_days <= 10
+    fresh, later = model.score(1, np.arange(n_items), items, 0), model.score(1, np.arange(n_items), items, 5 * day)
+    np.testing.assert_allclose(later - fresh, 5 * model.age_slope, atol=1e-5)
+    capped = model.score(1, np.arange(n_items), items, 50 * day) - fresh
+    np.testing.assert_allclose(capped, model.age_slope * model.age_cap_days, atol=1e-5)
+    assert np.corrcoef(fresh, appeal)[0, 1] > 0.95

@@ -85,7 +85,7 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
     if ranker.prior_weight:
         fused = fused + ranker.prior_weight * prior[chosen]
     if ranker.watch is not None and ranker.watch_weight:
-        fused = fused + ranker.watch_weight * ranker.watch.score(context.user_id, idx[chosen], items)
+        fused = fused + ranker.watch_weight * ranker.watch.score(context.user_id, idx[chosen], items, now_ms)
     order = np.argsort(-fused, kind="stable")
     if top_k:
         order = order[:top_k]

@@ -16,6 +16,10 @@ constant) to the fused score with the weight the validation fit chose (the ranke
 `watch_weight`); a user the version does not know scores 0 everywhere, so their order is the
 ranker's alone.
 
+A video's watched fraction falls as it ages, whoever watches it: the model has one linear age
+term (fitted with the rest, capped at the oldest ages its log shows), so a video's bias is its
+appeal at publication and the rank stage scores its age as it is now.
+
 A version fitted with item metadata also ships the priors it shrank items towards (each
 category's mean factors and bias, each author's mean bias offset): a video newer than the
 version (one the rank service appended from the live catalog) is scored as its category and
@@ -29,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from core.items import ItemTable
+from core.rank.features import DAY_MS
 from core.registry.reader import ModelVersion
 
 FILE = "watch_mf.npz"
@@ -43,6 +48,10 @@ class WatchModel:
     item_bias: np.ndarray     # float32 [n_items]
     user_ids: np.ndarray      # int64 [n_users], sorted
     user_factors: np.ndarray  # float32 [n_users, f]
+    # The watched logit's change per day of a video's age, and the age it stops at (the log's
+    # 99th percentile: no extrapolation past what it showed); 0 without an age term.
+    age_slope: float = 0.0
+    age_cap_days: float = 0.0
     # Priors by metadata (None in a version without them): category ids ascending with their
     # mean factors [n_categories, f] and bias; author ids ascending with their bias offset.
     category_ids: np.ndarray | None = None
@@ -53,12 +62,13 @@ class WatchModel:
 
     @classmethod
     def build(cls, item_factors: np.ndarray, item_bias: np.ndarray, user_ids: np.ndarray,
-              user_factors: np.ndarray) -> WatchModel:
+              user_factors: np.ndarray, age_slope: float = 0.0, age_cap_days: float = 0.0) -> WatchModel:
         order = np.argsort(user_ids, kind="stable")
         return cls(np.ascontiguousarray(item_factors, dtype=np.float32),
                    np.ascontiguousarray(item_bias, dtype=np.float32),
                    np.asarray(user_ids, np.int64)[order],
-                   np.ascontiguousarray(np.asarray(user_factors)[order], dtype=np.float32))
+                   np.ascontiguousarray(np.asarray(user_factors)[order], dtype=np.float32),
+                   float(age_slope), float(age_cap_days))
 
     def with_priors(self, category_ids: np.ndarray, category_factors: np.ndarray, category_bias: np.ndarray,
                     author_ids: np.ndarray, author_bias: np.ndarray) -> WatchModel:
@@ -72,9 +82,11 @@ class WatchModel:
         """Writes FILE; returns the manifest entry."""
         priors = {k: getattr(self, k) for k in _PRIORS if getattr(self, k) is not None}
         np.savez(folder / FILE, item_factors=self.item_factors, item_bias=self.item_bias,
-                 user_ids=self.user_ids, user_factors=self.user_factors, **priors)
+                 user_ids=self.user_ids, user_factors=self.user_factors,
+                 age=np.array([self.age_slope, self.age_cap_days]), **priors)
         return {"factors": int(self.item_factors.shape[1]), "items": int(self.item_bias.size),
-                "users": int(self.user_ids.size), "priors": bool(priors)}
+                "users": int(self.user_ids.size), "priors": bool(priors),
+                "age_slope_per_day": round(self.age_slope, 5), "age_cap_days": round(self.age_cap_days, 2)}
 
     @classmethod
     def of(cls, mv: ModelVersion) -> WatchModel | None:
@@ -83,9 +95,11 @@ class WatchModel:
         if FILE not in mv.manifest.get("files", {}):
             return None
         with np.load(mv.file(FILE), allow_pickle=False) as z:
+            age = z["age"].tolist() if "age" in z else [0.0, 0.0]
             model = cls(np.ascontiguousarray(z["item_factors"], np.float32),
                         np.ascontiguousarray(z["item_bias"], np.float32),
-                        z["user_ids"].astype(np.int64), np.ascontiguousarray(z["user_factors"], np.float32))
+                        z["user_ids"].astype(np.int64), np.ascontiguousarray(z["user_factors"], np.float32),
+                        float(age[0]), float(age[1]))
             return model.with_priors(*(z[k] for k in _PRIORS)) if all(k in z for k in _PRIORS) else model
 
     def user_row(self, user_id: int) -> int:
@@ -93,10 +107,12 @@ class WatchModel:
         j = int(np.searchsorted(self.user_ids, user_id))
         return j if j < self.user_ids.size and self.user_ids[j] == user_id else -1
 
-    def score(self, user_id: int, item_idx: np.ndarray, items: ItemTable | None = None) -> np.ndarray:
-        """b_item + p_userᵀ q_item for dense indices; 0 for an unknown user or item (index -1).
-        An index past the factors (a video newer than the version) scores by the priors of its
-        category and author in `items` (the table the indices point into), else 0."""
+    def score(self, user_id: int, item_idx: np.ndarray, items: ItemTable | None = None,
+              now_ms: int | None = None) -> np.ndarray:
+        """b_item + p_userᵀ q_item (+ the age term at `now_ms`, from `items`' publish times) for
+        dense indices; 0 for an unknown user or item (index -1). An index past the factors (a
+        video newer than the version) scores by the priors of its category and author in
+        `items` (the table the indices point into), else 0."""
         j = self.user_row(user_id)
         n = self.item_bias.size
         ok = (item_idx >= 0) & (item_idx < n)
@@ -107,6 +123,10 @@ class WatchModel:
         newer = np.flatnonzero(item_idx >= n)
         if newer.size and items is not None and self.category_ids is not None:
             s[newer] = self._prior_scores(self.user_factors[j], items, item_idx[newer])
+        if self.age_slope and items is not None and now_ms is not None:
+            known = item_idx >= 0
+            age = (now_ms - items.publish_ms[np.where(known, item_idx, 0)]) / DAY_MS
+            s += np.where(known, self.age_slope * np.clip(age, 0.0, self.age_cap_days), 0.0)
         return s.astype(np.float32)
 
     def _prior_scores(self, user: np.ndarray, items: ItemTable, idx: np.ndarray) -> np.ndarray:

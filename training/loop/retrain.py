@@ -221,11 +221,11 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
             num_cpus: int | None = None, min_rows: int = 200,
             clock_changes: tuple[tuple[int, int], ...] = (),
             online_items: list[CatalogItem] | None = None,
-            watch_history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Candidate | None:
+            watch_history: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None) -> Candidate | None:
     """Train and canary a candidate; None when there is too little new data (nothing changes).
     `online_items`: the videos published through the catalog API (`catalog_items`), assembled
     with their features as the rank service assembles them (core/rank/online_items.py).
-    `watch_history`: (user ids, item ids, watched ms) the parent's watch model learned from;
+    `watch_history`: (user ids, item ids, watched ms, catalog ms) the parent's watch model learned from;
     given, and where the parent ships one, the candidate's is refit on it plus the logged views
     (training/loop/watch.py)."""
     registry = Registry(registry_root)
@@ -242,8 +242,8 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
             items = Path(work or tmp_name) / f"items-{since}-{until}.npz"
             grown.save(items)
             vocab["item"] = len(grown) + 1
-        n = build(Spec(logs, str(items), since, until, clock_offset_ms, clock_changes=tuple(clock_changes)),
-                  str(out), num_cpus)
+        spec = Spec(logs, str(items), since, until, clock_offset_ms, clock_changes=tuple(clock_changes))
+        n = build(spec, str(out), num_cpus)
         if n < min_rows:
             print(f"retrain: {n} rows since {since}: fewer than {min_rows}, no candidate", file=sys.stderr)
             return None
@@ -256,7 +256,7 @@ def retrain(registry_root: Path, logs: str, canary_percent: float = 10.0, since_
                     "items": len(grown)}
         watch = None
         if watch_history is not None and WATCH_FILE in mv.manifest.get("files", {}):
-            watch = refit_watch(watch_history, logs, grown, seed)
+            watch = refit_watch(watch_history, logs, grown, seed, spec)
             loop_doc["watch_refit"] = watch is not None
         version = publish_candidate(registry_root, mv, model, shards, loop_doc, metrics, losses, items, vocab,
                                     watch)

@@ -149,7 +149,7 @@ def loop(world_dir: Path, registry_src: Path, work: Path, redis_url: str, days: 
     rng = np.random.default_rng(seed)
     history = legacy_engagement(world) if retrain_recall else None
     imp = world.impressions
-    watch_history = (imp["user_id"], imp["item_id"], imp["watch_ms"])  # what day 1's watch model learned from
+    watch_history = (imp["user_id"], imp["item_id"], imp["watch_ms"], imp["ts_ms"])  # what day 1's watch model learned
     uploads = round(world.upload_rate_per_day()) if uploads_per_day is None else uploads_per_day
     user_ids = sorted(rng.choice(np.arange(1, world.config.n_users + 1), min(users, world.config.n_users),
                                  replace=False).tolist())

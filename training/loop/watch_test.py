@@ -6,6 +6,7 @@ from core.feedback import EventKind
 from core.items import ItemTable
 
 pytest.importorskip("pyarrow", reason="the loop extra is not installed (pip install -e '.[loop]')")
+from training.loop.dataset import Spec  # noqa: E402
 from training.loop.watch import refit, view_events  # noqa: E402
 
 
@@ -21,7 +22,7 @@ def test_an_upload_watched_in_the_loop_gets_factors_and_users_keep_theirs(tmp_pa
                                    log_pop=np.zeros(n, np.float32))
     # history: users 1-4 watched videos 1-4, users 1-2 to the end of 1 and 2, users 3-4 of 3 and 4
     rng = np.random.default_rng(0)
-    hist = [(u, i, (10_500 if (u <= 2) == (i <= 2) else 500) + int(rng.integers(0, 100)))
+    hist = [(u, i, (10_500 if (u <= 2) == (i <= 2) else 500) + int(rng.integers(0, 100)), 1000)
             for u in (1, 2, 3, 4) for i in (1, 2, 3, 4)]
     history = tuple(np.array(c, np.int64) for c in zip(*hist))
     # the logs: users 1 and 2 watched the upload 100 to the end, 3 and 4 skipped it; a like is no view
@@ -34,6 +35,7 @@ def test_an_upload_watched_in_the_loop_gets_factors_and_users_keep_theirs(tmp_pa
     sink.write(pa.Table.from_pylist(events, schema=EVENT_SCHEMA),
                sink.path("events", "day=2026-01-01", "hour=00", "part-a.parquet"))
     assert view_events(str(tmp_path / "logs"))[1].tolist() == [100] * 4
+    assert view_events(str(tmp_path / "logs"), Spec("", "", clock_offset_ms=400))[3].tolist() == [600] * 4
     model = refit(history, str(tmp_path / "logs"), items)
     assert model.user_ids.tolist() == [1, 2, 3, 4]
     upload = items.index_of(np.array([100]))
