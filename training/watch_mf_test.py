@@ -85,3 +85,26 @@ def test_the_age_term_is_fitted_apart_from_the_items_and_stops_at_the_logs_ages(
     capped = model.score(1, np.arange(n_items), items, 50 * day) - fresh
     np.testing.assert_allclose(capped, model.age_slope * model.age_cap_days, atol=1e-5)
     assert np.corrcoef(fresh, appeal)[0, 1] > 0.95
+
+
+def test_a_user_leans_towards_the_videos_they_were_shown():
+    """Two kinds of video, users who watch their own kind longer; user 0 has three rows, all
+    of kind A and all watched an average amount. With the shown prior, an unseen video of
+    kind A scores above one of kind B for them; without it the three rows say nothing."""
+    rng = np.random.default_rng(3)
+    n_users, n_items = 200, 40
+    kind = np.arange(n_items) % 2  # 0 = A, 1 = B
+    taste = np.arange(n_users) % 2
+    u, i = np.nonzero(rng.random((n_users, n_items)) < 0.3)
+    keep = (u != 0) | ((kind[i] == 0) & (i < 6))  # user 0: videos 0, 2, 4 only
+    u, i = u[keep], i[keep]
+    y = np.where(kind[i] == taste[u], 1.0, -1.0) + 0.3 * rng.normal(size=u.size)
+    y[u == 0] = 0.0
+    unseen_a, unseen_b = 38, 39
+    with_prior = watch_mf.fit(u, i, y, n_users, n_items, np.arange(1, n_users + 1), {"factors": 2})
+    without = watch_mf.fit(u, i, y, n_users, n_items, np.arange(1, n_users + 1), {"factors": 2, "shown_prior": 0})
+    lean = with_prior.score(1, np.array([unseen_a, unseen_b]))
+    item_gap = with_prior.item_bias[unseen_a] - with_prior.item_bias[unseen_b]
+    assert lean[0] - lean[1] > item_gap + 0.2
+    plain = without.score(1, np.array([unseen_a, unseen_b]))
+    assert abs((plain[0] - plain[1]) - (without.item_bias[unseen_a] - without.item_bias[unseen_b])) < 0.1
