@@ -31,6 +31,15 @@ class Booster(abc.ABC):
     def adjust(self, scores: np.ndarray, candidates: Candidates, ops: Operations) -> np.ndarray: ...
 
 
+def multiply_relevance(scores: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Scores with each one's relevance multiplied by its factor, relevance measured above a
+    floor: 0, or the lowest score where some are negative. A fused score is a sum of weighted
+    terms (heads, the recall prior, the watch score, a negative `hate` weight) and may be
+    negative; multiplied as it is, a boost would push a negative score further down."""
+    floor = min(0.0, float(scores.min(initial=0.0)))
+    return (floor + (scores - floor) * factors).astype(scores.dtype, copy=False)
+
+
 @dataclass(frozen=True)
 class Arrangement:
     feed: list[int]        # rows, display order

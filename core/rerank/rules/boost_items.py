@@ -1,12 +1,13 @@
 """BoostItems: operations multiply chosen items' relevance by a factor, bounded to
 [1 / max_boost, max_boost] so a campaign can lift an item but not bury the feed's relevance.
-Assumes non-negative relevance scores (the ranker's fused probabilities are)."""
+Relevance is measured above 0, or above the lowest score where some are negative
+(`multiply_relevance`)."""
 from __future__ import annotations
 
 import numpy as np
 
 from core.rerank.candidates import Candidates, Operations
-from core.rerank.rules.base import Booster
+from core.rerank.rules.base import Booster, multiply_relevance
 
 
 class BoostItems(Booster):
@@ -21,4 +22,4 @@ class BoostItems(Booster):
         if not ops.boosts:
             return scores
         factors = np.array([ops.boosts.get(int(i), 1.0) for i in candidates.item_ids], dtype=np.float32)
-        return scores * np.clip(factors, 1.0 / self.max_boost, self.max_boost)
+        return multiply_relevance(scores, np.clip(factors, 1.0 / self.max_boost, self.max_boost))

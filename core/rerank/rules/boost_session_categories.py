@@ -1,5 +1,6 @@
 """BoostSessionCategories: follow the interest of the moment. Candidates of a category the user
-engaged with in the current session get their relevance multiplied by
+engaged with in the current session get their relevance (above 0, or above the lowest score
+where some are negative: `multiply_relevance`) multiplied by
 1 + strength * (that category's share of the session's engagements), so a session spent on
 cooking videos brings more cooking forward at once — before any model is retrained, and
 within the limits the spreading and diversity rules that run after it still enforce."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.rerank.candidates import Candidates, Operations
-from core.rerank.rules.base import Booster
+from core.rerank.rules.base import Booster, multiply_relevance
 
 
 class BoostSessionCategories(Booster):
@@ -24,7 +25,7 @@ class BoostSessionCategories(Booster):
             return scores
         share = np.array([ops.session_categories.get(int(c), 0.0) for c in candidates.categories],
                          dtype=np.float32)
-        return scores * (1.0 + self.strength * share)
+        return multiply_relevance(scores, 1.0 + self.strength * share)
 
 
 def session_categories(categories: np.ndarray) -> dict[int, float]:

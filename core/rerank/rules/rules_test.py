@@ -94,3 +94,15 @@ def test_session_categories_boost_follows_the_share_of_the_session():
     assert np.array_equal(BoostSessionCategories().adjust(scores, c, Operations()), scores)
     with pytest.raises(ValueError, match="strength"):
         BoostSessionCategories(strength=-1)
+
+
+def test_boosts_lift_negative_scores_too():
+    """A fused score may be negative (a watch score, a negative hate weight): a boost lifts the
+    relevance above the lowest score, never pushes an item down."""
+    from core.rerank.rules.boost_session_categories import BoostSessionCategories
+    c = make_candidates([1, 2, 3], categories=[3, 5, 7])
+    scores = np.array([-0.2, -0.5, -1.0], np.float32)
+    out = BoostSessionCategories(strength=1.0).adjust(scores, c, Operations(session_categories={5: 1.0}))
+    np.testing.assert_allclose(out, [-0.2, -1.0 + 0.5 * 2, -1.0])  # item 2 above item 1 now
+    campaign = BoostItems(max_boost=2.0).adjust(scores, c, Operations(boosts={2: 2.0, 1: 0.5}))
+    np.testing.assert_allclose(campaign, [-1.0 + 0.8 * 0.5, 0.0, -1.0])
