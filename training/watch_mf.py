@@ -192,7 +192,7 @@ def fit(user_idx: np.ndarray, item_idx: np.ndarray, y: np.ndarray, n_users: int,
     b_item[unseen] = 0.0 if item_prior is None else item_prior[unseen, f]
     has_rows = np.diff(by_user[1]) > 0
     model = WatchModel.build(items, b_item, np.asarray(user_ids, np.int64)[has_rows], users[has_rows],
-                             slope, age_cap)
+                             slope, age_cap, float(p.get("shown_prior") or 0.0))
     if priors is None:
         return model
     return model.with_priors(meta[0][0], priors.category[:, :f], priors.category[:, f], meta[1][0],

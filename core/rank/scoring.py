@@ -84,8 +84,10 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
     fused = ranker.fuse(heads)
     if ranker.prior_weight:
         fused = fused + ranker.prior_weight * prior[chosen]
-    if ranker.watch is not None and ranker.watch_weight:
-        fused = fused + ranker.watch_weight * ranker.watch.score(context.user_id, idx[chosen], items, now_ms)
+    watch = ranker.watch
+    if watch is not None and ranker.watch_weight:
+        seen = items.index_of(state.seen_items) if watch.needs_seen(context.user_id) else None
+        fused = fused + ranker.watch_weight * watch.score(context.user_id, idx[chosen], items, now_ms, seen)
     order = np.argsort(-fused, kind="stable")
     if top_k:
         order = order[:top_k]

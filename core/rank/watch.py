@@ -13,8 +13,9 @@ a vector in from per request.
 
 The rank stage adds `score` (b_item + p_userᵀ q_item, the predicted logit less the user's
 constant) to the fused score with the weight the validation fit chose (the ranker manifest's
-`watch_weight`); a user the version does not know scores 0 everywhere, so their order is the
-ranker's alone.
+`watch_weight`). A user the version does not know gets the vector the fit shrank every user
+towards, the scaled mean factors of the videos they have been shown (their seen set); with
+none, they score 0 everywhere and their order is the ranker's alone.
 
 A video's watched fraction falls as it ages, whoever watches it: the model has one linear age
 term (fitted with the rest, capped at the oldest ages its log shows), so a video's bias is its
@@ -52,6 +53,9 @@ class WatchModel:
     # 99th percentile: no extrapolation past what it showed); 0 without an age term.
     age_slope: float = 0.0
     age_cap_days: float = 0.0
+    # The scale of the mean factors of a user's shown videos that user factors were shrunk
+    # towards: a user the version does not know gets that as their vector (0: no vector).
+    shown_prior: float = 0.0
     # Priors by metadata (None in a version without them): category ids ascending with their
     # mean factors [n_categories, f] and bias; author ids ascending with their bias offset.
     category_ids: np.ndarray | None = None
@@ -62,13 +66,14 @@ class WatchModel:
 
     @classmethod
     def build(cls, item_factors: np.ndarray, item_bias: np.ndarray, user_ids: np.ndarray,
-              user_factors: np.ndarray, age_slope: float = 0.0, age_cap_days: float = 0.0) -> WatchModel:
+              user_factors: np.ndarray, age_slope: float = 0.0, age_cap_days: float = 0.0,
+              shown_prior: float = 0.0) -> WatchModel:
         order = np.argsort(user_ids, kind="stable")
         return cls(np.ascontiguousarray(item_factors, dtype=np.float32),
                    np.ascontiguousarray(item_bias, dtype=np.float32),
                    np.asarray(user_ids, np.int64)[order],
                    np.ascontiguousarray(np.asarray(user_factors)[order], dtype=np.float32),
-                   float(age_slope), float(age_cap_days))
+                   float(age_slope), float(age_cap_days), float(shown_prior))
 
     def with_priors(self, category_ids: np.ndarray, category_factors: np.ndarray, category_bias: np.ndarray,
                     author_ids: np.ndarray, author_bias: np.ndarray) -> WatchModel:
@@ -83,10 +88,12 @@ class WatchModel:
         priors = {k: getattr(self, k) for k in _PRIORS if getattr(self, k) is not None}
         np.savez(folder / FILE, item_factors=self.item_factors, item_bias=self.item_bias,
                  user_ids=self.user_ids, user_factors=self.user_factors,
-                 age=np.array([self.age_slope, self.age_cap_days]), **priors)
+                 age=np.array([self.age_slope, self.age_cap_days]), shown_prior=np.array(self.shown_prior),
+                 **priors)
         return {"factors": int(self.item_factors.shape[1]), "items": int(self.item_bias.size),
                 "users": int(self.user_ids.size), "priors": bool(priors),
-                "age_slope_per_day": round(self.age_slope, 5), "age_cap_days": round(self.age_cap_days, 2)}
+                "age_slope_per_day": round(self.age_slope, 5), "age_cap_days": round(self.age_cap_days, 2),
+                "shown_prior": self.shown_prior}
 
     @classmethod
     def of(cls, mv: ModelVersion) -> WatchModel | None:
@@ -99,7 +106,7 @@ class WatchModel:
             model = cls(np.ascontiguousarray(z["item_factors"], np.float32),
                         np.ascontiguousarray(z["item_bias"], np.float32),
                         z["user_ids"].astype(np.int64), np.ascontiguousarray(z["user_factors"], np.float32),
-                        float(age[0]), float(age[1]))
+                        float(age[0]), float(age[1]), float(z["shown_prior"]) if "shown_prior" in z else 0.0)
             return model.with_priors(*(z[k] for k in _PRIORS)) if all(k in z for k in _PRIORS) else model
 
     def user_row(self, user_id: int) -> int:
@@ -107,22 +114,40 @@ class WatchModel:
         j = int(np.searchsorted(self.user_ids, user_id))
         return j if j < self.user_ids.size and self.user_ids[j] == user_id else -1
 
-    def score(self, user_id: int, item_idx: np.ndarray, items: ItemTable | None = None,
-              now_ms: int | None = None) -> np.ndarray:
-        """b_item + p_userᵀ q_item (+ the age term at `now_ms`, from `items`' publish times) for
-        dense indices; 0 for an unknown user or item (index -1). An index past the factors (a
-        video newer than the version) scores by the priors of its category and author in
-        `items` (the table the indices point into), else 0."""
+    def needs_seen(self, user_id: int) -> bool:
+        """Whether `score` would read the user's seen videos: a user the version does not know,
+        where it ships a shown prior."""
+        return bool(self.shown_prior) and self.user_row(user_id) < 0
+
+    def user_vector(self, user_id: int, seen_idx: np.ndarray | None = None) -> np.ndarray | None:
+        """The user's factors; for a user the version does not know, the prior the fit shrank
+        every user towards (`shown_prior` x the mean factors of the videos they were shown,
+        `seen_idx` dense indices); None where there is neither."""
         j = self.user_row(user_id)
+        if j >= 0:
+            return self.user_factors[j]
+        if not self.shown_prior or seen_idx is None:
+            return None
+        seen = seen_idx[(seen_idx >= 0) & (seen_idx < self.item_bias.size)]
+        return self.shown_prior * self.item_factors[seen].mean(axis=0) if seen.size else None
+
+    def score(self, user_id: int, item_idx: np.ndarray, items: ItemTable | None = None,
+              now_ms: int | None = None, seen_idx: np.ndarray | None = None) -> np.ndarray:
+        """b_item + p_userᵀ q_item (+ the age term at `now_ms`, from `items`' publish times) for
+        dense indices; 0 for an unknown item (index -1), and for a user without a vector
+        (`user_vector`: one the version does not know is read from `seen_idx`, the videos they
+        were shown). An index past the factors (a video newer than the version) scores by the
+        priors of its category and author in `items` (the table the indices point into), else 0."""
+        user = self.user_vector(user_id, seen_idx)
         n = self.item_bias.size
         ok = (item_idx >= 0) & (item_idx < n)
-        if j < 0 or not (item_idx >= 0).any():
+        if user is None or not (item_idx >= 0).any():
             return np.zeros(item_idx.size, np.float32)
         safe = np.where(ok, item_idx, 0)
-        s = np.where(ok, self.item_factors[safe] @ self.user_factors[j] + self.item_bias[safe], 0.0)
+        s = np.where(ok, self.item_factors[safe] @ user + self.item_bias[safe], 0.0)
         newer = np.flatnonzero(item_idx >= n)
         if newer.size and items is not None and self.category_ids is not None:
-            s[newer] = self._prior_scores(self.user_factors[j], items, item_idx[newer])
+            s[newer] = self._prior_scores(user, items, item_idx[newer])
         if self.age_slope and items is not None and now_ms is not None:
             known = item_idx >= 0
             age = (now_ms - items.publish_ms[np.where(known, item_idx, 0)]) / DAY_MS

@@ -47,6 +47,14 @@ def test_scoring_adds_the_weighted_watch_score_to_the_rankers_fused_score():
     np.testing.assert_allclose(got.fused, 0.5 + 0.5 * np.array([3.0, 2.0, 1.0, 0.0]))
     other = scoring.score(RequestContext(user_id=6), state, ids, 0, model)  # unknown to the watch model
     assert other.item_ids.tolist() == [1, 2, 3, 4] and np.allclose(other.fused, 0.5)
+    # with a shown prior, an unknown user is read from their seen set: item 1's factor leads
+    factors = np.array([[0.0], [1.0], [0.0], [-1.0]])
+    cold = WatchModel.build(factors, np.zeros(n), np.array([5]), np.zeros((1, 1)), shown_prior=2.0)
+    model = LoadedModel("ranker", "v0001", Session(), items, "sha", ("cat",), ("engaged",),
+                        np.ones(1, np.float32), {}, watch=cold, watch_weight=0.5)
+    seen = UserStateData(known=True, seen_items=np.array([2]))
+    got = scoring.score(RequestContext(user_id=6), seen, np.array([1, 3, 4]), 0, model)
+    assert got.item_ids.tolist() == [1, 3, 4] and np.allclose(got.fused, 0.5 + 0.5 * np.array([0.0, 0.0, -2.0]))
 
 
 def test_a_video_newer_than_the_version_scores_by_its_category_and_author(tmp_path):
@@ -66,3 +74,18 @@ def test_a_video_newer_than_the_version_scores_by_its_category_and_author(tmp_pa
     # category 3: 2 + 0.1, author 40 +0.25; category 5: 1 + 0.2; category 9 unknown: 0 (+ author 40)
     np.testing.assert_allclose(got, [2.5, 2.35, 1.2, 0.25, 0.0], atol=1e-6)
     np.testing.assert_allclose(loaded.score(10, np.arange(n)), [2.5, 0, 0, 0, 0])  # no table: 0
+
+
+def test_a_user_the_version_does_not_know_is_read_from_what_they_were_shown(tmp_path):
+    model = WatchModel.build(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.array([0.0, 0.5, -1.0]),
+                             np.array([10]), np.array([[2.0, 0.0]]), shown_prior=4.0)
+    model.save(tmp_path)
+    publish(tmp_path / "reg", "ranker", {FILE: tmp_path / FILE}, {"kind": "test"})
+    loaded = WatchModel.of(Registry(tmp_path / "reg").open("ranker"))
+    assert loaded.needs_seen(99) and not loaded.needs_seen(10)
+    # user 99 was shown video 0 twice and an unknown one: vector 4 x (1, 0)
+    got = loaded.score(99, np.array([0, 1, 2]), seen_idx=np.array([0, 0, -1]))
+    np.testing.assert_allclose(got, [4.0, 0.5, 3.0])
+    assert np.all(loaded.score(99, np.array([0, 1, 2])) == 0)  # nothing seen: no vector
+    assert np.all(loaded.score(99, np.array([0, 1, 2]), seen_idx=np.zeros(0, np.int64)) == 0)
+    np.testing.assert_allclose(loaded.score(10, np.array([0, 1])), [2.0, 0.5])  # known: their own
