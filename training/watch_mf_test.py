@@ -108,3 +108,19 @@ def test_a_user_leans_towards_the_videos_they_were_shown():
     assert lean[0] - lean[1] > item_gap + 0.2
     plain = without.score(1, np.array([unseen_a, unseen_b]))
     assert abs((plain[0] - plain[1]) - (without.item_bias[unseen_a] - without.item_bias[unseen_b])) < 0.1
+
+
+def test_a_rising_age_term_is_capped_too():
+    from core.items import ItemTable
+    from core.rank.watch import WatchModel
+
+    day = 86_400_000
+    items = ItemTable.from_columns(item_id=np.array([1, 2, 3]), author_id=np.ones(3, np.int64),
+                                   category=np.ones(3, np.int64), duration_s=np.full(3, 10.0),
+                                   publish_ms=np.array([0, 8 * day, 20 * day]), region=np.ones(3, np.int64),
+                                   log_pop=np.zeros(3))
+    model = WatchModel.build(np.zeros((3, 1)), np.zeros(3), np.array([1]), np.zeros((1, 1)),
+                             age_slope=0.1, age_cap_days=5.0)
+    # ages 10, 2 and -10 days: capped at 5, as is, and at 0
+    np.testing.assert_allclose(model.score(1, np.array([0, 1, 2, -1]), items, 10 * day), [0.5, 0.2, 0.0, 0.0],
+                               atol=1e-6)

@@ -139,20 +139,27 @@ class WatchModel:
         were shown). An index past the factors (a video newer than the version) scores by the
         priors of its category and author in `items` (the table the indices point into), else 0."""
         user = self.user_vector(user_id, seen_idx)
-        n = self.item_bias.size
-        ok = (item_idx >= 0) & (item_idx < n)
-        if user is None or not (item_idx >= 0).any():
+        if user is None or item_idx.size == 0:
             return np.zeros(item_idx.size, np.float32)
-        safe = np.where(ok, item_idx, 0)
-        s = np.where(ok, self.item_factors[safe] @ user + self.item_bias[safe], 0.0)
-        newer = np.flatnonzero(item_idx >= n)
-        if newer.size and items is not None and self.category_ids is not None:
-            s[newer] = self._prior_scores(user, items, item_idx[newer])
+        n = self.item_bias.size
+        lo, hi = int(item_idx.min()), int(item_idx.max())
+        if lo >= 0 and hi < n:  # every video known to the version: the request's usual case
+            s = self.item_factors[item_idx] @ user + self.item_bias[item_idx]
+        else:
+            ok = (item_idx >= 0) & (item_idx < n)
+            safe = np.where(ok, item_idx, 0)
+            s = np.where(ok, self.item_factors[safe] @ user + self.item_bias[safe], 0.0).astype(np.float32)
+            newer = np.flatnonzero(item_idx >= n)
+            if newer.size and items is not None and self.category_ids is not None:
+                s[newer] = self._prior_scores(user, items, item_idx[newer])
         if self.age_slope and items is not None and now_ms is not None:
-            known = item_idx >= 0
-            age = (now_ms - items.publish_ms[np.where(known, item_idx, 0)]) / DAY_MS
-            s += np.where(known, self.age_slope * np.clip(age, 0.0, self.age_cap_days), 0.0)
-        return s.astype(np.float32)
+            age = (now_ms - items.publish_ms[np.maximum(item_idx, 0)]).astype(np.float32)
+            age *= np.float32(self.age_slope / DAY_MS)  # slope x days, capped at the log's ages
+            bounds = sorted((0.0, self.age_slope * self.age_cap_days))
+            np.maximum(age, np.float32(bounds[0]), out=age)  # (np.clip cost 8 µs more here)
+            np.minimum(age, np.float32(bounds[1]), out=age)
+            s = s + (age if lo >= 0 else np.where(item_idx >= 0, age, np.float32(0.0)))
+        return np.asarray(s, np.float32)
 
     def _prior_scores(self, user: np.ndarray, items: ItemTable, idx: np.ndarray) -> np.ndarray:
         """The priors' score of videos the factors do not hold; a category or author the
