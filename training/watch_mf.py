@@ -95,12 +95,15 @@ def _solve(groups: tuple[np.ndarray, np.ndarray], other: np.ndarray, other_idx: 
         out[g], bias[g] = sol[:f], sol[f]
 
 
-def _group_mean(values: np.ndarray, group: np.ndarray, weight: np.ndarray, shrink: float) -> np.ndarray:
-    """Per group code, the `weight`ed mean of `values` shrunk towards 0 by `shrink` pseudo-weight."""
-    n = int(group.max(initial=0)) + 1
+def _group_mean(values: np.ndarray, group: np.ndarray, weight: np.ndarray, shrink: float,
+                n: int | None = None) -> np.ndarray:
+    """Per group code (0..n-1, by default up to the largest), the `weight`ed mean of `values`
+    shrunk towards 0 by `shrink` pseudo-weight; 0 for a group without weight."""
+    n = int(group.max(initial=0)) + 1 if n is None else n
     total = np.zeros((n,) + values.shape[1:])
     np.add.at(total, group, values * weight.reshape((-1,) + (1,) * (values.ndim - 1)))
-    return total / (np.bincount(group, weight, minlength=n) + shrink).reshape((-1,) + (1,) * (values.ndim - 1))
+    denom = np.bincount(group, weight, minlength=n) + shrink
+    return total / np.maximum(denom, 1e-12).reshape((-1,) + (1,) * (values.ndim - 1))
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,7 @@ def fit(user_idx: np.ndarray, item_idx: np.ndarray, y: np.ndarray, n_users: int,
         base = y - mu - slope * age
         user_prior = None
         if p.get("shown_prior"):  # the mean factors of each user's videos, scaled
-            total = np.zeros((n_users, f))
-            np.add.at(total, user_idx, items[item_idx])
-            shown_mean = total / np.maximum(np.diff(by_user[1]), 1)[:, None]
+            shown_mean = _group_mean(items[item_idx], user_idx, np.ones(user_idx.size), 0.0, n_users)
             user_prior = np.hstack([float(p["shown_prior"]) * shown_mean, np.zeros((n_users, 1))])
         _solve(by_user, items, item_idx, base - b_item[item_idx], float(p["reg_user"]), USER_BIAS_REG,
                users, b_user, user_prior)

@@ -78,22 +78,23 @@ def serve_day(address: str, world: World, user_ids: list[int], day: int, rounds:
     for i, kind in enumerate(("popularity", "oracle_taste")):
         arms[kind] = run_baseline(kind, world, clone(users, seed + day + i), rounds, count, popularity, ts_ms,
                                   seed + day + i)
+    def oracle_after(shown: dict[int, set[int]], arm_seed: int) -> dict[int, list[dict]]:
+        """oracle_taste on users who were shown `shown` (user -> items) on earlier days."""
+        these = clone(users, arm_seed)
+        for u in these:
+            u.shown.update(shown.get(u.user_id, ()))
+        return run_baseline("oracle_taste", world, these, rounds, count, popularity, ts_ms, arm_seed)
+
+    def remember(shown: dict[int, set[int]], arm: dict[int, list[dict]]) -> None:
+        for uid, recs in arm.items():
+            shown.setdefault(uid, set()).update(i for r in recs for i in r["items"])
+
     shown_before = {} if shown_before is None else shown_before
-    unseen = clone(users, seed + day + 1)
-    for u in unseen:
-        u.shown.update(shown_before.get(u.user_id, ()))
-    arms["oracle_taste_unseen"] = run_baseline("oracle_taste", world, unseen, rounds, count, popularity, ts_ms,
-                                               seed + day + 1)
-    for uid, recs in merged.items():
-        shown_before.setdefault(uid, set()).update(i for r in recs for i in r["items"])
+    arms["oracle_taste_unseen"] = oracle_after(shown_before, seed + day + 1)
+    remember(shown_before, merged)
     if oracle_shown_before is not None:
-        own = clone(users, seed + day + 2)
-        for u in own:
-            u.shown.update(oracle_shown_before.get(u.user_id, ()))
-        arms["oracle_taste_all_week"] = run_baseline("oracle_taste", world, own, rounds, count, popularity, ts_ms,
-                                                     seed + day + 2)
-        for uid, recs in arms["oracle_taste_all_week"].items():
-            oracle_shown_before.setdefault(uid, set()).update(i for r in recs for i in r["items"])
+        arms["oracle_taste_all_week"] = oracle_after(oracle_shown_before, seed + day + 2)
+        remember(oracle_shown_before, arms["oracle_taste_all_week"])
     summary = summarize(arms, rounds, world.videos["item_id"].size)
     counters["requests"] = budget.sent
     return summary, dict(counters)
