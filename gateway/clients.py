@@ -138,7 +138,9 @@ class StageClients:
         """`boosts` and `operations` (the operations slot pool) come from campaigns."""
         r = await self.rerank_stub.Rerank(rerank_pb2.RerankRequest(
             user=context_to_proto(ctx), item_ids=item_ids.tolist(), scores=scores.tolist(),
-            policy=policy, count=count, state=state_to_proto(state) if state is not None else None,
+            policy=policy, count=count,
+            # rerank reads the session only: the rest of the state (the seen set) is not sent
+            state=common_pb2.UserState(session_items=state.session_items.tolist()) if state is not None else None,
             boosts=boosts or {},
             pools=[rerank_pb2.SlotPool(name=OPERATIONS_POOL, item_ids=operations)] if operations else []),
             timeout=timeout)

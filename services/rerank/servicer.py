@@ -7,9 +7,9 @@ import numpy as np
 from recsys.v1 import rerank_pb2, rerank_pb2_grpc
 
 from core.errors import InvalidArgument
-from core.rerank.candidates import ChangeKind, ItemSide, Operations
+from core.rerank.candidates import ChangeKind, ItemSide
 from core.rerank.policies import Policy, choose
-from core.rerank.rules.boost_session_categories import session_categories
+from core.rerank.request import rerank
 from core.store.clock import CatalogClock
 from core.versioned import Versioned
 
@@ -63,31 +63,15 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
     async def Rerank(self, request: rerank_pb2.RerankRequest, context) -> rerank_pb2.RerankResponse:
         ids, scores = validate(request)
         policy = choose(self.policies, request.policy, request.user.experiment, self.by_experiment)
-        # Pool items that are not candidates get rows after the candidates (the id -> row map
-        # is built only where the request has pools).
-        row_of = {int(i): r for r, i in enumerate(ids.tolist())} if request.pools else {}
-        extra: list[int] = []
-        pools: dict[str, list[int]] = {}
-        for pool in request.pools:
-            rows = []
-            for item in pool.item_ids:
-                if item not in row_of:
-                    row_of[item] = ids.size + len(extra)
-                    extra.append(item)
-                rows.append(row_of[item])
-            pools[pool.name] = rows
-        all_ids = np.concatenate([ids, np.asarray(extra, dtype=np.int64)])
-        all_scores = np.concatenate([scores, np.zeros(len(extra), np.float32)])
-        side = self.item_side.value  # one version for the whole request
-        candidates = side.candidates(all_ids, all_scores, n_input=ids.size)
         await self.clock.refresh()
-        session = side.categories_of(np.asarray(request.state.session_items, np.int64))
-        ops = Operations(np.asarray(request.blocked_item_ids, np.int64), dict(request.boosts),
-                         self.clock.now_ms(), session_categories(session))
-        result = policy.apply(candidates, request.count, ops, pools)
+        out = rerank(self.item_side.value, policy, ids, scores, request.count, self.clock.now_ms(),
+                     np.asarray(request.blocked_item_ids, np.int64), request.boosts,
+                     np.asarray(request.state.session_items, np.int64),
+                     {pool.name: pool.item_ids for pool in request.pools})
+        result, all_ids = out.result, out.item_ids
         feed = np.asarray(result.feed, dtype=np.int64)
         return rerank_pb2.RerankResponse(
-            item_ids=all_ids[feed].tolist(), scores=all_scores[feed].tolist(), policy=policy.name,
+            item_ids=all_ids[feed].tolist(), scores=out.scores[feed].tolist(), policy=policy.name,
             removed_item_ids=ids[result.removed_rows].tolist(), removed_reasons=result.removed_reasons,
             changes=[rerank_pb2.RerankChange(item_id=int(all_ids[ch.row]), kind=_KINDS[ch.kind],
                                              reason=ch.reason, from_position=ch.from_position,

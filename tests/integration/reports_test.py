@@ -82,3 +82,41 @@ def test_profile_summary_attributes_samples_by_module_and_handler(tmp_path):
     assert s["samples"] == 10
     assert s["share"] == {"onnxruntime": 0.6, "asyncio": 0.4}
     assert s["handler_inclusive"] == {"Rank": 0.6}
+
+
+def test_same_work_in_process_runs_the_gateways_pipeline_and_reranks_as_the_service(stack, world, artifacts):
+    """bench/in_process.py: the gateway's pipeline over local stages answers whole feeds, and
+    its rerank stage gives the rerank service's answer for the same candidates and session."""
+    import asyncio
+
+    import numpy as np
+
+    from bench import in_process as same_work
+    from core.context import RequestContext
+    from core.store.user_state import UserStateData
+    from gateway.clients import StageClients
+
+    users, counts = np.unique(world.impressions["user_id"], return_counts=True)
+    report = asyncio.run(same_work.timed(artifacts[1], stack.redis_url, stack.prefix, users, counts / counts.sum(),
+                                         n=4, warmup=1))
+    assert {"state", "recall", "rank", "rerank", "display", "total"} <= set(report["stages_mean_ms"])
+    assert report["p50_ms"] > 0 and report["cpu_ms_per_request"] > 0
+
+    ids = world.videos["item_id"][:60].astype(np.int64)
+    scores = np.linspace(1, 0.1, ids.size).astype(np.float32)
+    state = UserStateData(session_items=ids[40:44])
+    ctx = RequestContext(user_id=int(users[0]))
+
+    async def both():
+        pipeline, _, _, client = await same_work.build(artifacts[1], stack.redis_url, stack.prefix)
+        clients = StageClients(stack.address("recall"), stack.address("rank"), stack.address("rerank"))
+        try:
+            local = await pipeline.clients.rerank(ctx, ids, scores, 20, "", 1.0, state, {int(ids[30]): 5.0})
+            remote = await clients.rerank(ctx, ids, scores, 20, "", 1.0, state, {int(ids[30]): 5.0})
+        finally:
+            await clients.close()
+            await client.aclose()
+        return local, remote
+    local, remote = asyncio.run(both())
+    assert local.item_ids.tolist() == remote.item_ids.tolist() and local.reasons == remote.reasons
+    assert local.removed == remote.removed and local.policy == remote.policy
