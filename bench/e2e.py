@@ -249,6 +249,64 @@ def echo_chain(seconds: float, world: World, concurrencies: tuple[int, ...] = (1
         return out
 
 
+def in_turns(stack: Stack, world: World, metrics_ports: dict[str, int], seconds: float, rounds: int = 4) -> dict:
+    """The three sides of the overhead ratios measured in turns, so that the machine's drift
+    (a third from one minute to the next here) falls on all of them alike: the stack at 1 and
+    16 users, the same work in process (bench/in_process.py) and the echo chain at 1 and 16
+    users, `rounds` turns of seconds / rounds each. Answers each side's p50 at one user, CPU
+    per request (the stack and the echo chain at 16 users, in process at its own pace) and
+    each stage's handler mean at one user."""
+    users, counts = np.unique(world.impressions["user_id"], return_counts=True)
+    slot = seconds / rounds
+
+    async def measure(echo: EchoChain) -> dict:
+        gen, egen = LoadGen.from_world(stack.address("gateway"), world), LoadGen.from_world(echo.address, world)
+        work = await same_work.SameWork(stack.registry_dir, stack.redis_url, stack.prefix, users,
+                                        counts / counts.sum()).open()
+        stack_pids = [p.pid for p in stack.procs.values()]
+        echo_pids = [p.pid for p in echo.procs]
+        res = {k: LoadResult() for k in ("stack_1", "stack_16", "echo_1", "echo_16")}
+        cpu = {k: 0.0 for k in res}
+        handled = {s: [0.0, 0.0] for s in metrics_ports}  # one-user phases only: (sum ms, count)
+        same = same_work.Timings()
+
+        async def phase(name: str, gen: LoadGen, pids: list[int], users: int) -> None:
+            before = {s: server_side_ms(port, s) for s, port in metrics_ports.items()} if name == "stack_1" else {}
+            cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            await gen.closed(users, slot, out=res[name])
+            cpu[name] += sum(cpu_seconds(pid) for pid in pids) - cpu0
+            for s, (total, count) in before.items():
+                after = server_side_ms(metrics_ports[s], s)
+                handled[s][0] += after[0] - total
+                handled[s][1] += after[1] - count
+        try:
+            await work.run(same_work.Timings(), 30)  # warm-up
+            await egen.closed(4, 1.0)
+            for _ in range(rounds):
+                await phase("stack_1", gen, stack_pids, 1)
+                await work.run(same, seconds=slot)
+                await phase("echo_1", egen, echo_pids, 1)
+                await phase("stack_16", gen, stack_pids, 16)
+                await phase("echo_16", egen, echo_pids, 16)
+        finally:
+            await work.close()
+        per_request = {k: round(1000 * cpu[k] / max(r.ok, 1), 3) for k, r in res.items()}
+        return {"rounds": rounds, "seconds": seconds,
+                "p50_ms": {"stack": res["stack_1"].pct(50), "in_process": same.summary()["p50_ms"],
+                           "echo": res["echo_1"].pct(50)},
+                "stack_1": {"p95_ms": res["stack_1"].pct(95), "p99_ms": res["stack_1"].pct(99),
+                            "requests": res["stack_1"].ok},
+                "cpu_ms_per_request": {"stack_16": per_request["stack_16"], "echo_16": per_request["echo_16"],
+                                       "in_process": same.summary()["cpu_ms_per_request"],
+                                       "stack_1": per_request["stack_1"], "echo_1": per_request["echo_1"]},
+                "rps_16": {"stack": round(res["stack_16"].rps, 1), "echo": round(res["echo_16"].rps, 1)},
+                "in_process": same.summary(),
+                "stages_server_mean_ms": {s: round(t / max(c, 1), 3) for s, (t, c) in handled.items()},
+                "errors": {k: dict(r.codes) for k, r in res.items() if r.sent != r.ok}}
+    with EchoChain() as echo:
+        return asyncio.run(measure(echo))
+
+
 def run(world_dir: Path, registry: Path, seconds: float) -> dict:
     world = World.load(world_dir)
     local = ensure_redis("redis://127.0.0.1:6379/0")
@@ -266,12 +324,8 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
             for c in CONCURRENCY:
                 pids = {n: p.pid for n, p in stack.procs.items()}
                 cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
-                handled0 = {s: server_side_ms(port, s) for s, port in metrics_ports.items()}
                 out = asyncio.run(gen.closed(c, seconds))
                 cpu = {n: cpu_seconds(pid) - cpu0[n] for n, pid in pids.items()}
-                if c == 1:  # each service's own mean handler time (no hop), one user
-                    handled = {s: server_side_ms(port, s) for s, port in metrics_ports.items()}
-                    server_mean = {s: mean_ms(handled0[s], handled[s]) for s in metrics_ports}
                 closed[c] = out.summary() | {"cpu_ms_per_request": round(1000 * sum(cpu.values()) / max(out.ok, 1), 2),
                                              "cpu_ms_per_request_by_service": {
                                                  n: round(1000 * v / max(out.ok, 1), 2) for n, v in cpu.items()}}
@@ -286,10 +340,9 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
             print(json.dumps({"http": report["http"]}), flush=True)
             report["impression_log"] = impression_log_cost(stack, world, seconds)
             print(json.dumps({"impression_log": report["impression_log"]}), flush=True)
+            turns = in_turns(stack, world, metrics_ports, 2 * seconds)
+            print(json.dumps({"in_turns": {k: turns[k] for k in ("p50_ms", "cpu_ms_per_request")}}), flush=True)
         inproc = asyncio.run(in_process(world, registry, local.url, prefix))
-        # the same work as the stack in one process: the gateway's pipeline over local stages
-        users, counts = np.unique(world.impressions["user_id"], return_counts=True)
-        same = asyncio.run(same_work.timed(registry, local.url, prefix, users, counts / counts.sum()))
 
         turn = iter(range(1 << 30))
 
@@ -308,38 +361,44 @@ def run(world_dir: Path, registry: Path, seconds: float) -> dict:
         drop_prefix(local.url, prefix)
         local.stop()
     one, busy = closed[1], closed[16]
+    # The target ratios come from `turns` (in_turns): the stack, the same work in process and
+    # the echo chain measured in turns within a minute, so that the machine's drift cancels.
+    # The in-process baseline is the same work as the stack (bench/in_process.py: the gateway's
+    # pipeline over local stages); `inproc_steps_*` is the older loop of the funnel's steps
+    # alone (no gateway glue, no session rules in rerank), measured after the stack, kept
+    # for comparison with earlier runs.
+    e2e, same_p50, echo_p50 = (turns["p50_ms"][k] for k in ("stack", "in_process", "echo"))
+    tcpu = turns["cpu_ms_per_request"]
+    same = turns["in_process"]
+    server_mean = turns["stages_server_mean_ms"]
     report.update({
-        "e2e_p50_ms": one["p50_ms"], "e2e_p95_ms": one["p95_ms"], "e2e_p99_ms": one["p99_ms"],
-        "e2e_rps": capacity, "e2e_p99_ms_at_16": busy["p99_ms"],
-        # The in-process baseline is the same work as the stack in one process (bench/in_process.py:
-        # the gateway's pipeline over local stages); `inproc_steps_*` is the older loop of the
-        # funnel's steps alone (no gateway glue, no session rules in rerank), kept for comparison.
-        "inproc_p50_ms": same["p50_ms"], "overhead_ratio": round(one["p50_ms"] / same["p50_ms"], 3),
+        "e2e_p50_ms": e2e, "e2e_p95_ms": turns["stack_1"]["p95_ms"], "e2e_p99_ms": turns["stack_1"]["p99_ms"],
+        "e2e_rps": capacity, "e2e_p99_ms_at_16": busy["p99_ms"], "in_turns": turns,
+        "inproc_p50_ms": same_p50, "overhead_ratio": round(e2e / same_p50, 3),
         "inproc_steps_p50_ms": inproc["p50_ms"],
         "echo_chain_rps": echo[16]["rps"], "throughput_ratio": round(capacity / echo[16]["rps"], 3),
         # The best overhead ratio these four Python gRPC hops allow here: the in-process work
         # plus what the echo chain costs one user with no work at all.
-        "echo_chain_p50_ms_c1": echo[1]["p50_ms"],
-        "overhead_ratio_floor": round((same["p50_ms"] + echo[1]["p50_ms"]) / same["p50_ms"], 3),
-        "e2e_over_inproc_plus_echo": round(one["p50_ms"] / (same["p50_ms"] + echo[1]["p50_ms"]), 3),
+        "echo_chain_p50_ms_c1": echo_p50,
+        "overhead_ratio_floor": round((same_p50 + echo_p50) / same_p50, 3),
+        "e2e_over_inproc_plus_echo": round(e2e / (same_p50 + echo_p50), 3),
         "e2e_over_steps_plus_echo": round(one["p50_ms"] / (inproc["p50_ms"] + echo[1]["p50_ms"]), 3),
-        "cpu_ms_per_request": busy["cpu_ms_per_request"], "rss_mb": rss,
+        "cpu_ms_per_request": tcpu["stack_16"], "rss_mb": rss,
         # the floor of CPU per request: the same work in process plus what the four hops cost
-        # with no work (both at their own pace; the echo chain at 16 users, as the stack's figure)
-        "inproc_cpu_ms_per_request": same["cpu_ms_per_request"],
+        # with no work (in process at its own pace; the stack and the echo chain at 16 users)
+        "inproc_cpu_ms_per_request": tcpu["in_process"],
         "inproc_steps_cpu_ms_per_request": inproc["cpu_ms_per_request"],
-        "echo_chain_cpu_ms_per_request": echo[16]["cpu_ms_per_request"],
-        "cpu_over_inproc_plus_echo": round(busy["cpu_ms_per_request"]
-                                           / (same["cpu_ms_per_request"] + echo[16]["cpu_ms_per_request"]), 3),
+        "echo_chain_cpu_ms_per_request": tcpu["echo_16"],
+        "cpu_over_inproc_plus_echo": round(tcpu["stack_16"] / (tcpu["in_process"] + tcpu["echo_16"]), 3),
         "cpu_over_steps_plus_echo": round(busy["cpu_ms_per_request"]
                                           / (inproc["cpu_ms_per_request"] + echo[16]["cpu_ms_per_request"]), 3),
         "stages_p50_ms": one["stages_p50_ms"], "inproc": same, "inproc_steps": inproc,
         "inproc_stages_mean_ms": {"same_work": same["stages_mean_ms"], "hot": by_gap["none"],
                                   "idle": by_gap["sleep"]},
-        # Each stage's handler as a service (its own histogram, one user) over the same stage in
-        # process: in the same-work pipeline (its stage timings), and as a bare step run back
-        # to back ("hot") and after IDLE_BETWEEN_S idle ("idle": the stack's condition at one
-        # user, where every stage waits while the others work).
+        # Each stage's handler as a service (its own histogram, one user, in turns) over the same
+        # stage in the same-work pipeline (in turns), and over the bare step run back to back
+        # ("hot") and after IDLE_BETWEEN_S idle ("idle": the stack's condition at one user,
+        # where every stage waits while the others work), measured after the stack.
         "stages_server_mean_ms": server_mean,
         "stage_server_over_inproc": {s: round(server_mean[s] / same["stages_mean_ms"][s], 3)
                                      for s in ("recall", "rank", "rerank")},

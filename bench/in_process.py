@@ -116,32 +116,63 @@ async def recommend(pipeline: RecommendPipeline, experiments: Experiments, impre
     return trace
 
 
-async def timed(registry: Path, redis_url: str, prefix: str, users: np.ndarray, p: np.ndarray, n: int = 300,
-                warmup: int = 30, seed: int = 0) -> dict:
-    """`n` Recommends one after the other (users drawn by `p`): p50/p99 and each stage's mean
-    (the pipeline's own timings, as the stack's answers report them), and the CPU per request."""
-    pipeline, experiments, impressions, client = await build(registry, redis_url, prefix)
-    rng = np.random.default_rng(seed)
-    samples: list[float] = []
-    stages: dict[str, list[float]] = {}
-    try:
-        for i in range(n + warmup):
-            if i == warmup:
-                cpu0 = time.process_time()
-            user = int(rng.choice(users, p=p))
+class Timings:
+    """Recommend latencies, the pipeline's own stage timings and the CPU they took, summed over runs."""
+
+    def __init__(self):
+        self.samples: list[float] = []
+        self.stages: dict[str, list[float]] = {}
+        self.cpu_s = 0.0
+
+    def summary(self) -> dict:
+        n = max(len(self.samples), 1)
+        return {"p50_ms": round(float(np.percentile(self.samples, 50)), 3),
+                "p99_ms": round(float(np.percentile(self.samples, 99)), 3), "requests": len(self.samples),
+                "cpu_ms_per_request": round(1000 * self.cpu_s / n, 3),
+                "stages_mean_ms": {k: round(float(np.mean(v)), 3) for k, v in self.stages.items()}}
+
+
+class SameWork:
+    """The pipeline built once (`open`), then run for a while at a time (`run`), one Recommend
+    after the other, users drawn by `p`: so that a benchmark can take turns with the stack."""
+
+    def __init__(self, registry: Path, redis_url: str, prefix: str, users: np.ndarray, p: np.ndarray, seed: int = 0):
+        self.args, self.users, self.p = (registry, redis_url, prefix), users, p
+        self.rng = np.random.default_rng(seed)
+
+    async def open(self) -> SameWork:
+        self.pipeline, self.experiments, self.impressions, self.client = await build(*self.args)
+        return self
+
+    async def close(self) -> None:
+        await self.impressions.drain()
+        await self.client.aclose()
+
+    async def run(self, out: Timings, requests: int = 1 << 30, seconds: float = float("inf")) -> Timings:
+        deadline = time.monotonic() + seconds
+        cpu0 = time.process_time()
+        for _ in range(requests):
+            if time.monotonic() >= deadline:
+                break
+            user = int(self.rng.choice(self.users, p=self.p))
             t0 = time.perf_counter()
-            trace = await recommend(pipeline, experiments, impressions, user)
-            if i >= warmup:
-                samples.append((time.perf_counter() - t0) * 1000)
-                for name, ms in trace.feed.latencies_ms.items():
-                    stages.setdefault(name, []).append(ms)
+            trace = await recommend(self.pipeline, self.experiments, self.impressions, user)
+            out.samples.append((time.perf_counter() - t0) * 1000)
+            for name, ms in trace.feed.latencies_ms.items():
+                out.stages.setdefault(name, []).append(ms)
             if trace.feed.degraded:
                 raise RuntimeError(f"in-process Recommend degraded: {trace.feed.degraded}")
-        cpu_ms = 1000 * (time.process_time() - cpu0) / n
-        await impressions.drain()
+        out.cpu_s += time.process_time() - cpu0
+        return out
+
+
+async def timed(registry: Path, redis_url: str, prefix: str, users: np.ndarray, p: np.ndarray, n: int = 300,
+                warmup: int = 30, seed: int = 0) -> dict:
+    """`n` Recommends one after the other after `warmup` more: p50/p99, each stage's mean (the
+    pipeline's own timings, as the stack's answers report them) and the CPU per request."""
+    work = await SameWork(registry, redis_url, prefix, users, p, seed).open()
+    try:
+        await work.run(Timings(), warmup)
+        return (await work.run(Timings(), n)).summary()
     finally:
-        await client.aclose()
-    return {"p50_ms": round(float(np.percentile(samples, 50)), 3),
-            "p99_ms": round(float(np.percentile(samples, 99)), 3),
-            "cpu_ms_per_request": round(cpu_ms, 3),
-            "stages_mean_ms": {k: round(float(np.mean(v)), 3) for k, v in stages.items()}}
+        await work.close()
