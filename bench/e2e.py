@@ -5,6 +5,7 @@ echo chain of the same four hops. Writes bench/results/latest.{json,md,png}.
     python -m bench.e2e --only http [--requests 300]   # HTTP vs gRPC alone, merged into latest.json
     python -m bench.e2e --only catalog                 # the catalog scaling alone, merged likewise
     python -m bench.e2e --only impressions             # what the impression log adds, likewise
+    python -m bench.e2e --only turns [--repeats 5]     # the in-turns target ratios, repeated, likewise
 
 * closed loop at 1, 4 and 16 concurrent users, open loop at 25/50/75% of the measured
   capacity (bench/loadgen.py; users drawn by activity, loopback only);
@@ -171,14 +172,16 @@ def http_vs_grpc(stack: Stack, user_ids: np.ndarray, n: int = 300, count: int = 
             "http_over_grpc_p50": round(p50["http"] / p50["grpc"], 3), "requests": n, "count": count}
 
 
-def run_on_stack(world_dir: Path, registry: Path, measure) -> dict:
-    """The whole stack, warmed up, then `measure(stack, world)` alone (no load phases)."""
+def run_on_stack(world_dir: Path, registry: Path, measure, metrics_ports: dict[str, int] | None = None) -> dict:
+    """The whole stack, warmed up, then `measure(stack, world)` alone (no load phases);
+    `metrics_ports`: service -> the /metrics port it is started with."""
     world = World.load(world_dir)
     local = ensure_redis("redis://127.0.0.1:6379/0")
     prefix = f"bench-part-{uuid.uuid4().hex[:6]}"
+    env = {f"{s.upper()}_METRICS_PORT": str(p) for s, p in (metrics_ports or {}).items()}
     try:
         bootstrap(world_dir, registry, local.url, prefix, progress=False, say=lambda *_: None)
-        with Stack(registry, local.url, prefix, Path("run/bench-logs")) as stack:
+        with Stack(registry, local.url, prefix, Path("run/bench-logs"), env=env) as stack:
             wait_healthy(stack.address("gateway"), 60)
             asyncio.run(LoadGen.from_world(stack.address("gateway"), world).closed(1, 2.0))  # warm-up
             return measure(stack, world)
@@ -305,6 +308,28 @@ def in_turns(stack: Stack, world: World, metrics_ports: dict[str, int], seconds:
                 "errors": {k: dict(r.codes) for k, r in res.items() if r.sent != r.ok}}
     with EchoChain() as echo:
         return asyncio.run(measure(echo))
+
+
+def repeated_turns(world_dir: Path, registry: Path, seconds: float, repeats: int) -> dict:
+    """`in_turns` `repeats` times on one stack: the spread of the target ratios from one run to
+    the next (`--only turns`)."""
+    ports = {s: free_port() for s in SERVING_METHODS}
+
+    def measure(stack: Stack, world: World) -> dict:
+        runs = []
+        for _ in range(repeats):
+            t = in_turns(stack, world, ports, seconds)
+            p50, cpu, handler = t["p50_ms"], t["cpu_ms_per_request"], t["stages_server_mean_ms"]
+            same = t["in_process"]["stages_mean_ms"]
+            runs.append({"e2e_over_inproc_plus_echo": round(p50["stack"] / (p50["in_process"] + p50["echo"]), 3),
+                         "cpu_over_inproc_plus_echo": round(cpu["stack_16"] / (cpu["in_process"] + cpu["echo_16"]), 3),
+                         "stage_server_over_inproc": {s: round(handler[s] / same[s], 3)
+                                                      for s in ("recall", "rank", "rerank")},
+                         "p50_ms": p50, "cpu_ms_per_request": cpu})
+            print(json.dumps(runs[-1]), flush=True)
+        return {"repeats": repeats, "seconds": seconds, "runs": runs,
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "git_commit": _commit()}
+    return run_on_stack(world_dir, registry, measure, ports)
 
 
 def run(world_dir: Path, registry: Path, seconds: float) -> dict:
@@ -515,6 +540,17 @@ def write(report: dict, out: Path, plot: bool = True) -> None:
                      f"| ≤ 1.3 |")
     if report.get("e2e_over_inproc_plus_echo") is not None:
         lines.append(f"| e2e p50 / (in-process p50 + echo p50) | {report['e2e_over_inproc_plus_echo']:.2f} | ≤ 1.2 |")
+    if report.get("in_turns_repeated"):
+        rep = report["in_turns_repeated"]["runs"]
+
+        def spread(values: list[float]) -> str:
+            return f"{min(values):.2f} / {float(np.median(values)):.2f} / {max(values):.2f}"
+        lines.append(f"| the same ratios over {len(rep)} more in-turns runs on one stack (min / median / max): "
+                     "e2e; CPU; recall, rank, rerank handlers | "
+                     f"{spread([r['e2e_over_inproc_plus_echo'] for r in rep])}; "
+                     f"{spread([r['cpu_over_inproc_plus_echo'] for r in rep])}; "
+                     + "; ".join(spread([r["stage_server_over_inproc"][s] for r in rep])
+                                 for s in ("recall", "rank", "rerank")) + " | |")
     if report.get("e2e_over_steps_plus_echo") is not None:
         lines.append(f"| the same against the steps alone: e2e / (steps + echo); CPU / (steps + echo) | "
                      f"{report['e2e_over_steps_plus_echo']:.2f}; {report['cpu_over_steps_plus_echo']:.2f} | |")
@@ -591,14 +627,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--catalog-sizes", default="10000,100000,1000000",
                    help="catalog sizes for the scaling runs, comma-separated ('' to skip)")
     p.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
-    p.add_argument("--only", choices=["http", "catalog", "impressions"],
+    p.add_argument("--only", choices=["http", "catalog", "impressions", "turns"],
                    help="run one part alone and merge it into --out: http = HTTP/JSON vs gRPC Recommend p50, "
-                        "catalog = the catalog scaling runs, impressions = what the impression log adds")
+                        "catalog = the catalog scaling runs, impressions = what the impression log adds, "
+                        "turns = the in-turns target ratios --repeats times on one stack")
+    p.add_argument("--repeats", type=int, default=5, help="--only turns: how many in-turns measurements")
     p.add_argument("--requests", type=int, default=300, help="--only http: requests per edge (after 20 warm-up)")
     p.add_argument("--note", default="", help="--only http: a note kept with the measurement (e.g. the machine's load)")
     args = p.parse_args(argv)
     if args.requests < 1:
         p.error(f"--requests {args.requests}: must be >= 1")
+    if args.repeats < 1:
+        p.error(f"--repeats {args.repeats}: must be >= 1")
     try:
         sizes = [int(x) for x in args.catalog_sizes.split(",") if x.strip()]
     except ValueError:
@@ -618,6 +658,11 @@ def main(argv: list[str] | None = None) -> int:
                                                 lambda stack, world: impression_log_cost(stack, world, args.seconds))
         write(report, args.out, plot=False)
         print(json.dumps({"impression_log": report["impression_log"]}))
+        return 0
+    if args.only == "turns":
+        report = json.loads(args.out.read_text()) if args.out.exists() else {}
+        report["in_turns_repeated"] = repeated_turns(args.world, args.registry, 2 * args.seconds, args.repeats)
+        write(report, args.out, plot=False)
         return 0
     if args.only == "catalog":
         report = json.loads(args.out.read_text()) if args.out.exists() else {}

@@ -54,6 +54,8 @@ def test_http_only_results_merge_into_the_existing_ones(tmp_path):
 def test_bench_e2e_refuses_a_bad_request_count():
     with pytest.raises(SystemExit):
         e2e_bench.main(["--only", "http", "--requests", "0"])
+    with pytest.raises(SystemExit):
+        e2e_bench.main(["--only", "turns", "--repeats", "0"])
 
 
 def test_in_process_timings_are_kept_by_the_gap_before_each_request(stack, world, artifacts):
