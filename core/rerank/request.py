@@ -15,7 +15,7 @@ from core.rerank.rules.boost_session_categories import session_categories
 
 
 @dataclass(frozen=True)
-class Reranked:
+class RerankOutput:
     item_ids: np.ndarray  # int64, every row: the candidates, then pool items that were not
     scores: np.ndarray    # float32, parallel (pool-only rows: 0)
     result: RerankResult  # rows of the above
@@ -28,7 +28,7 @@ class Reranked:
 def rerank(side: ItemSide, policy: Policy, ids: np.ndarray, scores: np.ndarray, count: int, now_ms: int,
            blocked: np.ndarray | None = None, boosts: Mapping[int, float] | None = None,
            session_items: np.ndarray | None = None,
-           pools: Mapping[str, Sequence[int]] | None = None) -> Reranked:
+           pools: Mapping[str, Sequence[int]] | None = None) -> RerankOutput:
     """`ids`/`scores`: the candidates in rank order (distinct); `pools`: slot pool name -> item ids."""
     row_of = {int(i): r for r, i in enumerate(ids.tolist())} if pools else {}
     extra: list[int] = []
@@ -49,4 +49,4 @@ def rerank(side: ItemSide, policy: Policy, ids: np.ndarray, scores: np.ndarray, 
     session = side.categories_of(session_items) if session_items is not None and session_items.size else None
     ops = Operations(blocked if blocked is not None else np.zeros(0, np.int64), dict(boosts or {}), now_ms,
                      session_categories(session) if session is not None else {})
-    return Reranked(ids, scores, policy.apply(candidates, count, ops, pool_rows))
+    return RerankOutput(ids, scores, policy.apply(candidates, count, ops, pool_rows))
