@@ -10,7 +10,7 @@ through the same importer (training/importers/movielens.py), so the regime can b
 here. Kept: the rows a user engaged with (watched at least `MIN_FRACTION` of the video, or
 liked it), the first per (user, video), as a rating from the watched fraction (a like is a
 5). Videos keep their category (as the first genre, modulo the 19 MovieLens genres); users
-get one age, gender and occupation, and a zip code from their id.
+get one age, gender and occupation, and a zip code that the importer reads as their region.
 """
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ def write(world: World, out: Path) -> dict[str, int]:
             flags = ["0"] * N_GENRES
             flags[(category - 1) % N_GENRES] = "1"
             f.write(f"{item}|video {item}|01-Jan-1995||http://example.invalid/{item}|{'|'.join(flags)}\n")
-    with open(out / "u.user", "w") as f:
-        f.writelines(f"{uid}|30|M|other|{uid % 10}0000\n" for uid in world.users["user_id"].tolist())
+    with open(out / "u.user", "w") as f:  # the zip code's first digit is the world's region - 1
+        f.writelines(f"{uid}|30|M|other|{region - 1}0000\n"
+                     for uid, region in zip(world.users["user_id"].tolist(), world.users["region"].tolist()))
     return {"ratings": int(r["rating"].size), "users": int(np.unique(r["user_id"]).size),
             "items": int(np.unique(r["item_id"]).size)}
 

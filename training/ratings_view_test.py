@@ -21,6 +21,7 @@ def test_the_view_keeps_engaged_rows_once_and_the_movielens_importer_reads_it(wo
     imported = load(tmp_path)
     assert counts["ratings"] == imported.impressions["user_id"].size
     assert (imported.impressions["like"] > 0).sum() == (r["rating"] >= 4).sum()  # >= 4 is a like there
+    assert sorted(np.unique(imported.users["region"])) == sorted(np.unique(world.users["region"]))
 
 
 def test_the_cli_names_a_missing_world(tmp_path, capsys):
