@@ -273,10 +273,10 @@ def in_turns(stack: Stack, world: World, metrics_ports: dict[str, int], seconds:
         handled = {s: [0.0, 0.0] for s in metrics_ports}  # one-user phases only: (sum ms, count)
         same = same_work.Timings()
 
-        async def phase(name: str, gen: LoadGen, pids: list[int], users: int) -> None:
+        async def phase(name: str, gen: LoadGen, pids: list[int], concurrency: int) -> None:
             before = {s: server_side_ms(port, s) for s, port in metrics_ports.items()} if name == "stack_1" else {}
             cpu0 = sum(cpu_seconds(pid) for pid in pids)
-            await gen.closed(users, slot, out=res[name])
+            await gen.closed(concurrency, slot, out=res[name])
             cpu[name] += sum(cpu_seconds(pid) for pid in pids) - cpu0
             for s, (total, count) in before.items():
                 after = server_side_ms(metrics_ports[s], s)
