@@ -11,6 +11,10 @@ for each: e2e p50, the gateway's view of every stage (p50), each stage's server-
 (from its own histogram, i.e. deserialize -> handler -> return, without the hop) and CPU-ms
 and context switches per request.
 
+What the neighbours cost each stage's handler: the same service and the same (captured)
+requests, its handler mean in the stack at one user against the requests replayed to it
+alone while the rest of the stack idles, in turns (`neighbours`).
+
 The same steps in one process (bench/e2e.in_process), each request timed by the gap before
 it; the gaps take turns (none, sleep, spin, echo, none, ...) so that the machine's drift
 falls on all of them alike:
@@ -35,7 +39,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from recsys.v1 import gateway_pb2, gateway_pb2_grpc
+from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 import dev.stack
 from bench.e2e import in_process
@@ -150,6 +154,93 @@ def inproc_variants(world_dir: Path, registry: Path, redis_url: str, n: int) -> 
     return {kind: {"stages_mean_ms": mixed["stages_mean_ms_by_gap"][kind]} for kind in GAPS}
 
 
+def captured_requests(registry: Path, redis_url: str, prefix: str, world: World, n: int) -> dict[str, list]:
+    """The requests the gateway sends each stage for `n` users drawn by activity, as protos:
+    the same-work pipeline (bench/in_process.py) runs each Recommend and its trace gives the
+    state, the recall candidates and the ranked list, which the gateway's clients would send."""
+    from recsys.v1 import rank_pb2, recall_pb2, rerank_pb2
+
+    from bench import in_process as same_work
+    from gateway.validation import RecommendInput
+    from services.common.convert import state_to_proto
+    users, counts = np.unique(world.impressions["user_id"], return_counts=True)
+    rng = np.random.default_rng(1)
+
+    async def run() -> dict[str, list]:
+        pipeline, experiments, impressions, client = await same_work.build(registry, redis_url, prefix)
+        out: dict[str, list] = {"recall": [], "rank": [], "rerank": []}
+        try:
+            for user in rng.choice(users, n, p=counts / counts.sum()).tolist():
+                trace = await pipeline.run(RecommendInput(user_id=user, count=20, debug=False), None,
+                                           experiments.assign(user))
+                ctx = common_pb2.UserContext(user_id=user, region=trace.state.region)
+                state = state_to_proto(trace.state)
+                out["recall"].append(recall_pb2.RetrieveRequest(user=ctx, state=state, limit=1000))
+                out["rank"].append(rank_pb2.RankRequest(user=ctx, state=state,
+                                                        item_ids=trace.recalled.item_ids.tolist(), top_k=50))
+                out["rerank"].append(rerank_pb2.RerankRequest(
+                    user=ctx, item_ids=trace.ranked.item_ids.tolist(), scores=trace.ranked.scores.tolist(), count=20,
+                    state=common_pb2.UserState(session_items=trace.state.session_items.tolist())))
+        finally:
+            await impressions.drain()
+            await client.aclose()
+        return out
+    return asyncio.run(run())
+
+
+def neighbours(world_dir: Path, registry: Path, redis_url: str, seconds: float, rounds: int = 4) -> dict:
+    """Each stage's handler mean (its own histogram) in the stack at one user, where the other
+    services work between its requests, against the same service answering the requests the
+    gateway would send it (captured, replayed one after the other) while the rest of the stack
+    idles; in turns. The difference is what the neighbours' work costs the handler (caches,
+    the two cores), with the same process, code and requests."""
+    from recsys.v1 import rank_pb2_grpc, recall_pb2_grpc, rerank_pb2_grpc
+    stubs = {"recall": (recall_pb2_grpc.RecallServiceStub, "Retrieve"),
+             "rank": (rank_pb2_grpc.RankServiceStub, "Rank"), "rerank": (rerank_pb2_grpc.RerankServiceStub, "Rerank")}
+    metrics_ports = {s: free_port() for s in SERVING_METHODS}
+    env = {f"{s.upper()}_METRICS_PORT": str(p) for s, p in metrics_ports.items()}
+    slot = seconds / rounds
+    with (bootstrapped(world_dir, registry, redis_url) as (world, prefix),
+          Stack(registry, redis_url, prefix, Path("run/bench-logs"), env=env) as stack):
+        wait_healthy(stack.address("gateway"), 60)
+        requests = captured_requests(registry, redis_url, prefix, world, 200)
+        gen = LoadGen.from_world(stack.address("gateway"), world)
+        in_stack = {s: [0.0, 0.0] for s in stubs}
+        alone = {s: [0.0, 0.0] for s in stubs}
+
+        def add(into: dict, stage: str, before: tuple[float, float]) -> None:
+            after = server_side_ms(metrics_ports[stage], stage)
+            into[stage][0] += after[0] - before[0]
+            into[stage][1] += after[1] - before[1]
+
+        async def replay(stage: str) -> None:
+            cls, method = stubs[stage]
+            async with grpc.aio.insecure_channel(stack.address(stage)) as channel:
+                call = getattr(cls(channel), method)
+                end = time.monotonic() + slot
+                i = 0
+                while time.monotonic() < end:
+                    await call(requests[stage][i % len(requests[stage])], timeout=5)
+                    i += 1
+
+        asyncio.run(gen.closed(2, 3.0))  # warm-up
+        for s in stubs:
+            asyncio.run(replay(s))
+        for _ in range(rounds):
+            before = {s: server_side_ms(metrics_ports[s], s) for s in stubs}
+            asyncio.run(gen.closed(1, slot))
+            for s in stubs:
+                add(in_stack, s, before[s])
+            for s in stubs:
+                before_s = server_side_ms(metrics_ports[s], s)
+                asyncio.run(replay(s))
+                add(alone, s, before_s)
+    mean = lambda d: {s: round(t / max(c, 1), 3) for s, (t, c) in d.items()}  # noqa: E731
+    return {"in_stack_mean_ms": mean(in_stack), "alone_mean_ms": mean(alone),
+            "in_stack_over_alone": {s: round(mean(in_stack)[s] / max(mean(alone)[s], 1e-9), 3) for s in stubs},
+            "requests": {s: int(c) for s, (_, c) in alone.items()}}
+
+
 def write_md(report: dict, path: Path) -> None:
     lines = ["# Why a handler costs more as a service than in process (#21)", "",
              f"`{report['command']}`, {report['machine']}. One user, closed loop.", "",
@@ -172,6 +263,17 @@ def write_md(report: dict, path: Path) -> None:
                   f"what the gateway's own work costs a request: **{g['gateway_glue_ms']:.2f} ms** (stages as "
                   f"the real gateway sees them, p50: "
                   + ", ".join(f"{k} {v:.2f}" for k, v in g["real_gateway_stages_p50_ms"].items()) + ")."]
+    nb = report.get("neighbours")
+    if nb:
+        lines += ["", "## What the neighbours cost each handler", "",
+                  "The same service process and the same requests (those the gateway sends, captured from the "
+                  "same-work pipeline): its handler's mean in the stack at one user, where the other services "
+                  "work between its requests, and replayed to it one after the other while the rest of the "
+                  "stack idles; in turns.", "",
+                  "| stage | in the stack (ms) | alone (ms) | ratio | requests alone |", "|---|---:|---:|---:|---:|"]
+        for s in ("recall", "rank", "rerank"):
+            lines.append(f"| {s} | {nb['in_stack_mean_ms'][s]:.2f} | {nb['alone_mean_ms'][s]:.2f} | "
+                         f"{nb['in_stack_over_alone'][s]:.2f} | {nb['requests'][s]} |")
     lines += ["", "## The same steps in one process", "",
               "| gap before the request | mean state / recall / rank / rerank / display (ms) |", "|---|---|"]
     for name, v in report["inproc"].items():
@@ -208,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({key: report["stack"][key]}), flush=True)
         report["gateway_glue"] = gateway_glue(args.world, args.registry, local.url, args.seconds)
         print(json.dumps({"gateway_glue": report["gateway_glue"]}), flush=True)
+        report["neighbours"] = neighbours(args.world, args.registry, local.url, 2 * args.seconds)
+        print(json.dumps({"neighbours": report["neighbours"]}), flush=True)
         report["inproc"] = (inproc_variants(args.world, args.registry, local.url, args.requests)
                             if args.requests else {})
         print(json.dumps({"inproc": report["inproc"]}), flush=True)
