@@ -122,3 +122,12 @@ def test_same_work_in_process_runs_the_gateways_pipeline_and_reranks_as_the_serv
     local, remote = asyncio.run(both())
     assert local.item_ids.tolist() == remote.item_ids.tolist() and local.reasons == remote.reasons
     assert local.removed == remote.removed and local.policy == remote.policy
+
+
+def test_in_turns_measures_the_stack_the_same_work_and_the_echo_chain(stack, world):
+    """bench.e2e.in_turns: the three sides of the #21 ratios, taken in turns (no metrics ports
+    here, so no handler means)."""
+    turns = e2e_bench.in_turns(stack, world, {}, seconds=1.0, rounds=1)
+    assert set(turns["p50_ms"]) == {"stack", "in_process", "echo"} and min(turns["p50_ms"].values()) > 0
+    assert turns["in_process"]["requests"] > 0 and turns["cpu_ms_per_request"]["stack_16"] > 0
+    assert turns["errors"] == {} and turns["stages_server_mean_ms"] == {}
