@@ -39,13 +39,14 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from recsys.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
 import dev.stack
 from bench.e2e import in_process
 from bench.echo import EchoChain
 from bench.loadgen import LoadGen, LoadResult
 from bench.measure import SERVING_METHODS, cpu_seconds, ctx_switches, mean_ms, server_side_ms
+from core.context import RequestContext
 from dev.redis_server import drop_prefix, ensure_redis, free_port
 from dev.stack import Stack, bootstrap, wait_healthy
 from training.world import World
@@ -156,31 +157,27 @@ def inproc_variants(world_dir: Path, registry: Path, redis_url: str, n: int) -> 
 
 def captured_requests(registry: Path, redis_url: str, prefix: str, world: World, n: int) -> dict[str, list]:
     """The requests the gateway sends each stage for `n` users drawn by activity, as protos:
-    the same-work pipeline (bench/in_process.py) runs each Recommend and its trace gives the
-    state, the recall candidates and the ranked list, which the gateway's clients would send."""
-    from recsys.v1 import rank_pb2, recall_pb2, rerank_pb2
-
+    the same-work pipeline (bench/in_process.py) runs each Recommend, and the gateway's own
+    request builders (gateway/clients.py) turn its trace into what the stages would be sent."""
     from bench import in_process as same_work
+    from gateway.clients import rank_request, recall_request, rerank_request
     from gateway.validation import RecommendInput
-    from services.common.convert import state_to_proto
     users, counts = np.unique(world.impressions["user_id"], return_counts=True)
     rng = np.random.default_rng(1)
 
     async def run() -> dict[str, list]:
         pipeline, experiments, impressions, client = await same_work.build(registry, redis_url, prefix)
+        s = pipeline.s
         out: dict[str, list] = {"recall": [], "rank": [], "rerank": []}
         try:
             for user in rng.choice(users, n, p=counts / counts.sum()).tolist():
                 trace = await pipeline.run(RecommendInput(user_id=user, count=20, debug=False), None,
                                            experiments.assign(user))
-                ctx = common_pb2.UserContext(user_id=user, region=trace.state.region)
-                state = state_to_proto(trace.state)
-                out["recall"].append(recall_pb2.RetrieveRequest(user=ctx, state=state, limit=1000))
-                out["rank"].append(rank_pb2.RankRequest(user=ctx, state=state,
-                                                        item_ids=trace.recalled.item_ids.tolist(), top_k=50))
-                out["rerank"].append(rerank_pb2.RerankRequest(
-                    user=ctx, item_ids=trace.ranked.item_ids.tolist(), scores=trace.ranked.scores.tolist(), count=20,
-                    state=common_pb2.UserState(session_items=trace.state.session_items.tolist())))
+                ctx = RequestContext(user_id=user, region=trace.state.region, request_id=trace.feed.request_id)
+                out["recall"].append(recall_request(ctx, trace.state, s.recall_limit))
+                out["rank"].append(rank_request(ctx, trace.state, trace.recalled.item_ids, s.rank_top_k))
+                out["rerank"].append(rerank_request(ctx, trace.ranked.item_ids, trace.ranked.scores, 20,
+                                                    s.rerank_policy, trace.state))
         finally:
             await impressions.drain()
             await client.aclose()

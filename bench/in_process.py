@@ -24,7 +24,7 @@ from core.rank.online_items import OnlineItems
 from core.recall.channels.hot import HotChannel
 from core.recall.pipeline import RecallPipeline
 from core.registry.reader import Registry
-from core.rerank.candidates import ChangeKind, ItemSide
+from core.rerank.candidates import ItemSide
 from core.rerank.policies import build_policies, choose
 from core.rerank.request import rerank
 from core.store.clock import CatalogClock
@@ -41,8 +41,6 @@ from gateway.settings import GatewaySettings
 from gateway.validation import RecommendInput
 from services.recall.__main__ import build_pipeline
 from services.recall.settings import RecallSettings
-
-_KINDS = {ChangeKind.MOVED: "moved", ChangeKind.INSERTED: "inserted"}
 
 
 class LocalStages:
@@ -81,7 +79,7 @@ class LocalStages:
                      pools={"operations": operations} if operations else None)
         res = out.result
         feed = np.asarray(res.feed, dtype=np.int64)
-        reasons = {int(out.item_ids[c.row]): f"{_KINDS[c.kind]}:{c.reason}" for c in res.changes}
+        reasons = {int(out.item_ids[c.row]): f"{c.kind.name.lower()}:{c.reason}" for c in res.changes}
         return Reranked(out.item_ids[feed], out.scores[feed], chosen.name, reasons,
                         dict(zip(item_ids[res.removed_rows].tolist(), res.removed_reasons)))
 
@@ -164,15 +162,3 @@ class SameWork:
                 raise RuntimeError(f"in-process Recommend degraded: {trace.feed.degraded}")
         out.cpu_s += time.process_time() - cpu0
         return out
-
-
-async def timed(registry: Path, redis_url: str, prefix: str, users: np.ndarray, p: np.ndarray, n: int = 300,
-                warmup: int = 30, seed: int = 0) -> dict:
-    """`n` Recommends one after the other after `warmup` more: p50/p99, each stage's mean (the
-    pipeline's own timings, as the stack's answers report them) and the CPU per request."""
-    work = await SameWork(registry, redis_url, prefix, users, p, seed).open()
-    try:
-        await work.run(Timings(), warmup)
-        return (await work.run(Timings(), n)).summary()
-    finally:
-        await work.close()

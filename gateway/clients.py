@@ -87,6 +87,32 @@ class Reranked:
     removed: dict[int, str]  # item id -> the rule that removed it
 
 
+def recall_request(ctx: RequestContext, state: UserStateData, limit: int,
+                   quotas: dict[str, int] | None = None) -> recall_pb2.RetrieveRequest:
+    return recall_pb2.RetrieveRequest(
+        user=context_to_proto(ctx), state=state_to_proto(state), limit=limit,
+        quotas=[recall_pb2.ChannelQuota(channel=c, quota=q) for c, q in (quotas or {}).items()])
+
+
+def rank_request(ctx: RequestContext, state: UserStateData, item_ids: np.ndarray, top_k: int,
+                 version: str = "") -> rank_pb2.RankRequest:
+    return rank_pb2.RankRequest(
+        user=context_to_proto(ctx), state=state_to_proto(state), item_ids=item_ids.tolist(),
+        top_k=top_k, model=common_pb2.ModelRef(name="ranker", version=version) if version else None)
+
+
+def rerank_request(ctx: RequestContext, item_ids: np.ndarray, scores: np.ndarray, count: int, policy: str,
+                   state: UserStateData | None = None, boosts: dict[int, float] | None = None,
+                   operations: list[int] | None = None) -> rerank_pb2.RerankRequest:
+    return rerank_pb2.RerankRequest(
+        user=context_to_proto(ctx), item_ids=item_ids.tolist(), scores=scores.tolist(),
+        policy=policy, count=count,
+        # rerank reads the session only: the rest of the state (the seen set) is not sent
+        state=common_pb2.UserState(session_items=state.session_items.tolist()) if state is not None else None,
+        boosts=boosts or {},
+        pools=[rerank_pb2.SlotPool(name=OPERATIONS_POOL, item_ids=operations)] if operations else [])
+
+
 class StageClients:
     def __init__(self, recall_addr: str, rank_addr: str, rerank_addr: str,
                  credentials: grpc.ChannelCredentials | None = None):
@@ -114,19 +140,13 @@ class StageClients:
 
     async def recall(self, ctx: RequestContext, state: UserStateData, limit: int,
                      timeout: float, quotas: dict[str, int] | None = None) -> Recalled:
-        r = await self.recall_stub.Retrieve(recall_pb2.RetrieveRequest(
-            user=context_to_proto(ctx), state=state_to_proto(state), limit=limit,
-            quotas=[recall_pb2.ChannelQuota(channel=c, quota=q) for c, q in (quotas or {}).items()]),
-            timeout=timeout)
+        r = await self.recall_stub.Retrieve(recall_request(ctx, state, limit, quotas), timeout=timeout)
         return Recalled(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
                         np.asarray(r.channel_mask, np.uint32), list(r.channels), list(r.channel_stats))
 
     async def rank(self, ctx: RequestContext, state: UserStateData, item_ids: np.ndarray,
                    top_k: int, timeout: float, version: str = "") -> Ranked:
-        r = await self.rank_stub.Rank(rank_pb2.RankRequest(
-            user=context_to_proto(ctx), state=state_to_proto(state), item_ids=item_ids.tolist(),
-            top_k=top_k, model=common_pb2.ModelRef(name="ranker", version=version) if version else None),
-            timeout=timeout)
+        r = await self.rank_stub.Rank(rank_request(ctx, state, item_ids, top_k, version), timeout=timeout)
         n, h = len(r.item_ids), len(r.heads)
         return Ranked(np.asarray(r.item_ids, np.int64), np.asarray(r.scores, np.float32),
                       list(r.heads), np.asarray(r.head_scores, np.float32).reshape(n, h),
@@ -136,14 +156,8 @@ class StageClients:
                      count: int, policy: str, timeout: float, state: UserStateData | None = None,
                      boosts: dict[int, float] | None = None, operations: list[int] | None = None) -> Reranked:
         """`boosts` and `operations` (the operations slot pool) come from campaigns."""
-        r = await self.rerank_stub.Rerank(rerank_pb2.RerankRequest(
-            user=context_to_proto(ctx), item_ids=item_ids.tolist(), scores=scores.tolist(),
-            policy=policy, count=count,
-            # rerank reads the session only: the rest of the state (the seen set) is not sent
-            state=common_pb2.UserState(session_items=state.session_items.tolist()) if state is not None else None,
-            boosts=boosts or {},
-            pools=[rerank_pb2.SlotPool(name=OPERATIONS_POOL, item_ids=operations)] if operations else []),
-            timeout=timeout)
+        r = await self.rerank_stub.Rerank(rerank_request(ctx, item_ids, scores, count, policy, state, boosts,
+                                                         operations), timeout=timeout)
         kinds = {rerank_pb2.RerankChange.KIND_MOVED: "moved",
                  rerank_pb2.RerankChange.KIND_INSERTED: "inserted"}
         reasons = {c.item_id: f"{kinds[c.kind]}:{c.reason}" for c in r.changes if c.kind in kinds}

@@ -99,8 +99,15 @@ def test_same_work_in_process_runs_the_gateways_pipeline_and_reranks_as_the_serv
     from gateway.clients import StageClients
 
     users, counts = np.unique(world.impressions["user_id"], return_counts=True)
-    report = asyncio.run(same_work.timed(artifacts[1], stack.redis_url, stack.prefix, users, counts / counts.sum(),
-                                         n=4, warmup=1))
+
+    async def timed() -> dict:
+        work = await same_work.SameWork(artifacts[1], stack.redis_url, stack.prefix, users,
+                                        counts / counts.sum()).open()
+        try:
+            return (await work.run(same_work.Timings(), 4)).summary()
+        finally:
+            await work.close()
+    report = asyncio.run(timed())
     assert {"state", "recall", "rank", "rerank", "display", "total"} <= set(report["stages_mean_ms"])
     assert report["p50_ms"] > 0 and report["cpu_ms_per_request"] > 0
 
