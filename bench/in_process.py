@@ -65,7 +65,7 @@ class LocalStages:
         prerank = self.prerank.route(ctx.user_id) if self.prerank is not None else None
         await self.clock.refresh()
         r = scoring.score(ctx, state, item_ids, self.clock.now_ms(), ranker, prerank, self.prerank_keep, top_k,
-                          self.online)
+                          self.online, self.clock.offset_ms)
         models = [("ranker", ranker.version)] + ([("prerank", prerank.version)] if r.prerank_ran else [])
         return Ranked(r.item_ids, r.fused, list(ranker.heads), r.heads, ranker.version, models)
 

@@ -97,7 +97,7 @@ def recall_request(ctx: RequestContext, state: UserStateData, limit: int,
 def rank_request(ctx: RequestContext, state: UserStateData, item_ids: np.ndarray, top_k: int,
                  version: str = "") -> rank_pb2.RankRequest:
     return rank_pb2.RankRequest(
-        user=context_to_proto(ctx), state=state_to_proto(state), item_ids=item_ids.tolist(),
+        user=context_to_proto(ctx), state=state_to_proto(state, watched=True), item_ids=item_ids.tolist(),
         top_k=top_k, model=common_pb2.ModelRef(name="ranker", version=version) if version else None)
 
 

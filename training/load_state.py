@@ -95,6 +95,14 @@ def load(world: World, client: redis.Redis, keys: Keys, now_ms: int | None = Non
             recent = sorted(last_seen.items(), key=lambda kv: kv[1])[-K.SEEN_CAP:]
             pipe.zadd(keys.seen(uid), {item: ts + offset for item, ts in recent})
             pipe.expire(keys.seen(uid), K.SEEN_TTL_S)
+        # The latest views with their watch times, newest first, as the event writer keeps
+        # them (every logged impression is a view). The versions were fitted on these rows, so
+        # the rank stage folds none of them in twice (their times are before the fit's end).
+        last = rows[: K.WATCHED_CAP]
+        if last.size:
+            pipe.rpush(keys.watched(uid), *[f"{i}:{w}:{t + offset}" for i, w, t in zip(
+                imp["item_id"][last].tolist(), imp["watch_ms"][last].tolist(), imp["ts_ms"][last].tolist())])
+            pipe.expire(keys.watched(uid), K.SEEN_TTL_S)
         follows = world.follows["author_id"][f_order[f_bounds[u]:f_bounds[u + 1]]]
         if follows.size:
             pipe.sadd(keys.follows(uid), *np.unique(follows).tolist())

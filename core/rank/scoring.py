@@ -14,7 +14,8 @@ manifest (fitted on a validation split with the head weights; 0 = the models alo
 ranker that knows little about a user cannot throw away what recall found. The ranker's
 version may also ship a watch model (core/rank/watch.py: the user's long-term taste, learned
 from watched fractions): its score joins the ranker's fused score with the version's
-`watch_weight`.
+`watch_weight`, the user's vector updated with the views in the state since the version
+(`state.watched_*`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from core.items import ItemTable
 from core.rank.features import assemble, rows_for_user
 from core.rank.model import LoadedModel
 from core.rank.online_items import OnlineItems
+from core.rank.watch import Watched
 from core.store.user_state import UserStateData
 
 
@@ -65,9 +67,10 @@ def _features(model: LoadedModel, context: RequestContext, state: UserStateData,
 
 def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms: int,
           ranker: LoadedModel, prerank: LoadedModel | None = None, keep: int = 200,
-          top_k: int = 0, online: OnlineItems | None = None) -> Scored:
+          top_k: int = 0, online: OnlineItems | None = None, clock_offset_ms: int = 0) -> Scored:
     """`online`: videos published since the versions were built, assembled with their real
-    item features instead of as unknown items (core/rank/online_items.py)."""
+    item features instead of as unknown items (core/rank/online_items.py). `clock_offset_ms`:
+    wall time less catalog time (core/store/clock.py); the state's view times are wall time."""
     features, idx, items = _features(ranker, context, state, ids, now_ms, online)
     chosen = np.arange(ids.size)
     prior = recall_prior(ids.size)
@@ -87,7 +90,11 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
     watch = ranker.watch
     if watch is not None and ranker.watch_weight:
         seen = items.index_of(state.seen_items) if watch.needs_seen(context.user_id) else None
-        fused = fused + ranker.watch_weight * watch.score(context.user_id, idx[chosen], items, now_ms, seen)
+        watched = (Watched(items.index_of(state.watched_items), state.watched_ms,
+                           state.watched_ts_ms - clock_offset_ms)
+                   if watch.fold_in is not None and state.watched_items.size else None)
+        fused = fused + ranker.watch_weight * watch.score(context.user_id, idx[chosen], items, now_ms, seen,
+                                                          watched)
     order = np.argsort(-fused, kind="stable")
     if top_k:
         order = order[:top_k]

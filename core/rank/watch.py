@@ -17,6 +17,14 @@ constant) to the fused score with the weight the validation fit chose (the ranke
 towards, the scaled mean factors of the videos they have been shown (their seen set); with
 none, they score 0 everywhere and their order is the ranker's alone.
 
+What the user watched since the version was fitted folds into their vector per request: the
+version ships each user's precision (the Gram of their rows' [factors, 1] plus the ridge, i.e.
+the inverse covariance of their fitted row), and the views in the request's state (item,
+watched ms, time) update the row as Bayesian linear regression does (`FoldIn`; the same
+normal equations as one more ALS user step over the old rows and the new ones, the item side
+held fixed). Each new view counts `FoldIn.weight` rows: a view of this session says more of
+what the user wants now than one of last week (a session leans to a mood).
+
 A video's watched fraction falls as it ages, whoever watches it: the model has one linear age
 term (fitted with the rest, capped at the oldest ages its log shows), so a video's bias is its
 appeal at publication and the rank stage scores its age as it is now.
@@ -38,6 +46,44 @@ from core.rank.features import DAY_MS
 from core.registry.reader import ModelVersion
 
 FILE = "watch_mf.npz"
+# A watched fraction runs to about 1.1 (a rewatch); clipped to [ε, 1 - ε] of that, the logit
+# stays within ±4.6.
+REWATCH = 1.1
+EPS = 0.01
+
+
+def target(watch_ms: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
+    """The model's regression target of each view: the logit of the clipped watched fraction."""
+    frac = np.asarray(watch_ms, np.float64) / np.maximum(np.asarray(duration_s, np.float64) * 1000.0, 1.0)
+    f = np.clip(frac / REWATCH, EPS, 1 - EPS)
+    return np.log(f / (1 - f))
+
+
+@dataclass(frozen=True)
+class Watched:
+    """Views to fold into a user's vector: dense item indices (into the table the request's
+    indices point into), watched ms and the view's time (catalog ms)."""
+
+    item_idx: np.ndarray
+    watch_ms: np.ndarray
+    ts_ms: np.ndarray
+
+
+@dataclass(frozen=True)
+class FoldIn:
+    """What updating a user's row from new views needs, beside the factors (row j = the
+    model's user_ids[j]): y ≈ mu + [p_u, b_u]·[q_i, 1] + age term + b_i."""
+
+    mu: float
+    user_bias: np.ndarray  # float32 [n_users]
+    precision: np.ndarray  # float32 [n_users, f + 1, f + 1]: Σ [q_i, 1][q_i, 1]ᵀ over the rows + ridge
+    penalty: np.ndarray    # float32 [f + 1]: the ridge alone (a user the version does not know)
+    since_ms: int          # the latest row the fit saw: views at or before it are in the vector
+    weight: float          # rows each new view counts for
+
+
+_FOLD = {"mu": "fold_mu", "user_bias": "fold_user_bias", "precision": "fold_precision",
+         "penalty": "fold_penalty", "since_ms": "fold_since_ms", "weight": "fold_weight"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +109,7 @@ class WatchModel:
     category_bias: np.ndarray | None = None
     author_ids: np.ndarray | None = None
     author_bias: np.ndarray | None = None
+    fold_in: FoldIn | None = None  # None: a version fitted before fold-in (scores ignore new views)
 
     @classmethod
     def build(cls, item_factors: np.ndarray, item_bias: np.ndarray, user_ids: np.ndarray,
@@ -83,17 +130,23 @@ class WatchModel:
                        category_bias=np.asarray(category_bias, np.float32),
                        author_ids=np.asarray(author_ids, np.int64), author_bias=np.asarray(author_bias, np.float32))
 
+    def with_fold_in(self, fold_in: FoldIn) -> WatchModel:
+        """The same model with what folding new views in needs (user rows in `user_ids` order)."""
+        return replace(self, fold_in=fold_in)
+
     def save(self, folder: Path) -> dict:
         """Writes FILE; returns the manifest entry."""
         priors = {k: getattr(self, k) for k in _PRIORS if getattr(self, k) is not None}
+        fold = {} if self.fold_in is None else {_FOLD[k]: np.asarray(getattr(self.fold_in, k)) for k in _FOLD}
         np.savez(folder / FILE, item_factors=self.item_factors, item_bias=self.item_bias,
                  user_ids=self.user_ids, user_factors=self.user_factors,
                  age=np.array([self.age_slope, self.age_cap_days]), shown_prior=np.array(self.shown_prior),
-                 **priors)
+                 **priors, **fold)
         return {"factors": int(self.item_factors.shape[1]), "items": int(self.item_bias.size),
                 "users": int(self.user_ids.size), "priors": bool(priors),
                 "age_slope_per_day": round(self.age_slope, 5), "age_cap_days": round(self.age_cap_days, 2),
-                "shown_prior": self.shown_prior}
+                "shown_prior": self.shown_prior,
+                "fold_in_weight": None if self.fold_in is None else self.fold_in.weight}
 
     @classmethod
     def of(cls, mv: ModelVersion) -> WatchModel | None:
@@ -107,7 +160,14 @@ class WatchModel:
                         np.ascontiguousarray(z["item_bias"], np.float32),
                         z["user_ids"].astype(np.int64), np.ascontiguousarray(z["user_factors"], np.float32),
                         float(age[0]), float(age[1]), float(z["shown_prior"]) if "shown_prior" in z else 0.0)
-            return model.with_priors(*(z[k] for k in _PRIORS)) if all(k in z for k in _PRIORS) else model
+            if all(k in z for k in _PRIORS):
+                model = model.with_priors(*(z[k] for k in _PRIORS))
+            if all(k in z for k in _FOLD.values()):
+                model = model.with_fold_in(FoldIn(
+                    float(z["fold_mu"]), z["fold_user_bias"].astype(np.float32),
+                    np.ascontiguousarray(z["fold_precision"], np.float32), z["fold_penalty"].astype(np.float32),
+                    int(z["fold_since_ms"]), float(z["fold_weight"])))
+            return model
 
     def user_row(self, user_id: int) -> int:
         """The user's row, -1 for a user the version does not know."""
@@ -119,26 +179,61 @@ class WatchModel:
         where it ships a shown prior."""
         return bool(self.shown_prior) and self.user_row(user_id) < 0
 
-    def user_vector(self, user_id: int, seen_idx: np.ndarray | None = None) -> np.ndarray | None:
+    def user_vector(self, user_id: int, seen_idx: np.ndarray | None = None, watched: Watched | None = None,
+                    items: ItemTable | None = None) -> np.ndarray | None:
         """The user's factors; for a user the version does not know, the prior the fit shrank
         every user towards (`shown_prior` x the mean factors of the videos they were shown,
-        `seen_idx` dense indices); None where there is neither."""
+        `seen_idx` dense indices); None where there is neither. With `watched` (and `items`,
+        the table its indices point into), the views since the version folded in."""
         j = self.user_row(user_id)
         if j >= 0:
-            return self.user_factors[j]
-        if not self.shown_prior or seen_idx is None:
-            return None
-        seen = seen_idx[(seen_idx >= 0) & (seen_idx < self.item_bias.size)]
-        return self.shown_prior * self.item_factors[seen].mean(axis=0) if seen.size else None
+            base = self.user_factors[j]
+        elif not self.shown_prior or seen_idx is None:
+            base = None
+        else:
+            seen = seen_idx[(seen_idx >= 0) & (seen_idx < self.item_bias.size)]
+            base = self.shown_prior * self.item_factors[seen].mean(axis=0) if seen.size else None
+        if watched is None or items is None or self.fold_in is None:
+            return base
+        return self._folded(j, base, watched, items)
+
+    def _folded(self, j: int, base: np.ndarray | None, watched: Watched, items: ItemTable) -> np.ndarray | None:
+        """The posterior mean of the user's [factors, bias] given their fitted row (or the
+        prior, for a user the version does not know) and the views since the version, each
+        counting `weight` rows. Videos the factors do not hold (newer than the version) and
+        views the fit already saw are left out."""
+        fold = self.fold_in
+        idx = watched.item_idx
+        keep = (idx >= 0) & (idx < self.item_bias.size) & (watched.ts_ms > fold.since_ms)
+        if not keep.any():
+            return base
+        idx = idx[keep]
+        f = self.item_factors.shape[1]
+        if j >= 0:
+            prec = fold.precision[j].astype(np.float64)
+            theta = np.append(self.user_factors[j], fold.user_bias[j]).astype(np.float64)
+        else:
+            prec = np.diag(fold.penalty.astype(np.float64))
+            theta = np.append(np.zeros(f) if base is None else base, 0.0)
+        age = (watched.ts_ms[keep] - items.publish_ms[idx]) / DAY_MS
+        if self.age_cap_days > 0:
+            age = np.clip(age, 0.0, self.age_cap_days)
+        y = (target(watched.watch_ms[keep], items.duration_s[idx]) - fold.mu - self.age_slope * age
+             - self.item_bias[idx])
+        x = np.hstack([self.item_factors[idx], np.ones((idx.size, 1), np.float32)]).astype(np.float64)
+        sol = np.linalg.solve(prec + fold.weight * (x.T @ x), prec @ theta + fold.weight * (x.T @ y))
+        return sol[:f].astype(np.float32)
 
     def score(self, user_id: int, item_idx: np.ndarray, items: ItemTable | None = None,
-              now_ms: int | None = None, seen_idx: np.ndarray | None = None) -> np.ndarray:
+              now_ms: int | None = None, seen_idx: np.ndarray | None = None,
+              watched: Watched | None = None) -> np.ndarray:
         """b_item + p_userᵀ q_item (+ the age term at `now_ms`, from `items`' publish times) for
         dense indices; 0 for an unknown item (index -1), and for a user without a vector
         (`user_vector`: one the version does not know is read from `seen_idx`, the videos they
         were shown). An index past the factors (a video newer than the version) scores by the
-        priors of its category and author in `items` (the table the indices point into), else 0."""
-        user = self.user_vector(user_id, seen_idx)
+        priors of its category and author in `items` (the table the indices point into), else 0.
+        `watched`: the user's views since the version, folded into their vector (`FoldIn`)."""
+        user = self.user_vector(user_id, seen_idx, watched, items)
         if user is None or item_idx.size == 0:
             return np.zeros(item_idx.size, np.float32)
         n = self.item_bias.size

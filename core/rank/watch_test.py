@@ -89,3 +89,62 @@ def test_a_user_the_version_does_not_know_is_read_from_what_they_were_shown(tmp_
     assert np.all(loaded.score(99, np.array([0, 1, 2])) == 0)  # nothing seen: no vector
     assert np.all(loaded.score(99, np.array([0, 1, 2]), seen_idx=np.zeros(0, np.int64)) == 0)
     np.testing.assert_allclose(loaded.score(10, np.array([0, 1])), [2.0, 0.5])  # known: their own
+
+
+def _fitted(shown_prior: float = 0.0, weight: float = 1.0):
+    from training import watch_mf
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 30
+    u, i = np.nonzero(rng.random((n_users, n_items)) < 0.4)
+    y = rng.normal(size=u.size)
+    ts = np.arange(u.size) + 1_000
+    model = watch_mf.fit(u, i, y, n_users, n_items, np.arange(1, n_users + 1),
+                         {"factors": 3, "iterations": 5, "shown_prior": shown_prior, "fold_in_weight": weight},
+                         since_ms=int(ts.max()))
+    return model, u, i, y
+
+
+def _table(n: int):
+    from core.items import ItemTable
+    z = np.zeros(n)
+    return ItemTable.from_columns(item_id=np.arange(1, n + 1), author_id=z + 1, category=z + 1,
+                                  duration_s=z + 10, publish_ms=z, region=z + 1, log_pop=z)
+
+
+def test_views_since_the_version_fold_in_as_one_more_user_step_over_all_rows():
+    """Weight 1: the folded vector is the ridge solve over the user's fitted rows and the new
+    views together (the item side fixed), what refitting the user alone would give."""
+    from core.rank.watch import Watched, target
+    model, u, i, y = _fitted()
+    fold = model.fold_in
+    user = 7
+    new_items, new_ms = np.array([2, 5, 5, 11]), np.array([10_000, 500, 9_000, 3_000])
+    watched = Watched(new_items, new_ms, np.full(4, fold.since_ms + 1))
+    got = model.user_vector(user, watched=watched, items=_table(30))
+    rows = u == user - 1
+    idx = np.concatenate([i[rows], new_items])
+    r = np.concatenate([y[rows], target(new_ms, np.full(4, 10.0))]) - fold.mu - model.item_bias[idx]
+    x = np.hstack([model.item_factors[idx], np.ones((idx.size, 1))]).astype(np.float64)
+    want = np.linalg.solve(x.T @ x + np.diag(fold.penalty), x.T @ r)[:3]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(got, model.user_vector(user))
+
+
+def test_views_the_fit_saw_or_of_unknown_videos_change_nothing_and_a_round_trip_keeps_the_fold_in(tmp_path):
+    from core.rank.watch import Watched
+    model, *_ = _fitted(shown_prior=20.0, weight=3.0)
+    items, since = _table(30), model.fold_in.since_ms
+    old = Watched(np.array([2, 5]), np.array([10_000, 500]), np.array([since, since - 5]))
+    unknown = Watched(np.array([-1, 40]), np.array([10_000, 500]), np.array([since + 1, since + 1]))
+    for views in (old, unknown):
+        np.testing.assert_array_equal(model.user_vector(7, watched=views, items=items), model.user_vector(7))
+    fresh = Watched(np.array([2, 5]), np.array([10_000, 500]), np.array([since + 1, since + 2]))
+    model.save(tmp_path)
+    publish(tmp_path / "reg", "ranker", {FILE: tmp_path / FILE}, {"kind": "test"})
+    loaded = WatchModel.of(Registry(tmp_path / "reg").open("ranker"))
+    assert loaded.fold_in.weight == 3.0 and loaded.fold_in.since_ms == since
+    np.testing.assert_allclose(loaded.score(7, np.arange(30), items, None, None, fresh),
+                               model.score(7, np.arange(30), items, None, None, fresh), rtol=1e-5)
+    # a user the version does not know gets a vector from their views alone
+    assert np.any(loaded.score(999, np.arange(30), items, None, None, fresh) != 0)
+    assert np.all(loaded.score(999, np.arange(30), items) == 0)

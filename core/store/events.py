@@ -1,7 +1,7 @@
 """Storing feedback: idempotent, atomic, acknowledged only once Redis has it.
 
 One Lua script per batch does, for each event whose event_id is new: mark the id, update
-the user's seen set, recent sequence and follows, add to the hot counters and the item's
+the user's seen set, recent sequence, follows and watched views, add to the hot counters and the item's
 statistics, and append to the events stream that training reads. Redis runs a script
 atomically, so an event is
 either fully stored (and its id marked) or not at all; a replayed id is acknowledged as a
@@ -29,11 +29,11 @@ from core.store import keys as K
 from core.store.keys import Keys
 from core.versioned import Versioned
 
-KEYS_PER_EVENT = 9
+KEYS_PER_EVENT = 10
 ARGS_PER_EVENT = 11
 
 # KEYS[1] = stream; then per event: marker, seq, seen, follows, hot global, hot region, item stats,
-#   blocked, session.
+#   blocked, session, watched.
 # ARGV[1..6] = dedup ttl s, seq cap, seen ttl s, stream cap, seen cap, item stats ttl s; then per
 #   event: event_id, user_id, item_id, type, watch_ms, ts_ms, author_id, engaged, hot score,
 #   hot expiry ms, type name
@@ -45,7 +45,7 @@ ARGS_PER_EVENT = 11
 # error nobody could check for (say OOM) has no marker and its retry stores it again.
 SCRIPT = """
 local n = (#KEYS - 1) / %(kpe)d
-local want = {'list', 'zset', 'set', 'zset', 'zset', 'hash', 'set', 'list'}
+local want = {'list', 'zset', 'set', 'zset', 'zset', 'hash', 'set', 'list', 'list'}
 local function check(key, kind)
   local t = redis.call('TYPE', key)['ok']
   if t ~= 'none' and t ~= kind then
@@ -56,7 +56,7 @@ local bad = check(KEYS[1], 'stream')
 if bad then return bad end
 for i = 0, n - 1 do
   local k = 1 + i * %(kpe)d
-  for j = 1, 8 do
+  for j = 1, 9 do
     bad = check(KEYS[k + 1 + j], want[j])
     if bad then return bad end
   end
@@ -66,9 +66,9 @@ local fresh = {}
 for i = 0, n - 1 do
   local k = 1 + i * %(kpe)d
   local a = 6 + i * %(ape)d
-  local marker, seq, seen, follows, hot_g, hot_r, stats, blocked, session =
+  local marker, seq, seen, follows, hot_g, hot_r, stats, blocked, session, watched =
     KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], KEYS[k + 8],
-    KEYS[k + 9]
+    KEYS[k + 9], KEYS[k + 10]
   local event_id, user_id, item = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local etype, watch_ms, ts_ms, author = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local engaged, score, hot_expiry = ARGV[a + 8], tonumber(ARGV[a + 9]), ARGV[a + 10]
@@ -89,6 +89,11 @@ for i = 0, n - 1 do
       redis.call('HINCRBY', stats, ARGV[a + 11], 1)
       if watch_ms ~= '0' then redis.call('HINCRBY', stats, 'watch_ms', watch_ms) end
       redis.call('EXPIRE', stats, ARGV[6])
+      if etype == '%(view)d' or etype == '%(skip)d' then
+        redis.call('LPUSH', watched, item .. ':' .. watch_ms .. ':' .. ts_ms)
+        redis.call('LTRIM', watched, 0, %(watched_cap)d - 1)
+        redis.call('EXPIRE', watched, ARGV[3])
+      end
     end
     if engaged == '1' then
       redis.call('LREM', seq, 0, item)
@@ -119,7 +124,7 @@ end
 return {accepted, duplicates}
 """ % {"kpe": KEYS_PER_EVENT, "ape": ARGS_PER_EVENT, "follow": EventKind.FOLLOW,
        "unfollow": EventKind.UNFOLLOW, "block": EventKind.BLOCK, "session_cap": K.SESSION_CAP,
-       "session_ttl": K.SESSION_TTL_S}
+       "session_ttl": K.SESSION_TTL_S, "view": EventKind.VIEW, "skip": EventKind.SKIP, "watched_cap": K.WATCHED_CAP}
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,7 @@ class EventWriter:
                 keys += [self.keys.event_marker(e.event_id), self.keys.seq(e.user_id),
                          self.keys.seen(e.user_id), self.keys.follows(e.user_id), hot_g, hot_r,
                          self.keys.item_stats(e.item_id), self.keys.blocked(e.user_id),
-                         self.keys.session(e.user_id)]
+                         self.keys.session(e.user_id), self.keys.watched(e.user_id)]
                 args += [e.event_id, e.user_id, e.item_id, int(e.kind), e.watch_ms, ts, author,
                          int(engaged), hot_score(e.kind, engaged),
                          (bucket + K.HOT_WINDOW_H + 1) * K.HOT_BUCKET_MS, e.kind.name.lower()]

@@ -8,6 +8,9 @@
     {prefix}:v2:{u:<id>}:blocked    set     blocked author ids (BLOCK events)
     {prefix}:v2:{u:<id>}:session    list    items engaged in the current session, most recent first,
                                             capped at SESSION_CAP, expires SESSION_TTL_S after the last
+    {prefix}:v2:{u:<id>}:watched    list    "<item id>:<watched ms>:<event ms>" of each view, most
+                                            recent first, capped at WATCHED_CAP, expires like the seen set
+                                            (the rank stage folds them into the watch model's user vector)
     {prefix}:v2:{hot:<scope>}:<hour> zset   item id -> engagement score in that UTC hour bucket;
                                             scope "g" (global) or "r<region>"; expires after
                                             HOT_WINDOW_H + 1 hours
@@ -51,6 +54,9 @@ SEQ_CAP = 50
 SESSION_CAP = 20
 SESSION_TTL_S = 30 * 60
 SEEN_TTL_S = 30 * 24 * 3600
+# The views with their watch times the rank stage folds into the user's vector: about the
+# ten feeds of a session (the simulator's 10 rounds of 10 items).
+WATCHED_CAP = 100
 # Read whole on every request (DropSeen), so bounded: the most recent this many.
 SEEN_CAP = 1000
 ITEM_STATS_TTL_S = 30 * 24 * 3600
@@ -90,6 +96,9 @@ class Keys:
 
     def blocked(self, user_id: int) -> str:
         return self._user(user_id, "blocked")
+
+    def watched(self, user_id: int) -> str:
+        return self._user(user_id, "watched")
 
     def hot(self, scope: str, bucket: int) -> str:
         return f"{self._root}:{{hot:{scope}}}:{int(bucket)}"

@@ -28,12 +28,21 @@ def state_from_proto(msg: common_pb2.UserState) -> UserStateData:
         followed_authors=np.asarray(msg.followed_authors, dtype=np.int64),
         blocked_authors=np.asarray(msg.blocked_authors, dtype=np.int64),
         session_items=np.asarray(msg.session_items, dtype=np.int64),
+        watched_items=np.asarray(msg.watched_items, dtype=np.int64),
+        watched_ms=np.asarray(msg.watched_ms, dtype=np.int64),
+        watched_ts_ms=np.asarray(msg.watched_ts_ms, dtype=np.int64),
         age_bucket=msg.age_bucket, gender=msg.gender, region=msg.region)
 
 
-def state_to_proto(state: UserStateData) -> common_pb2.UserState:
-    return common_pb2.UserState(
+def state_to_proto(state: UserStateData, watched: bool = False) -> common_pb2.UserState:
+    """`watched`: with the watched views (the rank stage reads them; recall does not)."""
+    msg = common_pb2.UserState(
         known=state.known, recent_items=state.recent_items.tolist(),
         seen_items=state.seen_items.tolist(), followed_authors=state.followed_authors.tolist(),
         blocked_authors=state.blocked_authors.tolist(), session_items=state.session_items.tolist(),
         age_bucket=state.age_bucket, gender=state.gender, region=state.region)
+    if watched and state.watched_items.size:
+        msg.watched_items.extend(state.watched_items.tolist())
+        msg.watched_ms.extend(state.watched_ms.tolist())
+        msg.watched_ts_ms.extend(state.watched_ts_ms.tolist())
+    return msg

@@ -28,6 +28,14 @@ def validate(request: rank_pb2.RankRequest, max_candidates: int) -> np.ndarray:
     ids = np.asarray(request.item_ids, dtype=np.int64)
     if np.unique(ids).size != ids.size:
         raise InvalidArgument("item_ids", "must be distinct")
+    st = request.state
+    n_watched = len(st.watched_items)
+    for name in ("watched_ms", "watched_ts_ms"):
+        if len(getattr(st, name)) != n_watched:
+            raise InvalidArgument(f"state.{name}", f"must have one value per state.watched_items ({n_watched}), "
+                                  f"got {len(getattr(st, name))}")
+    if n_watched and min(st.watched_ms) < 0:
+        raise InvalidArgument("state.watched_ms", "must be >= 0")
     return ids
 
 
@@ -49,7 +57,7 @@ class RankServicer(rank_pb2_grpc.RankServiceServicer):
         # the model's own run time).
         result = scoring.score(context_from_proto(request.user), state_from_proto(request.state), ids,
                                self.clock.now_ms(), ranker, prerank, self.prerank_keep, request.top_k,
-                               self.online)
+                               self.online, self.clock.offset_ms)
         if result.unknown:
             metrics.MISSING_FEATURES.inc(result.unknown)
             metrics.FEATURE_DEFAULTS.labels("item").inc(result.unknown)

@@ -87,6 +87,11 @@ def test_the_loader_and_the_event_writer_leave_the_same_state(world, redis_url, 
             assert set(offline.seen_items.tolist()) == set(live.seen_items.tolist()), f"user {user}: seen"
             assert set(offline.followed_authors.tolist()) == set(live.followed_authors.tolist()), \
                 f"user {user}: follows"
+            # the same latest views with their watch times (the loader's times are shifted to
+            # wall time; rows of one time may list in either order), newest first
+            views = [sorted(zip(st.watched_items.tolist(), st.watched_ms.tolist())) for st in (offline, live)]
+            assert views[0] == views[1] and views[0], f"user {user}: watched"
+            assert all(np.all(np.diff(st.watched_ts_ms) <= 0) for st in (offline, live)), f"user {user}: order"
     finally:
         drop_prefix(redis_url, bulk.prefix)
         drop_prefix(redis_url, online.prefix)

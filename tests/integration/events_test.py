@@ -58,6 +58,10 @@ def test_events_update_state_counters_and_stream(redis_url, keys):
     assert client.ttl(keys.seen(5)) > 0
     assert client.xlen(keys.events_stream()) == 6
     assert client.hgetall(keys.item_stats(2)) == {b"view": b"1", b"like": b"1", b"watch_ms": b"8000"}
+    # views (not likes, follows or impressions) with their watch times, newest first
+    watched = [x.decode().split(":") for x in client.lrange(keys.watched(5), 0, -1)]
+    assert [(int(i), int(w)) for i, w, _ in watched] == [(3, 1000), (2, 8000)]
+    assert all(int(t) > 0 for *_, t in watched) and client.ttl(keys.watched(5)) > 0
     hot = {re.search(r"\{hot:(\w+)\}", k.decode()).group(1): k
            for k in client.scan_iter(match=f"{keys.prefix}:{LAYOUT_VERSION}:{{hot:*")}
     assert set(hot) == {"g", "r2"}  # global and the user's region

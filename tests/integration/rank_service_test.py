@@ -159,3 +159,19 @@ def test_a_refused_version_shows_in_health_while_the_old_one_serves(rank):
     while status("recsys.v1.RankService/ranker") != health_pb2.HealthCheckResponse.SERVING:
         assert time.monotonic() < deadline, "health did not recover once the alias named a good version"
         time.sleep(0.2)
+
+
+def test_watched_views_are_accepted_and_their_lists_must_line_up(rank):
+    stub, registry = rank.stub, rank.registry
+    now = int(time.time() * 1000)
+    views = common_pb2.UserState(watched_items=[3, 4], watched_ms=[9_000, 500], watched_ts_ms=[now, now - 1])
+    reply = stub.Rank(rank_request(registry, state=views), timeout=5)
+    assert len(reply.item_ids) == 50
+    for bad, field in ((common_pb2.UserState(watched_items=[3, 4], watched_ms=[9_000], watched_ts_ms=[now, now]),
+                        "state.watched_ms"),
+                       (common_pb2.UserState(watched_items=[3], watched_ms=[9_000]), "state.watched_ts_ms"),
+                       (common_pb2.UserState(watched_items=[3], watched_ms=[-1], watched_ts_ms=[now]),
+                        "state.watched_ms")):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Rank(rank_request(registry, state=bad), timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in err.value.details()
