@@ -142,11 +142,15 @@ class Funnel:
         """Item ids after every stage (and of every channel alone, seen items dropped)."""
         ctx, state, lists, cand = self.candidates(u)
         seen, now = state.seen_items, self.ds.cutoff_ms
-        # the pre-rank's own order (what it keeps is its top PRERANK_KEEP)
+        # the pre-rank cut's order (what it keeps is its top PRERANK_KEEP): the pre-ranker's
+        # fused score with the ranker version's weighted watch score, as the rank stage cuts
         pre = scoring.score(ctx, state, cand, now, self.prerank, None)
+        items = self.ranker.items
+        watch = scoring.watch_scores(self.ranker, ctx, state, items.index_of(pre.item_ids), items, now)
+        cut = pre.item_ids if watch is None else pre.item_ids[np.argsort(-(pre.fused + watch), kind="stable")]
         scored = scoring.score(ctx, state, cand, now, self.ranker, self.prerank, PRERANK_KEEP, RANK_KEEP)
         out = {f"channel:{name}": np.asarray(ids, np.int64)[~np.isin(ids, seen)] for name, ids in lists.items()}
         self.last_fused, self.last_state = scored.fused, state  # the run's rank scores and user state
-        out |= {"recall_top20": cand[:FEED], "merged_recall": cand, "prerank": pre.item_ids[:PRERANK_KEEP],
+        out |= {"recall_top20": cand[:FEED], "merged_recall": cand, "prerank": cut[:PRERANK_KEEP],
                 "rank": scored.item_ids, "final": self.feed(scored.item_ids, scored.fused)}
         return out

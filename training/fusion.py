@@ -93,11 +93,11 @@ def collect(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> list
 def rank_order(c: Case, weights: np.ndarray, prior_weight: float,
                watch_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """What scoring.score answers (top RANK_KEEP ids, fused) for head weights, a prior
-    weight used by both stages and the watch score's weight (the ranker's)."""
+    weight and the watch score's weight (the ranker's), both used by both stages."""
     prior = scoring.recall_prior(c.item_ids.size)
     chosen = np.arange(c.item_ids.size)
     if c.item_ids.size > PRERANK_KEEP:
-        chosen = scoring.best_rows(c.pre + prior_weight * prior, PRERANK_KEEP)
+        chosen = scoring.best_rows(c.pre + prior_weight * prior + watch_weight * c.watch, PRERANK_KEEP)
     fused = c.heads[chosen] @ weights + prior_weight * prior[chosen] + watch_weight * c.watch[chosen]
     order = np.argsort(-fused, kind="stable")[:RANK_KEEP]
     return c.item_ids[chosen][order], fused[order]

@@ -44,9 +44,9 @@ def test_the_recall_prior_moves_the_order_from_the_heads_to_the_recall_list():
     assert ids.tolist() == by_head[: fusion.RANK_KEEP].tolist()
     ids, _ = fusion.rank_order(case, w, prior_weight=1e4)
     assert ids.tolist() == list(range(1, fusion.RANK_KEEP + 1))
-    # the watch score joins the ranker's fused score (not the pre-rank's cut)
+    # the watch score joins both the pre-rank's cut and the ranker's fused score
     ids, _ = fusion.rank_order(case, w, prior_weight=0.0, watch_weight=1e4)
-    by_watch = case.item_ids[kept][np.argsort(-case.watch[kept], kind="stable")]
+    by_watch = case.item_ids[np.argsort(-case.watch, kind="stable")]
     assert ids.tolist() == by_watch[: fusion.RANK_KEEP].tolist()
 
 

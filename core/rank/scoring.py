@@ -15,7 +15,9 @@ ranker that knows little about a user cannot throw away what recall found. The r
 version may also ship a watch model (core/rank/watch.py: the user's long-term taste, learned
 from watched fractions): its score joins the ranker's fused score with the version's
 `watch_weight`, the user's vector updated with the views in the state since the version
-(`state.watched_*`).
+(`state.watched_*`). The pre-rank cut adds the same weighted watch score to the pre-ranker's,
+so it keeps what the ranker's fused score will want (a dot product per candidate: cheap
+enough for all of them).
 """
 from __future__ import annotations
 
@@ -65,6 +67,19 @@ def _features(model: LoadedModel, context: RequestContext, state: UserStateData,
     return assemble(items, idx, rows, model.feature_defaults), idx, items
 
 
+def watch_scores(ranker: LoadedModel, context: RequestContext, state: UserStateData, idx: np.ndarray,
+                 items: ItemTable, now_ms: int, clock_offset_ms: int = 0) -> np.ndarray | None:
+    """The ranker version's weighted watch score of every candidate (None without one): the
+    user's vector with the views in the state folded in (their times are wall time)."""
+    watch = ranker.watch
+    if watch is None or not ranker.watch_weight:
+        return None
+    seen = items.index_of(state.seen_items) if watch.needs_seen(context.user_id) else None
+    watched = (Watched(items.index_of(state.watched_items), state.watched_ms, state.watched_ts_ms - clock_offset_ms)
+               if watch.fold_in is not None and state.watched_items.size else None)
+    return ranker.watch_weight * watch.score(context.user_id, idx, items, now_ms, seen, watched)
+
+
 def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms: int,
           ranker: LoadedModel, prerank: LoadedModel | None = None, keep: int = 200,
           top_k: int = 0, online: OnlineItems | None = None, clock_offset_ms: int = 0) -> Scored:
@@ -74,6 +89,7 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
     features, idx, items = _features(ranker, context, state, ids, now_ms, online)
     chosen = np.arange(ids.size)
     prior = recall_prior(ids.size)
+    watch = watch_scores(ranker, context, state, idx, items, now_ms, clock_offset_ms)
     ran = prerank is not None and ids.size > keep
     if ran:
         pre_features = (features if prerank.items_sha == ranker.items_sha
@@ -81,20 +97,16 @@ def score(context: RequestContext, state: UserStateData, ids: np.ndarray, now_ms
         pre = prerank.fuse(prerank.run(pre_features))
         if prerank.prior_weight:
             pre = pre + prerank.prior_weight * prior
+        if watch is not None:  # the cut keeps what the ranker's fused score will want
+            pre = pre + watch
         chosen = best_rows(pre, keep)
         features = {k: v[chosen] for k, v in features.items()}
     heads = ranker.run(features)
     fused = ranker.fuse(heads)
     if ranker.prior_weight:
         fused = fused + ranker.prior_weight * prior[chosen]
-    watch = ranker.watch
-    if watch is not None and ranker.watch_weight:
-        seen = items.index_of(state.seen_items) if watch.needs_seen(context.user_id) else None
-        watched = (Watched(items.index_of(state.watched_items), state.watched_ms,
-                           state.watched_ts_ms - clock_offset_ms)
-                   if watch.fold_in is not None and state.watched_items.size else None)
-        fused = fused + ranker.watch_weight * watch.score(context.user_id, idx[chosen], items, now_ms, seen,
-                                                          watched)
+    if watch is not None:
+        fused = fused + watch[chosen]
     order = np.argsort(-fused, kind="stable")
     if top_k:
         order = order[:top_k]

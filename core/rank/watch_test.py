@@ -55,6 +55,12 @@ def test_scoring_adds_the_weighted_watch_score_to_the_rankers_fused_score():
     seen = UserStateData(known=True, seen_items=np.array([2]))
     got = scoring.score(RequestContext(user_id=6), seen, np.array([1, 3, 4]), 0, model)
     assert got.item_ids.tolist() == [1, 3, 4] and np.allclose(got.fused, 0.5 + 0.5 * np.array([0.0, 0.0, -2.0]))
+    # the pre-rank cut (keep 2 of 4; the pre-ranker ties everything) keeps the watch model's best
+    model = LoadedModel("ranker", "v0001", Session(), items, "sha", ("cat",), ("engaged",),
+                        np.ones(1, np.float32), {}, watch=watch, watch_weight=0.5)
+    pre = LoadedModel("prerank", "v0001", Session(), items, "sha", ("cat",), ("engaged",), np.ones(1, np.float32), {})
+    got = scoring.score(RequestContext(user_id=5), state, ids, 0, model, pre, keep=2)
+    assert got.item_ids.tolist() == [3, 4] and got.kept == 2
 
 
 def test_a_video_newer_than_the_version_scores_by_its_category_and_author(tmp_path):
