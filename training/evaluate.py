@@ -237,7 +237,8 @@ def paired_ratios(per_user: dict[str, np.ndarray], baseline: np.ndarray, best: s
     channels = {k: v for k, v in per_user.items() if k.startswith("channel:")}
     best_channel = max(channels, key=lambda k: channels[k].mean()) if channels else None
     pairs = {"prerank/merged_recall": ("prerank", "merged_recall"), "rank/merged_recall": ("rank", "merged_recall"),
-             "final/rank": ("final", "rank"), "final/merged_recall": ("final", "merged_recall")}
+             "rank/prerank": ("rank", "prerank"), "final/rank": ("final", "rank"),
+             "final/merged_recall": ("final", "merged_recall")}
     out = {name: ratio_ci(per_user[a], per_user[b]) for name, (a, b) in pairs.items()
            if a in per_user and b in per_user}
     if best_channel and "merged_recall" in per_user:
