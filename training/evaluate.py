@@ -40,7 +40,7 @@ from training.funnel import FEED, Funnel
 from training.importers import DATASETS, BadInput
 from training.importers import load as import_dataset
 from training.metrics import hit_rate_at_k, ndcg_at_k, ndcg_per_user, ratio_ci, recall_at_k
-from training.world import World
+from training.world import DAY_MS, World
 
 RETRIEVAL_MODELS = ("popularity", "item_cf", "two_tower", "mf", "follow", "merged")
 
@@ -251,9 +251,13 @@ def paired_ratios(per_user: dict[str, np.ndarray], baseline: np.ndarray, best: s
 
 # ---- the report ------------------------------------------------------------------------------
 def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_users: int = 1000,
-             dump: bool = False, fit_fusion: bool = True) -> tuple[dict, list]:
+             dump: bool = False, fit_fusion: bool = True, back_days: float = 0.0) -> tuple[dict, list]:
+    """`back_days` > 0 evaluates an earlier window: the split's test window ends that many
+    days before the log's end, and every row after it is left out (models, fit and baselines
+    see only what came before the window, as at the log's end)."""
     started = time.monotonic()
-    ds = data_mod.build(world)
+    end_ms = world.config.end_ms - int(back_days * DAY_MS)
+    ds = data_mod.build(world, end_ms=end_ms)
     users = metric_users(ds, max_users, seed)
     rows = baselines.Interactions(ds.train.user_idx, ds.train.item_idx, ds.train.ts_ms, ds.train.engaged,
                                   world.config.n_users, len(ds.items))
@@ -264,7 +268,7 @@ def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_use
     baseline_lists: dict[str, list] = {}
     tuned_metrics = baselines.evaluate(rows, ds.cutoff_ms, users, truths, tuned, baseline_lists)
     # the ranker's popularity feature takes the half-life that predicted the validation window best
-    ds = data_mod.build(world, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
+    ds = data_mod.build(world, end_ms=end_ms, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
     mf_params = tuned["implicit_als"]["chosen"]  # the mf channel is the tuned ALS, served
     fit = fusion.fit_on_validation(world, ds, epochs, seed, mf_params=mf_params) if fit_fusion else None
     with tempfile.TemporaryDirectory(prefix="eval-registry-") as tmp:
@@ -288,7 +292,8 @@ def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_use
     report = {
         "dataset": dataset,
         "split": {"kind": "time", "cutoff_ts": int(ds.cutoff_ms), "start_ts": int(ds.start_ms),
-                  "end_ts": int(ds.end_ms), "train_rows": len(ds.train), "test_rows": len(ds.test)},
+                  "end_ts": int(ds.end_ms), "back_days": back_days, "train_rows": len(ds.train),
+                  "test_rows": len(ds.test)},
         "catalog": {"users": world.config.n_users, "items": world.config.n_videos},
         "users": {"metrics": int(users.size), "eligible": int(eligible_users(ds).size),
                   "rule": "a positive before the cutoff and one after it; metrics on a seeded sample of --users"},
@@ -312,7 +317,9 @@ def write(report: dict, out: Path, recs: list | None = None, dump_recs: Path | N
     out.write_text(json.dumps(report, indent=2, default=float))
     lines = [f"# Offline evaluation: {report['dataset']}", "",
              f"Time split at {report['split']['cutoff_ts']} ({report['split']['train_rows']:,} train / "
-             f"{report['split']['test_rows']:,} test rows), {report['seconds']} s.", "",
+             f"{report['split']['test_rows']:,} test rows), {report['seconds']} s."
+             + (f" An earlier window: the test window ends {report['split']['back_days']:g} days before the "
+                "log's end, and nothing after it is used." if report["split"].get("back_days") else ""), "",
              "## Retrieval (full catalog, seen items excluded)", "",
              "| model | recall@50 | recall@100 | recall@500 | ndcg@10 | hitrate@10 |", "|---|---:|---:|---:|---:|---:|"]
     for model, m in report["retrieval"].items():
@@ -423,10 +430,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=1000, help="test users in the pipeline evaluation")
     p.add_argument("--no-fit-fusion", action="store_true",
                    help="keep the default head-fusion weights (skips the validation-split fit)")
+    p.add_argument("--back", type=float, default=0.0, metavar="DAYS",
+                   help="evaluate an earlier window: the test window ends DAYS before the log's end")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) malformed rows instead of stopping")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.users < 1:
         p.error("--epochs and --users must be >= 1")
+    if args.back < 0:
+        p.error("--back must be >= 0 (days before the log's end)")
     out = args.out or Path(f"reports/eval-{args.dataset}.json")
     try:
         if args.dataset == "synthetic":
@@ -445,8 +456,12 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    cutoff_ms = world.config.end_ms - (args.back + world.config.test_days) * DAY_MS
+    if args.back and not np.any(world.impressions["ts_ms"] < cutoff_ms):
+        p.error(f"--back {args.back:g}: no rows are left before that window (the log spans "
+                f"{world.config.days} days, the test window {world.config.test_days:g})")
     report, recs = evaluate(world, args.dataset, args.epochs, args.seed, args.users, dump=args.dump_recs is not None,
-                            fit_fusion=not args.no_fit_fusion)
+                            fit_fusion=not args.no_fit_fusion, back_days=args.back)
     write(report, out, recs, args.dump_recs)
     print(out.with_suffix(".md").read_text())
     return 0

@@ -109,3 +109,28 @@ def test_oracle_ceilings_rank_what_each_list_holds_by_the_truth():
     order = oracle.partial_oracles(user, catalog)["no_taste"]
     v = world.videos
     assert np.corrcoef(order, v["quality"])[0, 1] > 0.9  # quality is most of what it knows
+
+
+def test_an_earlier_window_uses_nothing_after_it(tmp_path):
+    from training.world import DAY_MS, WorldConfig, generate
+    folder = tmp_path / "world"
+    world = generate(WorldConfig(n_users=60, n_authors=10, n_videos=200, days=5, test_days=1.0), progress=False)
+    world.save(folder)
+    out = tmp_path / "eval.json"
+    assert evaluate.main(["--path", str(folder), "--out", str(out), "--epochs", "1", "--users", "20",
+                          "--no-fit-fusion", "--back", "1"]) == 0
+    split = json.loads(out.read_text())["split"]
+    assert split["back_days"] == 1 and split["end_ts"] == world.config.end_ms - DAY_MS
+    assert split["cutoff_ts"] == split["end_ts"] - DAY_MS
+    imp = world.impressions["ts_ms"]
+    assert split["train_rows"] + split["test_rows"] == int((imp < split["end_ts"]).sum())
+    assert "ends 1 days before the log's end" in out.with_suffix(".md").read_text()
+
+
+def test_back_must_leave_a_window_with_rows_before_it(tmp_path, capsys):
+    from training.world import WorldConfig, generate
+    generate(WorldConfig(n_users=10, n_authors=3, n_videos=20, days=3, test_days=1.0), progress=False).save(tmp_path)
+    for back, message in (("-1", "--back must be >= 0"), ("2", "--back 2: no rows are left")):
+        with pytest.raises(SystemExit):
+            evaluate.main(["--path", str(tmp_path), "--back", back])
+        assert message in capsys.readouterr().err
