@@ -250,13 +250,18 @@ def paired_ratios(per_user: dict[str, np.ndarray], baseline: np.ndarray, best: s
 
 
 # ---- the report ------------------------------------------------------------------------------
+def window_end_ms(world: World, back_days: float) -> int:
+    """Where a split's test window ends when it ends `back_days` before the log's end."""
+    return world.config.end_ms - int(back_days * DAY_MS)
+
+
 def evaluate(world: World, dataset: str, epochs: int = 2, seed: int = 7, max_users: int = 1000,
              dump: bool = False, fit_fusion: bool = True, back_days: float = 0.0) -> tuple[dict, list]:
     """`back_days` > 0 evaluates an earlier window: the split's test window ends that many
     days before the log's end, and every row after it is left out (models, fit and baselines
     see only what came before the window, as at the log's end)."""
     started = time.monotonic()
-    end_ms = world.config.end_ms - int(back_days * DAY_MS)
+    end_ms = window_end_ms(world, back_days)
     ds = data_mod.build(world, end_ms=end_ms)
     users = metric_users(ds, max_users, seed)
     rows = baselines.Interactions(ds.train.user_idx, ds.train.item_idx, ds.train.ts_ms, ds.train.engaged,
@@ -456,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    cutoff_ms = world.config.end_ms - (args.back + world.config.test_days) * DAY_MS
+    cutoff_ms = window_end_ms(world, args.back) - world.config.test_days * DAY_MS
     if args.back and not np.any(world.impressions["ts_ms"] < cutoff_ms):
         p.error(f"--back {args.back:g}: no rows are left before that window (the log spans "
                 f"{world.config.days} days, the test window {world.config.test_days:g})")

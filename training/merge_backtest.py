@@ -26,10 +26,10 @@ import numpy as np
 from core.recall.merge import DEFAULT_WEIGHTS, merge
 from training import data as data_mod
 from training import train
-from training.evaluate import eligible_users
+from training.evaluate import eligible_users, window_end_ms
 from training.funnel import QUOTAS, Funnel
 from training.metrics import ndcg_per_user
-from training.world import DAY_MS, World
+from training.world import World
 
 CHANNELS = ("hot", "two_tower", "mf", "item_cf", "region")
 HOT_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
@@ -37,8 +37,7 @@ HOT_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 def window(world: World, back_days: float, pop_half_life_h: float) -> data_mod.Dataset:
     """The time split whose test window ends `back_days` before the world's end."""
-    return data_mod.build(world, end_ms=world.config.end_ms - int(back_days * DAY_MS),
-                          pop_half_life_h=pop_half_life_h)
+    return data_mod.build(world, end_ms=window_end_ms(world, back_days), pop_half_life_h=pop_half_life_h)
 
 
 def paired(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
