@@ -34,6 +34,7 @@ from core.rank.model import LoadedModel
 from core.registry.reader import Registry
 from training import evaluate, train
 from training.data import Dataset
+from training.funnel import Recall
 from training.importers import DATASETS, BadInput
 from training.importers import load as import_dataset
 from training.metrics import auc, gauc, logloss
@@ -111,7 +112,9 @@ def feed_ndcg(world: World, ds: Dataset, registry: Path, users: int) -> float:
 def run_one(world: World, ds: Dataset, registry: Path, name: str, seed: int, epochs: int, users: int,
             measure_latency: bool) -> dict[str, float]:
     started = time.monotonic()
-    model, _, losses = train.train_ranker(ds, world, epochs, seed, architecture=name)
+    # the served ranker's training rows, its hard negatives from the recall stage included
+    rows = train.ranker_rows(ds, world, seed, recall=Recall(world, ds, registry))
+    model, _, losses = train.train_ranker(ds, world, epochs, seed, architecture=name, rows=rows)
     train_s = time.monotonic() - started
     with torch.no_grad():
         x = train._ranker_tensors(ds, ds.test)

@@ -199,6 +199,37 @@ def sampled_negatives(ds: Dataset, world: World, rows: LogRows, per_row: int, rn
     return LogRows(neg.user_idx, item_idx, ts, users, np.zeros_like(neg.labels), np.zeros(n, bool))
 
 
+def candidate_negatives(ds: Dataset, world: World, rows: LogRows, per_row: int, rng: np.random.Generator,
+                        candidates_of) -> LogRows:
+    """Up to `per_row` negatives for each of `rows` from its user's own recall candidates:
+    `candidates_of(user_idx)` answers the item ids the funnel would hand the ranker at the
+    cutoff (seen items already dropped, best first); each row draws among those published
+    before its time, every label 0. These are the items the ranker must order at serving and
+    the logged impressions never hold: the hard negatives that `sampled_negatives`' uniform
+    and exposure draws miss. A row whose user has no such candidate gets none."""
+    src, item_idx = [], []
+    order = np.argsort(rows.user_idx, kind="stable")
+    users, starts = np.unique(rows.user_idx[order], return_index=True)
+    for u, sel in zip(users, np.split(order, starts[1:])):
+        cand = ds.items.index_of(np.asarray(candidates_of(int(u)), np.int64))
+        cand = cand[cand >= 0]
+        if cand.size == 0:
+            continue
+        cand = cand[np.argsort(ds.items.publish_ms[cand], kind="stable")]
+        n_before = np.searchsorted(ds.items.publish_ms[cand], rows.ts_ms[sel], side="left")
+        rep = np.repeat(sel, per_row)
+        n = np.repeat(n_before, per_row)
+        keep = n > 0
+        src.append(rep[keep])
+        item_idx.append(cand[(rng.random(int(keep.sum())) * n[keep]).astype(np.int64)])
+    src = np.concatenate(src) if src else np.zeros(0, np.int64)
+    item_idx = np.concatenate(item_idx) if item_idx else np.zeros(0, np.int64)
+    neg = rows.take(src)
+    users = dataclasses.replace(neg.users, follows_author=_follows_at(
+        world, neg.user_idx, ds.items.author_id[item_idx], neg.ts_ms))
+    return LogRows(neg.user_idx, item_idx, neg.ts_ms, users, np.zeros_like(neg.labels), np.zeros(src.size, bool))
+
+
 def concat(a: LogRows, b: LogRows) -> LogRows:
     u, v = a.users, b.users
     users = dataclasses.replace(u, **{f: np.concatenate([getattr(u, f), getattr(v, f)])

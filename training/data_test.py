@@ -57,3 +57,33 @@ def test_sampled_negatives_are_published_before_the_row_and_as_old_as_what_gets_
     assert abs(age(neg) - age(ds.train)) < 0.2 * age(ds.train)
     # uniform over items of that age: many distinct items, not the popular few
     assert np.unique(neg.item_idx).size > 0.5 * len(ds.items)
+
+
+def test_candidate_negatives_come_from_the_users_own_candidates_published_before_the_row():
+    w = generate(WorldConfig(seed=4, n_users=80, n_authors=15, n_videos=300, days=6), progress=False)
+    ds = data.build(w, test_days=2)
+    pos = ds.train.take(ds.train.engaged)
+    # each user's "candidates": ten items of their own, one unknown id, none for user 0
+    own = {u: ds.items.item_id[np.random.default_rng(u).choice(len(ds.items), 10, replace=False)]
+           for u in np.unique(pos.user_idx)}
+    asked = []
+
+    def candidates_of(u):
+        asked.append(u)
+        return np.array([], np.int64) if u == 0 else np.append(own[u], 10**9)
+
+    neg = data.candidate_negatives(ds, w, pos, 3, np.random.default_rng(0), candidates_of)
+    assert sorted(asked) == sorted(own)  # once per user, not once per row
+    assert not neg.labels.any() and not neg.engaged.any() and 0 not in neg.user_idx
+    publish = ds.items.publish_ms
+    assert np.all(publish[neg.item_idx] < neg.ts_ms)
+    for u in np.unique(neg.user_idx):
+        assert set(ds.items.item_id[neg.item_idx[neg.user_idx == u]]) <= set(own[u])
+    # every row with an eligible candidate gets exactly 3; the row's user side is the row's
+    for r in np.flatnonzero(pos.user_idx != 0)[:50]:
+        eligible = (publish[ds.items.index_of(own[pos.user_idx[r]])] < pos.ts_ms[r]).any()
+        same = lambda rows, r=r: (rows.user_idx == pos.user_idx[r]) & (rows.ts_ms == pos.ts_ms[r])  # noqa: E731
+        assert same(neg).sum() == (3 if eligible else 0) * same(pos).sum()
+    # follows_author is recomputed for the negative's own item
+    expect = data._follows_at(w, neg.user_idx, ds.items.author_id[neg.item_idx], neg.ts_ms)
+    assert np.array_equal(neg.users.follows_author, expect)

@@ -1,7 +1,8 @@
 """The serving funnel, offline: recall channels -> RRF merge -> DropSeen -> pre-rank -> rank
 -> rerank policy, for one user at a dataset's cutoff, with the services' own code and the
 models of a registry. training.evaluate measures it; training.fusion fits the ranker's head
-weights with it on a validation split.
+weights with it on a validation split; training.train draws the ranker's hard negatives from
+its recall stage (`Recall`, the funnel before any ranker exists).
 """
 from __future__ import annotations
 
@@ -61,22 +62,18 @@ def hot_scopes(world: World, cutoff_ms: int, window_h: int = K.HOT_WINDOW_H, hal
     return out
 
 
-class Funnel:
-    """The serving stages for one offline user, with the services' own code and models."""
+class Recall:
+    """The recall stage for one offline user: the channels, the RRF merge and DropSeen, with
+    the recall service's own code and the live two_tower and item_cf versions of a registry
+    (all a ranker's training needs of the funnel, before any ranker exists)."""
 
-    def __init__(self, world: World, ds: Dataset, registry: Path, policy: str = "default",
-                 merge_weights: dict[str, float] | None = None):
+    def __init__(self, world: World, ds: Dataset, registry: Path, merge_weights: dict[str, float] | None = None):
         reg = Registry(registry)
-        tt = reg.open("two_tower")
-        self.world, self.ds = world, ds
-        self.tower = TwoTowerModel.load(tt)
+        self.reg, self.world, self.ds = reg, world, ds
+        self.tower = TwoTowerModel.load(reg.open("two_tower"))
         self.cf = ItemCFChannel.load(reg.open("item_cf"))
         self.region = RegionChannel.load(reg.open("item_cf"))
         self.mf = MFChannel.load(reg.open("item_cf"))
-        self.ranker, self.prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
-        vectors = np.load(tt.file("item_vectors.npy"), allow_pickle=False)
-        self.side = ItemSide(self.tower.items, vectors)
-        self.policy = build_policies()[policy]
         self.items = self.tower.items
         self.hot = hot_scopes(world, ds.cutoff_ms)
         self.merge_weights = {n: float({**DEFAULT_WEIGHTS, **(merge_weights or {})}.get(n, 1.0)) for n in QUOTAS}
@@ -132,6 +129,19 @@ class Funnel:
         merged = merge([(bit, np.asarray(ids, np.int64)) for bit, ids in enumerate(lists.values())], self.weights)
         cand = merged.item_ids[~np.isin(merged.item_ids, state.seen_items)][:1000]
         return RequestContext(user_id=int(u) + 1, region=state.region), state, lists, cand
+
+
+class Funnel(Recall):
+    """The serving stages for one offline user, with the services' own code and models."""
+
+    def __init__(self, world: World, ds: Dataset, registry: Path, policy: str = "default",
+                 merge_weights: dict[str, float] | None = None):
+        super().__init__(world, ds, registry, merge_weights)
+        reg = self.reg
+        self.ranker, self.prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
+        vectors = np.load(reg.open("two_tower").file("item_vectors.npy"), allow_pickle=False)
+        self.side = ItemSide(self.items, vectors)
+        self.policy = build_policies()[policy]
 
     def feed(self, ids: np.ndarray, fused: np.ndarray) -> np.ndarray:
         """The rerank policy's feed from the rank order."""

@@ -23,7 +23,7 @@ import numpy as np
 from core.rank import scoring
 from training import data as data_mod
 from training.data import Dataset
-from training.funnel import PRERANK_KEEP, RANK_KEEP, Funnel
+from training.funnel import PRERANK_KEEP, RANK_KEEP, Funnel, Recall
 from training.metrics import ndcg_per_user
 from training.train import RECALL_PRIOR, WATCH
 from training.world import DAY_MS, World
@@ -167,7 +167,7 @@ def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float]
 MERGE_VALUES = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 10.0, 30.0)
 
 
-def fit_merge(funnel: Funnel, users: np.ndarray, truths: list[np.ndarray]) -> tuple[dict[str, float], list[dict]]:
+def fit_merge(funnel: Recall, users: np.ndarray, truths: list[np.ndarray]) -> tuple[dict[str, float], list[dict]]:
     """The recall merge's channel weights (RRF), two-tower fixed at 1: the merged list's
     NDCG@10 (seen items dropped) on the validation users. Each step must gain MIN_GAIN on the
     mean, with no significance test: unlike the rank stage against the recall order, no
@@ -250,9 +250,8 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
     with tempfile.TemporaryDirectory(prefix="fusion-registry-") as tmp:
         train.run_world(world, Path(tmp), epochs, seed, ds=val, fusion_weights=start, eval_users=users[:200],
                         mf_params=mf_params)
-        funnel = Funnel(world, val, Path(tmp))
         truths = truths_of(users)
-        merge_weights, merge_trace = fit_merge(funnel, merge_users, merge_truths)
+        merge_weights, merge_trace = fit_merge(Recall(world, val, Path(tmp)), merge_users, merge_truths)
         funnel = Funnel(world, val, Path(tmp), merge_weights=merge_weights)
         cases = collect(funnel, users, truths)
         names = (*val.heads, RECALL_PRIOR, WATCH)  # feed_ndcg reads the last two as such

@@ -27,7 +27,7 @@ from core.recall.merge import DEFAULT_WEIGHTS, merge
 from training import data as data_mod
 from training import train
 from training.evaluate import eligible_users, window_end_ms
-from training.funnel import QUOTAS, Funnel
+from training.funnel import QUOTAS, Recall
 from training.metrics import ndcg_per_user
 from training.world import World
 
@@ -56,7 +56,7 @@ def backtest_window(world: World, ds: data_mod.Dataset, merge_weights: dict[str,
     truths = [np.unique(ds.items.item_id[te.item_idx[te.user_idx == u]]) for u in users]
     with tempfile.TemporaryDirectory(prefix="backtest-registry-") as tmp:
         train.run_world(world, Path(tmp), epochs, seed, ds=ds, eval_users=users[:200], mf_params=mf_params)
-        funnel = Funnel(world, ds, Path(tmp))
+        funnel = Recall(world, ds, Path(tmp))
         cached = []
         for u in users:
             state = funnel.state(int(u))

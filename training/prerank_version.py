@@ -25,6 +25,7 @@ from core.rank.model import LoadedModel
 from core.registry.reader import Registry
 from training import data as data_mod
 from training import prerank_export, train
+from training.funnel import Recall
 from training.models import zoo
 from training.world import World
 
@@ -49,7 +50,9 @@ def train_and_publish(registry: Path, world: World, architecture: str, *, epochs
     if ranker.heads != ds.heads or not np.array_equal(ranker.items.item_id, ds.items.item_id):
         raise ValueError(f"ranker/{base.version} was not trained on this world (heads or items differ)")
     ds = dataclasses.replace(ds, items=ranker.items)  # the served popularity, the served item vectors
-    rows = train.ranker_rows(ds, world, seed)
+    # the ranker's own training rows: its hard negatives from the live recall versions
+    recall = Recall(world, ds, registry, reg.open("two_tower").manifest.get("merge_weights"))
+    rows = train.ranker_rows(ds, world, seed, recall=recall)
     if max_rows is not None:
         rows = rows.take(np.arange(len(rows)) < max_rows)
     vocab = base.manifest["feature_order"]["vocab"]

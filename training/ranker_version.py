@@ -25,6 +25,7 @@ from core.registry.reader import ModelVersion, Registry
 from training import data as data_mod
 from training import train
 from training.data import Dataset
+from training.funnel import Recall
 from training.models import zoo
 from training.publish import copy_version
 from training.world import World
@@ -65,8 +66,14 @@ def train_and_publish(registry: Path, world: World, architecture: str, *, epochs
     `max_rows` training rows when given: a version to serve in a test or a chaos run, not
     to judge) and publish it beside the live ranker of `registry`."""
     ds = data_mod.build(world)
-    rows = ds if max_rows is None else dataclasses.replace(ds, train=ds.train.take(np.arange(len(ds.train)) < max_rows))
-    model, _, losses = train.train_ranker(rows, world, epochs, seed, architecture=architecture)
+    if max_rows is None:  # the live ranker's training rows, its hard negatives from the live recall included
+        reg = Registry(registry)
+        recall = Recall(world, ds, registry, reg.open("two_tower").manifest.get("merge_weights"))
+        model, _, losses = train.train_ranker(ds, world, epochs, seed, architecture=architecture,
+                                              rows=train.ranker_rows(ds, world, seed, recall=recall))
+    else:
+        rows = dataclasses.replace(ds, train=ds.train.take(np.arange(len(ds.train)) < max_rows))
+        model, _, losses = train.train_ranker(rows, world, epochs, seed, architecture=architecture)
     return publish_architecture(registry, Registry(registry).open("ranker"), model, ds, architecture,
                                 zoo.hyperparameters(architecture), train_loss=losses, make_live=make_live)
 
