@@ -23,6 +23,19 @@ def test_coordinate_ascent_finds_the_head_that_matters_and_keeps_ties():
     assert same == {"engaged": 1.0, "good": 0.25, "noise": 0.0} and len(trace) == 1
 
 
+def test_joint_heads_leave_the_corner_that_one_head_at_a_time_walks_into():
+    """From (0, 0) the best single move is p = 2, then q = 2, and every single move from
+    there loses; the best pair, (1, 1), is two moves away."""
+    table = {(0, 0): 0.30, (2, 0): 0.60, (2, 2): 0.65, (1, 1): 0.90}
+    heads = ("engaged", "p", "q")
+    objective = lambda w: table.get((int(w[1]), int(w[2])), 0.5 if w[1] + w[2] < 4 else 0.1)  # noqa: E731
+    grids = {"p": (0.0, 1.0, 2.0), "q": (0.0, 1.0, 2.0)}
+    alone, _ = fusion.coordinate_ascent(objective, heads, {"engaged": 1.0}, values_of=grids)
+    assert (alone["p"], alone["q"]) == (2.0, 2.0)
+    together, trace = fusion.coordinate_ascent(objective, heads, {"engaged": 1.0}, values_of=grids, joint=("p", "q"))
+    assert (together["p"], together["q"]) == (1.0, 1.0) and trace[-1]["ndcg@10"] == 0.9
+
+
 def test_popularity_counts_only_the_past_with_its_half_life():
     hour = 3_600_000
     pop = Popularity(np.array([0, 0, 1, 0]), np.array([0, 24 * hour, 10, 48 * hour]), 3, half_life_h=24.0)
