@@ -110,10 +110,11 @@ def feed_ndcg(world: World, ds: Dataset, registry: Path, users: int) -> float:
 
 
 def run_one(world: World, ds: Dataset, registry: Path, name: str, seed: int, epochs: int, users: int,
-            measure_latency: bool) -> dict[str, float]:
+            measure_latency: bool, recall: Recall | None = None) -> dict[str, float]:
+    """`recall`: the registry's recall stage, for the served ranker's hard negatives."""
     started = time.monotonic()
     # the served ranker's training rows, its hard negatives from the recall stage included
-    rows = train.ranker_rows(ds, world, seed, recall=Recall(world, ds, registry))
+    rows = train.ranker_rows(ds, world, seed, recall=recall or Recall(world, ds, registry))
     model, _, losses = train.train_ranker(ds, world, epochs, seed, architecture=name, rows=rows)
     train_s = time.monotonic() - started
     with torch.no_grad():
@@ -162,9 +163,11 @@ def compare(world: World, names: list[str], seeds: list[int], epochs: int, users
     with tempfile.TemporaryDirectory(prefix="compare-registry-") as tmp:
         base = train.run_world(world, Path(tmp), epochs, seeds[0])  # two-tower, item-CF, pre-rank, ...
         ds = base.ds
+        recall = Recall(world, ds, Path(tmp))
         for i, seed in enumerate(seeds):
             for name in names:
-                per_seed[name].append(run_one(world, ds, Path(tmp), name, seed, epochs, users, measure_latency=i == 0))
+                per_seed[name].append(run_one(world, ds, Path(tmp), name, seed, epochs, users, measure_latency=i == 0,
+                                              recall=recall))
                 report = _report(ds, names, seeds, epochs, users, per_seed, time.monotonic() - started, dataset)
                 if progress is not None:
                     progress(report)

@@ -37,7 +37,7 @@ PRIOR_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 # a user's candidates, where the fused heads spread about 0.1.
 WATCH_VALUES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
 PASSES = 2
-# The recall prior and the watch weight are also searched together: each scales the others'
+# The recall prior and the watch weight are also searched together: each scales the other's
 # share of the fused score (the watch score spreads ~1, the prior up to its weight). One at a
 # time, a fit that first took the recall order (prior 16, watch 0) then needed a watch weight
 # large enough to matter against it (0.5) and stopped there, where prior 0.25-0.5 with watch
