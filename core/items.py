@@ -76,3 +76,11 @@ def positions(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     order = np.argsort(haystack, kind="stable")  # stable: a repeated id answers its first place
     at = np.minimum(np.searchsorted(haystack[order], needles), haystack.size - 1)
     return np.where(haystack[order][at] == needles, order[at], -1)
+
+
+def all_distinct(ids: np.ndarray) -> bool:
+    """Whether no id repeats: a sort and one comparison of neighbours. (numpy 2.4's
+    `np.unique` takes a hash-table path that costs ~90 µs on a request's 1,000 candidates,
+    against ~6 µs for the sort; measured in session 14 on the rank service's edge.)"""
+    s = np.sort(np.asarray(ids))
+    return not bool((s[1:] == s[:-1]).any())

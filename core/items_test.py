@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.items import ItemTable
+from core.items import ItemTable, all_distinct
 
 
 def table(ids):
@@ -34,3 +34,13 @@ def test_positions_finds_each_needle_or_answers_minus_one():
     assert positions(hay, np.array([10, 99, 5, 30, 100])).tolist() == [1, 4, -1, 0, -1]
     assert positions(np.zeros(0, np.int64), np.array([1])).tolist() == [-1]
     assert positions(hay, np.zeros(0, np.int64)).tolist() == []
+
+
+def test_all_distinct_finds_any_repeat():
+    rng = np.random.default_rng(0)
+    ids = rng.permutation(5000)[:1000].astype(np.int64)
+    assert all_distinct(ids) and all_distinct(ids[:1]) and all_distinct(ids[:0])
+    for i, j in [(0, 999), (500, 501), (3, 3 + 1)]:
+        dup = ids.copy()
+        dup[j] = dup[i]
+        assert not all_distinct(dup)

@@ -6,6 +6,7 @@ from recsys.v1 import common_pb2, rank_pb2, rank_pb2_grpc
 
 from core import metrics
 from core.errors import InvalidArgument
+from core.items import all_distinct
 from core.rank import scoring
 from core.rank.model_store import ModelSlot
 from core.rank.online_items import OnlineItems
@@ -26,7 +27,7 @@ def validate(request: rank_pb2.RankRequest, max_candidates: int) -> np.ndarray:
     if request.model.name not in ("", RANKER):
         raise InvalidArgument("model.name", f"pinning is for {RANKER!r}, got {request.model.name!r}")
     ids = np.asarray(request.item_ids, dtype=np.int64)
-    if np.unique(ids).size != ids.size:
+    if not all_distinct(ids):
         raise InvalidArgument("item_ids", "must be distinct")
     st = request.state
     n_watched = len(st.watched_items)

@@ -7,6 +7,7 @@ import numpy as np
 from recsys.v1 import rerank_pb2, rerank_pb2_grpc
 
 from core.errors import InvalidArgument
+from core.items import all_distinct
 from core.rerank.candidates import ChangeKind, ItemSide
 from core.rerank.policies import Policy, choose
 from core.rerank.request import rerank
@@ -32,7 +33,7 @@ def validate(request: rerank_pb2.RerankRequest) -> tuple[np.ndarray, np.ndarray]
     if not 1 <= request.count <= MAX_COUNT:
         raise InvalidArgument("count", f"must be 1..{MAX_COUNT}, got {request.count}")
     ids = np.asarray(request.item_ids, dtype=np.int64)
-    if np.unique(ids).size != n:
+    if not all_distinct(ids):
         raise InvalidArgument("item_ids", "must be distinct")
     scores = np.asarray(request.scores, dtype=np.float32)
     if not np.all(np.isfinite(scores)):
