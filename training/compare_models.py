@@ -110,11 +110,11 @@ def feed_ndcg(world: World, ds: Dataset, registry: Path, users: int) -> float:
 
 
 def run_one(world: World, ds: Dataset, registry: Path, name: str, seed: int, epochs: int, users: int,
-            measure_latency: bool, recall: Recall | None = None) -> dict[str, float]:
+            measure_latency: bool, recall: Recall) -> dict[str, float]:
     """`recall`: the registry's recall stage, for the served ranker's hard negatives."""
     started = time.monotonic()
     # the served ranker's training rows, its hard negatives from the recall stage included
-    rows = train.ranker_rows(ds, world, seed, recall=recall or Recall(world, ds, registry))
+    rows = train.ranker_rows(ds, world, seed, recall=recall)
     model, _, losses = train.train_ranker(ds, world, epochs, seed, architecture=name, rows=rows)
     train_s = time.monotonic() - started
     with torch.no_grad():

@@ -70,7 +70,8 @@ class Recall:
     def __init__(self, world: World, ds: Dataset, registry: Path, merge_weights: dict[str, float] | None = None):
         reg = Registry(registry)
         self.reg, self.world, self.ds = reg, world, ds
-        self.tower = TwoTowerModel.load(reg.open("two_tower"))
+        self.two_tower = reg.open("two_tower")
+        self.tower = TwoTowerModel.load(self.two_tower)
         self.cf = ItemCFChannel.load(reg.open("item_cf"))
         self.region = RegionChannel.load(reg.open("item_cf"))
         self.mf = MFChannel.load(reg.open("item_cf"))
@@ -81,6 +82,12 @@ class Recall:
         tr = ds.train
         self.by_user = np.argsort(tr.user_idx, kind="stable")
         self.bounds = np.searchsorted(tr.user_idx[self.by_user], np.arange(world.config.n_users + 1))
+
+    @classmethod
+    def served(cls, world: World, ds: Dataset, registry: Path) -> Recall:
+        """The recall stage as the recall service serves it: with the merge weights published
+        in the live two-tower manifest (the defaults where it has none)."""
+        return cls(world, ds, registry, Registry(registry).open("two_tower").manifest.get("merge_weights"))
 
     def state(self, u: int) -> UserStateData:
         tr, items, w = self.ds.train, self.items, self.world
@@ -139,7 +146,7 @@ class Funnel(Recall):
         super().__init__(world, ds, registry, merge_weights)
         reg = self.reg
         self.ranker, self.prerank = LoadedModel.load(reg.open("ranker")), LoadedModel.load(reg.open("prerank"))
-        vectors = np.load(reg.open("two_tower").file("item_vectors.npy"), allow_pickle=False)
+        vectors = np.load(self.two_tower.file("item_vectors.npy"), allow_pickle=False)
         self.side = ItemSide(self.items, vectors)
         self.policy = build_policies()[policy]
 

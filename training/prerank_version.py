@@ -51,8 +51,7 @@ def train_and_publish(registry: Path, world: World, architecture: str, *, epochs
         raise ValueError(f"ranker/{base.version} was not trained on this world (heads or items differ)")
     ds = dataclasses.replace(ds, items=ranker.items)  # the served popularity, the served item vectors
     # the ranker's own training rows: its hard negatives from the live recall versions
-    recall = Recall(world, ds, registry, reg.open("two_tower").manifest.get("merge_weights"))
-    rows = train.ranker_rows(ds, world, seed, recall=recall)
+    rows = train.ranker_rows(ds, world, seed, recall=Recall.served(world, ds, registry))
     if max_rows is not None:
         rows = rows.take(np.arange(len(rows)) < max_rows)
     vocab = base.manifest["feature_order"]["vocab"]

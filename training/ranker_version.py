@@ -67,13 +67,10 @@ def train_and_publish(registry: Path, world: World, architecture: str, *, epochs
     to judge) and publish it beside the live ranker of `registry`."""
     ds = data_mod.build(world)
     if max_rows is None:  # the live ranker's training rows, its hard negatives from the live recall included
-        reg = Registry(registry)
-        recall = Recall(world, ds, registry, reg.open("two_tower").manifest.get("merge_weights"))
-        model, _, losses = train.train_ranker(ds, world, epochs, seed, architecture=architecture,
-                                              rows=train.ranker_rows(ds, world, seed, recall=recall))
+        train_ds, rows = ds, train.ranker_rows(ds, world, seed, recall=Recall.served(world, ds, registry))
     else:
-        rows = dataclasses.replace(ds, train=ds.train.take(np.arange(len(ds.train)) < max_rows))
-        model, _, losses = train.train_ranker(rows, world, epochs, seed, architecture=architecture)
+        train_ds, rows = dataclasses.replace(ds, train=ds.train.take(np.arange(len(ds.train)) < max_rows)), None
+    model, _, losses = train.train_ranker(train_ds, world, epochs, seed, architecture=architecture, rows=rows)
     return publish_architecture(registry, Registry(registry).open("ranker"), model, ds, architecture,
                                 zoo.hyperparameters(architecture), train_loss=losses, make_live=make_live)
 
