@@ -258,7 +258,9 @@ def in_turns(stack: Stack, world: World, metrics_ports: dict[str, int], seconds:
     16 users, the same work in process (bench/in_process.py) and the echo chain at 1 and 16
     users, `rounds` turns of seconds / rounds each. Answers each side's p50 at one user, CPU
     per request (the stack and the echo chain at 16 users, in process at its own pace) and
-    each stage's handler mean at one user."""
+    each stage's handler mean at one user. One more phase per round runs the floor's two sides
+    interleaved, one same-work request then one echo-chain request: as in the stack, where
+    work and hops alternate, each evicts the other's caches (`interleaved_p50_ms`)."""
     users, counts = np.unique(world.impressions["user_id"], return_counts=True)
     slot = seconds / rounds
 
@@ -268,10 +270,20 @@ def in_turns(stack: Stack, world: World, metrics_ports: dict[str, int], seconds:
                                         counts / counts.sum()).open()
         stack_pids = [p.pid for p in stack.procs.values()]
         echo_pids = [p.pid for p in echo.procs]
-        res = {k: LoadResult() for k in ("stack_1", "stack_16", "echo_1", "echo_16")}
+        res = {k: LoadResult() for k in ("stack_1", "stack_16", "echo_1", "echo_16", "echo_interleaved")}
         cpu = {k: 0.0 for k in res}
         handled = {s: [0.0, 0.0] for s in metrics_ports}  # one-user phases only: (sum ms, count)
-        same = same_work.Timings()
+        same, same_interleaved = same_work.Timings(), same_work.Timings()
+
+        async def interleaved() -> None:
+            # one same-work request, then one echo-chain request, and so on: both sides of the
+            # floor paid for each request, as the stack must, each evicting the other's caches
+            async with grpc.aio.insecure_channel(echo.address) as channel:
+                stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+                deadline = time.monotonic() + slot
+                while time.monotonic() < deadline:
+                    await work.run(same_interleaved, requests=1)
+                    await egen.one(stub, res["echo_interleaved"])
 
         async def phase(name: str, gen: LoadGen, pids: list[int], concurrency: int) -> None:
             before = {s: server_side_ms(port, s) for s, port in metrics_ports.items()} if name == "stack_1" else {}
@@ -289,6 +301,7 @@ def in_turns(stack: Stack, world: World, metrics_ports: dict[str, int], seconds:
                 await phase("stack_1", gen, stack_pids, 1)
                 await work.run(same, seconds=slot)
                 await phase("echo_1", egen, echo_pids, 1)
+                await interleaved()
                 await phase("stack_16", gen, stack_pids, 16)
                 await phase("echo_16", egen, echo_pids, 16)
         finally:
@@ -298,6 +311,10 @@ def in_turns(stack: Stack, world: World, metrics_ports: dict[str, int], seconds:
         return {"rounds": rounds, "seconds": seconds,
                 "p50_ms": {"stack": res["stack_1"].pct(50), "in_process": in_process["p50_ms"],
                            "echo": res["echo_1"].pct(50)},
+                # the floor's two sides taking turns request by request (`interleaved` above)
+                "interleaved_p50_ms": {"in_process": same_interleaved.summary()["p50_ms"],
+                                       "echo": res["echo_interleaved"].pct(50)},
+                "interleaved_stages_mean_ms": same_interleaved.summary()["stages_mean_ms"],
                 "stack_1": {"p95_ms": res["stack_1"].pct(95), "p99_ms": res["stack_1"].pct(99),
                             "requests": res["stack_1"].ok},
                 "cpu_ms_per_request": {"stack_16": per_request["stack_16"], "echo_16": per_request["echo_16"],
@@ -306,7 +323,9 @@ def in_turns(stack: Stack, world: World, metrics_ports: dict[str, int], seconds:
                 "rps_16": {"stack": round(res["stack_16"].rps, 1), "echo": round(res["echo_16"].rps, 1)},
                 "in_process": in_process,
                 "stages_server_mean_ms": {s: round(t / max(c, 1), 3) for s, (t, c) in handled.items()},
-                "errors": {k: dict(r.codes) for k, r in res.items() if r.sent != r.ok}}
+                "errors": {k: dict(r.codes) for k, r in res.items() if r.sent != r.ok}
+                | {f"in_process{k}_degraded": t.degraded for k, t in (("", same), ("_interleaved", same_interleaved))
+                   if t.degraded}}
     with EchoChain() as echo:
         return asyncio.run(measure(echo))
 
@@ -322,11 +341,18 @@ def repeated_turns(world_dir: Path, registry: Path, seconds: float, repeats: int
             t = in_turns(stack, world, ports, seconds)
             p50, cpu, handler = t["p50_ms"], t["cpu_ms_per_request"], t["stages_server_mean_ms"]
             same = t["in_process"]["stages_mean_ms"]
+            inter = t["interleaved_p50_ms"]
+            floor = inter["in_process"] + inter["echo"]
             runs.append({"e2e_over_inproc_plus_echo": round(p50["stack"] / (p50["in_process"] + p50["echo"]), 3),
+                         # the same two sides taking turns request by request, against measured apart
+                         "interleaved_over_apart": round(floor / (p50["in_process"] + p50["echo"]), 3),
+                         "e2e_over_interleaved": round(p50["stack"] / floor, 3),
                          "cpu_over_inproc_plus_echo": round(cpu["stack_16"] / (cpu["in_process"] + cpu["echo_16"]), 3),
                          "stage_server_over_inproc": {s: round(handler[s] / same[s], 3)
                                                       for s in ("recall", "rank", "rerank")},
-                         "p50_ms": p50, "cpu_ms_per_request": cpu})
+                         "stage_server_over_interleaved": {s: round(handler[s] / t["interleaved_stages_mean_ms"][s], 3)
+                                                           for s in ("recall", "rank", "rerank")},
+                         "p50_ms": p50, "interleaved_p50_ms": inter, "cpu_ms_per_request": cpu})
             print(json.dumps(runs[-1]), flush=True)
         return {"repeats": repeats, "seconds": seconds, "runs": runs,
                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "git_commit": _commit()}

@@ -110,6 +110,7 @@ def test_same_work_in_process_runs_the_gateways_pipeline_and_reranks_as_the_serv
     report = asyncio.run(timed())
     assert {"state", "recall", "rank", "rerank", "display", "total"} <= set(report["stages_mean_ms"])
     assert report["p50_ms"] > 0 and report["cpu_ms_per_request"] > 0
+    assert report["degraded"] == {}  # every request did the whole work
 
     ids = world.videos["item_id"][:60].astype(np.int64)
     scores = np.linspace(1, 0.1, ids.size).astype(np.float32)
