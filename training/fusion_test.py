@@ -142,3 +142,23 @@ def test_the_watch_weight_needs_no_significance_in_the_fit_but_must_hold_on_held
             return base + effect * (weights[fusion.WATCH] == 0.1) + 0.0 * weights[fusion.RECALL_PRIOR]
         got, evidence = fusion.watch_earns_its_place(check, w)
         assert evidence["earned"] is kept and got[fusion.WATCH] == (0.1 if kept else 0.0)
+
+
+def test_merged_tops_orders_as_the_recall_merge_does():
+    """The merge fit's laid-out lists give the top 10 that core.recall.merge.merge gives, seen
+    items dropped, ties included (equal weights and ranks make many)."""
+    from core.recall.merge import merge
+    rng = np.random.default_rng(3)
+    lists, seen = [], []
+    for _ in range(40):
+        n = rng.integers(0, 60, size=4)
+        lists.append([rng.choice(np.arange(1, 120), size=k, replace=False).astype(np.int64) for k in n])
+        seen.append(rng.choice(np.arange(1, 120), size=int(rng.integers(0, 30)), replace=False))
+    tops = fusion.MergedTops(lists, seen)
+    for w in ([1.0, 1.0, 1.0, 1.0], [1.0, 0.2, 3.0, 0.3], [1.0, 30.0, 0.1, 0.1]):
+        expect = []
+        for user_lists, user_seen in zip(lists, seen):
+            m = merge(list(enumerate(user_lists)), w).item_ids
+            expect.append(m[~np.isin(m, user_seen)][:10])
+        got = tops.tops(w)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expect))
