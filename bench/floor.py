@@ -15,6 +15,9 @@ What the neighbours cost each stage's handler: the same service and the same (ca
 requests, its handler mean in the stack at one user against the requests replayed to it
 alone while the rest of the stack idles, in turns (`neighbours`).
 
+Rerank's edge with no neighbour: the servicer's whole call against the local stage the
+same-work pipeline calls, on captured requests in a hot loop, in turns (`rerank_edge`).
+
 The same steps in one process (bench/e2e.in_process), each request timed by the gap before
 it; the gaps take turns (none, sleep, spin, echo, none, ...) so that the machine's drift
 falls on all of them alike:
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import redis.asyncio as aioredis
 from recsys.v1 import gateway_pb2, gateway_pb2_grpc
 
 import dev.stack
@@ -238,6 +242,58 @@ def neighbours(world_dir: Path, registry: Path, redis_url: str, seconds: float, 
             "requests": {s: int(c) for s, (_, c) in alone.items()}}
 
 
+def rerank_edge(world_dir: Path, registry: Path, redis_url: str, rounds: int = 20, n: int = 60) -> dict:
+    """Rerank's edge with no neighbour: the servicer's whole call (parse the request's bytes,
+    validate, `core.rerank.request`, build and serialize the response) against the local stage
+    the same-work pipeline calls (bench/in_process.LocalStages.rerank: the same request logic,
+    answered as the gateway's dataclass), on `n` captured requests, in a hot loop, in turns."""
+    from recsys.v1 import rerank_pb2
+
+    from bench.in_process import LocalStages
+    from core.registry.reader import Registry
+    from core.rerank.policies import build_policies
+    from core.store.clock import CatalogClock
+    from core.store.keys import Keys
+    from core.versioned import Versioned
+    from services.common.convert import state_from_proto
+    from services.rerank.__main__ import item_side_of
+    from services.rerank.servicer import RerankServicer
+    with bootstrapped(world_dir, registry, redis_url) as (world, prefix):
+        requests = captured_requests(registry, redis_url, prefix, world, n)["rerank"]
+
+        async def run() -> dict:
+            client = aioredis.Redis.from_url(redis_url)
+            side = Versioned.load(Registry(registry), "two_tower", item_side_of)
+            servicer = RerankServicer(build_policies(), side, CatalogClock(client, Keys(prefix)))
+            stages = LocalStages(None, None, None, side.value, CatalogClock(client, Keys(prefix)))
+            blobs = [r.SerializeToString() for r in requests]
+            args = [(RequestContext(user_id=r.user.user_id, region=r.user.region), np.asarray(r.item_ids, np.int64),
+                     np.asarray(r.scores, np.float32), r.count, r.policy, state_from_proto(r.state))
+                    for r in requests]
+
+            async def edge() -> None:
+                for b in blobs:
+                    (await servicer.Rerank(rerank_pb2.RerankRequest.FromString(b), None)).SerializeToString()
+
+            async def stage() -> None:
+                for ctx, ids, scores, count, policy, state in args:
+                    await stages.rerank(ctx, ids, scores, count, policy, 1.0, state=state)
+            ms: dict[str, list[float]] = {"servicer": [], "local_stage": []}
+            try:
+                for i in range(rounds + 3):  # the first three rounds warm up
+                    for name, f in (("servicer", edge), ("local_stage", stage)):
+                        t0 = time.perf_counter()
+                        await f()
+                        if i >= 3:
+                            ms[name].append((time.perf_counter() - t0) * 1000 / len(blobs))
+            finally:
+                await client.aclose()
+            out = {f"{k}_ms": round(float(np.median(v)), 3) for k, v in ms.items()}
+            out["ratio"] = round(out["servicer_ms"] / out["local_stage_ms"], 3)
+            return out | {"requests": len(blobs), "rounds": rounds}
+        return asyncio.run(run())
+
+
 def write_md(report: dict, path: Path) -> None:
     lines = ["# Why a handler costs more as a service than in process (#21)", "",
              f"`{report['command']}`, {report['machine']}. One user, closed loop.", "",
@@ -271,6 +327,12 @@ def write_md(report: dict, path: Path) -> None:
         for s in ("recall", "rank", "rerank"):
             lines.append(f"| {s} | {nb['in_stack_mean_ms'][s]:.2f} | {nb['alone_mean_ms'][s]:.2f} | "
                          f"{nb['in_stack_over_alone'][s]:.2f} | {nb['requests'][s]} |")
+    edge = report.get("rerank_edge")
+    if edge:
+        lines += ["", "## Rerank's edge, with no neighbour", "",
+                  f"The servicer's whole call against the local stage, {edge['requests']} captured requests in a "
+                  f"hot loop, {edge['rounds']} rounds in turns (medians): {edge['servicer_ms']:.3f} against "
+                  f"{edge['local_stage_ms']:.3f} ms a request, **{edge['ratio']:.2f}x**."]
     lines += ["", "## The same steps in one process", "",
               "| gap before the request | mean state / recall / rank / rerank / display (ms) |", "|---|---|"]
     for name, v in report["inproc"].items():
@@ -309,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"gateway_glue": report["gateway_glue"]}), flush=True)
         report["neighbours"] = neighbours(args.world, args.registry, local.url, 2 * args.seconds)
         print(json.dumps({"neighbours": report["neighbours"]}), flush=True)
+        report["rerank_edge"] = rerank_edge(args.world, args.registry, local.url)
+        print(json.dumps({"rerank_edge": report["rerank_edge"]}), flush=True)
         report["inproc"] = (inproc_variants(args.world, args.registry, local.url, args.requests)
                             if args.requests else {})
         print(json.dumps({"inproc": report["inproc"]}), flush=True)
