@@ -126,22 +126,22 @@ def feed_ndcg(funnel: Funnel, cases: list[Case], weights: np.ndarray, rerank: bo
     return ndcg_per_user(feeds, [c.truth for c in cases], 10)
 
 
-def _better(new, old, z: float = Z_GAIN) -> bool:
-    """Whether `new` beats `old` by MIN_GAIN, and, for per-user values, by `z` standard errors."""
+def _better(new, old, z: float = Z_GAIN, min_gain: float = MIN_GAIN) -> bool:
+    """Whether `new` beats `old` by `min_gain`, and, for per-user values, by `z` standard errors."""
     if np.ndim(new) == 0:
-        return float(new) > float(old) * (1 + MIN_GAIN)
+        return float(new) > float(old) * (1 + min_gain)
     diff = np.asarray(new) - np.asarray(old)
     se = diff.std(ddof=1) / np.sqrt(diff.size) if diff.size > 1 else np.inf
-    return diff.mean() > float(np.mean(old)) * MIN_GAIN and diff.mean() > z * se
+    return diff.mean() > float(np.mean(old)) * min_gain and diff.mean() > z * se
 
 
 def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float], fixed: str = "engaged",
                       values=VALUES, passes: int = PASSES,
                       values_of: dict | None = None,
                       z_of: dict | None = None,
-                      joint: tuple[str, ...] = ()) -> tuple[dict[str, float], list[dict]]:
+                      joint: tuple[str, ...] = (), min_gain: float = MIN_GAIN) -> tuple[dict[str, float], list[dict]]:
     """Per head (but `fixed`, the scale), try each value with the others held; take the best
-    when it gains on the current weights (`_better`). `objective` answers a score or per-user
+    when it gains `min_gain` on the current weights (`_better`). `objective` answers a score or per-user
     scores (then the gain must be significant: Z_GAIN, or `z_of[head]`). After the heads, the
     `joint` heads are tried together (every combination of their values; Z_GAIN): weights
     whose effects depend on each other's scale, which one at a time can walk into a corner.
@@ -165,7 +165,7 @@ def coordinate_ascent(objective, heads: tuple[str, ...], start: dict[str, float]
                 continue
             scores = [objective(vec(t)) for t in trials]
             top = int(np.argmax([float(np.mean(s)) for s in scores]))
-            if _better(scores[top], best, z):
+            if _better(scores[top], best, z, min_gain):
                 best, w, changed = scores[top], trials[top], True
                 trace.append({"weights": dict(w), "ndcg@10": round(float(np.mean(best)), 4)})
         if not changed:
@@ -216,6 +216,19 @@ class MergedTops:
         return out
 
 
+def channel_lists(recall: Recall, users: np.ndarray) -> tuple[list[str], list[list[np.ndarray]], list[np.ndarray]]:
+    """Each user's channel lists (recall order, in the order of `recall.merge_weights`' names)
+    and seen items: what the merge fit weighs (`MergedTops`)."""
+    names = list(recall.merge_weights)
+    lists, seen = [], []
+    for u in users:
+        state = recall.state(int(u))
+        by_channel = recall.recall(int(u), state)
+        lists.append([np.asarray(by_channel[n], np.int64) for n in names])
+        seen.append(state.seen_items)
+    return names, lists, seen
+
+
 def fit_merge(funnel: Recall, users: np.ndarray, truths: list[np.ndarray]) -> tuple[dict[str, float], list[dict]]:
     """The recall merge's channel weights (RRF), two-tower fixed at 1: the merged list's
     NDCG@10 (seen items dropped) on the validation users. Each step must gain MIN_GAIN on the
@@ -223,13 +236,7 @@ def fit_merge(funnel: Recall, users: np.ndarray, truths: list[np.ndarray]) -> tu
     weight setting here has a prior claim (the defaults are a guess), and a test anchored
     the fit to them (synthetic, with the mf channel: hot 0.3 -> 1.0 gained 3.5% on 4,000
     validation users at z 1.4 and was refused)."""
-    names = list(funnel.merge_weights)
-    lists, seen = [], []
-    for u in users:
-        state = funnel.state(int(u))
-        by_channel = funnel.recall(int(u), state)
-        lists.append([np.asarray(by_channel[n], np.int64) for n in names])
-        seen.append(state.seen_items)
+    names, lists, seen = channel_lists(funnel, users)
     merged = MergedTops(lists, seen)
 
     def objective(w: np.ndarray) -> float:
@@ -276,6 +283,13 @@ def rank_earns_its_place(objective, weights: dict[str, float]) -> tuple[dict[str
     return (weights if earned else held), evidence
 
 
+def validation_split(world: World, ds: Dataset) -> Dataset:
+    """The split the fits run on: a window of the test window's length ending at `ds`'s
+    cutoff, trained on what came before it."""
+    return data_mod.build(world, test_days=(ds.end_ms - ds.cutoff_ms) / DAY_MS, end_ms=ds.cutoff_ms,
+                          pop_half_life_h=ds.pop_half_life_h)
+
+
 def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: dict[str, float] = FIT_START,
                       max_users: int = 1000, mf_params: dict | None = None) -> dict:
     """Train on the data before the validation cutoff (`mf_params`: the mf channel's ALS
@@ -283,8 +297,7 @@ def fit_on_validation(world: World, ds: Dataset, epochs: int, seed: int, start: 
     from training import train
     from training.evaluate import eligible_users, metric_users
     from training.train import DEFAULT_RECALL_PRIOR
-    window_days = (ds.end_ms - ds.cutoff_ms) / DAY_MS
-    val = data_mod.build(world, test_days=window_days, end_ms=ds.cutoff_ms, pop_half_life_h=ds.pop_half_life_h)
+    val = validation_split(world, ds)
     # two disjoint sets of validation users: the fit's and the earn-its-place check's
     pool = np.random.default_rng(seed).permutation(eligible_users(val))
     n_fit = min(max_users, pool.size // 2)

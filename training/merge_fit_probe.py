@@ -28,7 +28,7 @@ from training.funnel import Recall
 from training.importers import DATASETS
 from training.importers import load as import_dataset
 from training.metrics import ndcg_per_user
-from training.world import DAY_MS, World
+from training.world import World
 
 
 def cache_lists(world: World, split: data_mod.Dataset, users: np.ndarray, epochs: int, seed: int,
@@ -38,15 +38,9 @@ def cache_lists(world: World, split: data_mod.Dataset, users: np.ndarray, epochs
     with tempfile.TemporaryDirectory(prefix="merge-probe-") as tmp:
         train.run_world(world, Path(tmp), epochs, seed, ds=split, eval_users=users[:200], mf_params=mf_params)
         recall = Recall(world, split, Path(tmp))
-        names = list(recall.merge_weights)
+        names, lists, seen = fusion.channel_lists(recall, users)
         te = split.test.take(split.test.engaged)
-        lists, seen, truths = [], [], []
-        for u in users:
-            state = recall.state(int(u))
-            by_channel = recall.recall(int(u), state)
-            lists.append([np.asarray(by_channel[n], np.int64) for n in names])
-            seen.append(state.seen_items)
-            truths.append(np.unique(split.items.item_id[te.item_idx[te.user_idx == u]]))
+        truths = [np.unique(split.items.item_id[te.item_idx[te.user_idx == u]]) for u in users]
         return {"names": names, "defaults": dict(recall.merge_weights), "lists": lists, "seen": seen,
                 "truths": truths}
 
@@ -69,18 +63,14 @@ def fit(objective: Objective, cache: dict, users: np.ndarray | None = None, z: f
         min_gain: float = fusion.MIN_GAIN) -> dict[str, float]:
     """`fusion.fit_merge`'s search over the validation users (or the resample `users`), with a
     `z`-standard-error test per step if given, and `min_gain` per step."""
-    old, fusion.MIN_GAIN = fusion.MIN_GAIN, min_gain
-    try:
-        names = tuple(cache["names"])
-        if z is not None:
-            return fusion.coordinate_ascent(objective, names, cache["defaults"], fixed="two_tower",
-                                            values=fusion.MERGE_VALUES, z_of={n: z for n in names})[0]
-        score = ((lambda w: float(objective(w).mean())) if users is None
-                 else (lambda w: float(objective(w)[users].mean())))
-        return fusion.coordinate_ascent(score, names, cache["defaults"], fixed="two_tower",
-                                        values=fusion.MERGE_VALUES)[0]
-    finally:
-        fusion.MIN_GAIN = old
+    names = tuple(cache["names"])
+    if z is not None:
+        return fusion.coordinate_ascent(objective, names, cache["defaults"], fixed="two_tower",
+                                        values=fusion.MERGE_VALUES, z_of={n: z for n in names}, min_gain=min_gain)[0]
+    score = ((lambda w: float(objective(w).mean())) if users is None
+             else (lambda w: float(objective(w)[users].mean())))
+    return fusion.coordinate_ascent(score, names, cache["defaults"], fixed="two_tower", values=fusion.MERGE_VALUES,
+                                    min_gain=min_gain)[0]
 
 
 def bagged(objective: Objective, cache: dict, bags: int = 10, seed: int = 0) -> dict[str, float]:
@@ -138,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     tuned = baselines.tune(rows, ds.cutoff_ms, ds.end_ms - ds.cutoff_ms, max_users=1000, seed=args.seed)
     ds = data_mod.build(world, end_ms=end_ms, pop_half_life_h=tuned["popularity"]["chosen"]["half_life_h"])
     mf_params = tuned["implicit_als"]["chosen"]
-    val = data_mod.build(world, test_days=(ds.end_ms - ds.cutoff_ms) / DAY_MS, end_ms=ds.cutoff_ms,
-                         pop_half_life_h=ds.pop_half_life_h)
+    val = fusion.validation_split(world, ds)
     val_cache = cache_lists(world, val, metric_users(val, 4000, args.seed), args.epochs, args.seed, mf_params)
     test_users = metric_users(ds, 5000, args.seed)
     test_cache = cache_lists(world, ds, test_users, args.epochs, args.seed, mf_params)
